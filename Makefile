@@ -1,0 +1,67 @@
+# stackplay: see README.md. Run as root on Debian 12.
+SHELL := /bin/bash
+INVENTORY ?= hosts/lab.ini
+N ?= 1,10,50
+export DEBIAN_FRONTEND := noninteractive
+
+# Debian packages the tests and the lab need on this machine:
+# openssh-server (a real sshd for integration tests and inside lab hosts),
+# debootstrap + apt-cacher-ng (lab base image and package cache), iproute2
+# (network namespaces), ansible-core (benchmark peer).
+APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps
+APT_STAMP := .lab/apt-packages.stamp
+
+.PHONY: help deps test typecheck unit lab lab-up lab-down lab-status site plan clean
+
+help:
+	@echo "make test        install what is needed (npm ci, apt packages), type-check, run every test"
+	@echo "make lab         bring up the local lab and run the site playbook on it"
+	@echo "make plan        offline plan of hosts/juno.ini into out/juno"
+	@echo "make lab-up | lab-down | lab-status   manage the local lab (INVENTORY=$(INVENTORY))"
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(APT_STAMP): Makefile
+	@mkdir -p $(dir $@)
+	@if ! dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq ' installed$$' && \
+	    [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" = "$(words $(APT_PACKAGES))" ]; then \
+	  echo "apt packages present: $(APT_PACKAGES)"; \
+	else \
+	  echo "installing: $(APT_PACKAGES)"; \
+	  echo "apt-cacher-ng apt-cacher-ng/tunnelenable boolean false" | debconf-set-selections; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@touch $@
+
+deps: node_modules/.package-lock.json $(APT_STAMP)
+
+typecheck: deps
+	npx tsc --noEmit -p .
+
+unit: deps
+	npx mocha
+
+test: deps typecheck
+	npx mocha
+
+lab-up: deps
+	npx tsx lab/cli.ts up -i $(INVENTORY)
+
+lab-down: deps
+	npx tsx lab/cli.ts down -i $(INVENTORY)
+
+lab-status: deps
+	npx tsx lab/cli.ts status -i $(INVENTORY)
+
+site: deps
+	npx tsx playbooks/site.ts -i $(INVENTORY)
+
+lab: lab-up site
+
+plan: deps
+	npx tsx playbooks/site.ts -i hosts/juno.ini --plan out/juno
+
+clean:
+	rm -rf out

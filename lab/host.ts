@@ -1,0 +1,222 @@
+/**
+ * One lab host: an overlay root over the cached base, its identity and
+ * config files, and its sshd running in the host's own network, UTS, IPC,
+ * mount and PID namespaces (sshd is PID 1 there, so stopping it ends every
+ * process the host started).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { $ } from './sh.js';
+import { warn } from './log.js';
+import { HOSTKEY_DIR, LOG_DIR, BASE_ROOTFS, PROXY_PORT, SUITE } from './paths.js';
+import type { HostPlan, LabPlan } from './plan.js';
+import { childPids, isRunning, spawnDaemon, stopProcess, waitFor } from './proc.js';
+import { isMountPoint, netnsPids } from './netns.js';
+import { tcpOpen, type Mirror } from './proxy.js';
+import type { HostRecord, ProcRecord } from './state.js';
+
+export function hostPaths(host: HostPlan): { root: string; upper: string; work: string } {
+  return { root: path.join(host.dir, 'root'), upper: path.join(host.dir, 'upper'), work: path.join(host.dir, 'work') };
+}
+
+/** Mount the host's overlay root (lower = base, upper/work = the host's disk). Returns true when it mounted it. */
+export async function ensureDisk(host: HostPlan): Promise<boolean> {
+  const { root, upper, work } = hostPaths(host);
+  if (isMountPoint(root)) return false;
+  for (const p of [BASE_ROOTFS, upper, work]) {
+    if (/[,:\s]/.test(p)) throw new Error(`overlay paths cannot contain ',', ':' or spaces: ${p}`);
+  }
+  for (const d of [root, upper, work]) fs.mkdirSync(d, { recursive: true });
+  await $`mount -t overlay ${`stackplay-${host.name}`} -o ${`lowerdir=${BASE_ROOTFS},upperdir=${upper},workdir=${work}`} ${root}`;
+  return true;
+}
+
+/** Unmount the overlay; lazily (with a warning) if something still holds it. */
+export async function releaseDisk(root: string): Promise<void> {
+  if (!isMountPoint(root)) return;
+  const out = await $`umount ${root}`.nothrow();
+  if (out.exitCode !== 0) {
+    warn(`${root} busy (${out.stderr.trim()}); detaching it lazily`);
+    await $`umount -l ${root}`;
+  }
+}
+
+/** Write only when the content differs; returns true when it wrote. */
+function put(file: string, text: string, mode = 0o644): boolean {
+  let current: string | undefined;
+  try {
+    current = fs.readFileSync(file, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (current !== text) fs.writeFileSync(file, text, { mode });
+  fs.chmodSync(file, mode);
+  return current !== text;
+}
+
+/** The host's own SSH host key, kept outside its disk so it survives `down`/`up` and known_hosts stays valid. */
+export async function ensureHostKey(plan: LabPlan, host: HostPlan): Promise<{ key: string; pub: string }> {
+  const dir = path.join(HOSTKEY_DIR, host.name);
+  const key = path.join(dir, 'ssh_host_ed25519_key');
+  if (!fs.existsSync(key)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.rmSync(`${key}.pub`, { force: true });
+    await $`ssh-keygen -q -t ed25519 -N ${''} -C ${`root@${host.name}`} -f ${key}`;
+    // A new key for an address the lab's known_hosts may remember from an older lab.
+    if (fs.existsSync(plan.knownHosts)) await $`ssh-keygen -q -R ${host.address.ip} -f ${plan.knownHosts}`.nothrow();
+  }
+  return { key: fs.readFileSync(key, 'utf8'), pub: fs.readFileSync(`${key}.pub`, 'utf8') };
+}
+
+export interface HostFiles {
+  readonly plan: LabPlan;
+  readonly host: HostPlan;
+  readonly mirror: Mirror;
+  readonly authorizedKey: string;
+  readonly hostKey: { key: string; pub: string };
+}
+
+/** Identity, access and apt config inside the host's root. Returns the files it changed. */
+export function configureHost({ plan, host, mirror, authorizedKey, hostKey }: HostFiles): string[] {
+  const { root } = hostPaths(host);
+  const at = (p: string): string => path.join(root, p);
+  const changed: string[] = [];
+  const write = (p: string, text: string, mode?: number): void => {
+    if (put(at(p), text, mode)) changed.push(p);
+  };
+  write('etc/hostname', `${host.name}\n`);
+  const labHosts = plan.hosts.map((h) => `${h.address.ip}\t${h.name}`).join('\n');
+  write(
+    'etc/hosts',
+    `127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n# stackplay lab hosts\n${labHosts}\n`,
+  );
+  if (!fs.existsSync(at('etc/machine-id')) || fs.readFileSync(at('etc/machine-id'), 'utf8').trim() === '') {
+    write('etc/machine-id', `${randomBytes(16).toString('hex')}\n`, 0o444);
+  }
+  fs.mkdirSync(at('root/.ssh'), { recursive: true, mode: 0o700 });
+  fs.chmodSync(at('root/.ssh'), 0o700);
+  write('root/.ssh/authorized_keys', authorizedKey.trim() + '\n', 0o600);
+  write('etc/ssh/ssh_host_ed25519_key', hostKey.key, 0o600);
+  write('etc/ssh/ssh_host_ed25519_key.pub', hostKey.pub, 0o644);
+  write(
+    'etc/ssh/sshd_config.d/stackplay-lab.conf',
+    [
+      '# stackplay lab: key-only root access, no PAM (no systemd/logind in lab hosts)',
+      'HostKey /etc/ssh/ssh_host_ed25519_key',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'UseDNS no',
+      '',
+    ].join('\n'),
+  );
+  const proxy = `http://${plan.bridge.ip}:${PROXY_PORT}`;
+  write(
+    'etc/apt/sources.list',
+    [
+      `# stackplay lab: through apt-cacher-ng on the lab bridge (${proxy})`,
+      `deb ${proxy}/${mirror.debian} ${SUITE} main`,
+      `deb ${proxy}/${mirror.debian} ${SUITE}-updates main`,
+      `deb ${proxy}/${mirror.security} ${SUITE}-security main`,
+      '',
+    ].join('\n'),
+  );
+  // Services must start from package scripts and `service`: no policy layer may forbid it.
+  if (fs.existsSync(at('usr/sbin/policy-rc.d'))) {
+    fs.rmSync(at('usr/sbin/policy-rc.d'));
+    changed.push('usr/sbin/policy-rc.d (removed)');
+  }
+  return changed;
+}
+
+/**
+ * Runs as PID 1's parent-to-be inside the host's namespaces: name the host,
+ * give its root /proc (its own PID namespace), /sys (its netns view), /dev,
+ * a private /dev/shm and a fresh /run, then become sshd.
+ * Values arrive as positional parameters: nothing is spliced into the script.
+ */
+const INIT_SCRIPT = `
+set -e
+name="$1"
+root="$2"
+hostname "$name"
+umount -R -l /run/netns 2>/dev/null || true
+mount -t proc proc "$root/proc"
+mount --bind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$root/dev/shm"
+mount -t tmpfs -o nosuid,nodev,mode=755 run "$root/run"
+mkdir -p "$root/run/sshd" "$root/run/lock"
+chmod 1777 "$root/run/lock"
+exec chroot "$root" /usr/sbin/sshd -D -e
+`;
+
+export function hostLog(name: string): string {
+  return path.join(LOG_DIR, `${name}.log`);
+}
+
+/** Start the host (its sshd) detached; returns the record of the `unshare` that owns its PID namespace. */
+export function startHost(host: HostPlan): ProcRecord {
+  const { root } = hostPaths(host);
+  return spawnDaemon(
+    [
+      'ip', 'netns', 'exec', host.netns,
+      'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child',
+      'sh', '-c', INIT_SCRIPT, 'stackplay-lab-init', host.name, root,
+    ],
+    hostLog(host.name),
+  );
+}
+
+/** sshd, PID 1 of the host (the child of the recorded unshare). */
+export function hostInitPid(init: ProcRecord): number | undefined {
+  return isRunning(init) ? childPids(init.pid)[0] : undefined;
+}
+
+export async function waitForSsh(address: string, init: ProcRecord, timeoutMs = 20_000): Promise<boolean> {
+  return waitFor(async () => !isRunning(init) || (await tcpOpen(address, 22, 300)), timeoutMs, 100).then(
+    (ok) => ok && isRunning(init),
+  );
+}
+
+export function isHostUp(rec: HostRecord): boolean {
+  return rec.init !== undefined && isRunning(rec.init);
+}
+
+/**
+ * Stop everything the host runs: SIGTERM its sshd (PID 1 there, so the
+ * kernel then kills every other process in the host), then anything left in
+ * its network namespace (e.g. started by hand with `ip netns exec`).
+ */
+export async function stopHost(rec: HostRecord): Promise<string[]> {
+  const notes: string[] = [];
+  if (rec.init && isRunning(rec.init)) {
+    const pid1 = hostInitPid(rec.init);
+    if (pid1 !== undefined) {
+      try {
+        process.kill(pid1, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    const init = rec.init;
+    if (!(await waitFor(() => !isRunning(init), 5000))) await stopProcess(init, 'SIGKILL');
+    notes.push(`stopped (pid ${init.pid})`);
+  }
+  const strays = await netnsPids(rec.netns);
+  if (strays.length > 0) {
+    notes.push(`killed ${strays.length} other process(es) left in netns ${rec.netns}: ${strays.join(' ')}`);
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitFor(async () => (await netnsPids(rec.netns)).length === 0, 5000);
+  }
+  return notes;
+}

@@ -1,0 +1,126 @@
+/**
+ * Turns an inventory into the lab to build: hosts, addresses, bridge, key.
+ * All validation happens here, before anything on the machine is touched.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { Inventory } from '../lib/inventory.js';
+import { contains, isHostAddress, networkText, overlaps, parseCidr, type Cidr } from './net.js';
+import { REPO_ROOT, hostDir } from './paths.js';
+
+export interface HostPlan {
+  readonly name: string;
+  /** Network namespace name (= host name, so `ip netns exec controller ...` works). */
+  readonly netns: string;
+  /** Machine side of the host's veth, enslaved to the bridge. */
+  readonly vethHost: string;
+  /** Management address (ansible_host) on the bridge subnet. */
+  readonly address: Cidr;
+  /** Second address on the same veth (tunnel_ip), reachable from the other hosts only. */
+  readonly tunnel?: Cidr;
+  readonly dir: string;
+}
+
+export interface LabPlan {
+  readonly inventory: string;
+  readonly bridgeName: string;
+  /** Bridge address on the machine side: the hosts' gateway and the apt proxy's address. */
+  readonly bridge: Cidr;
+  readonly hosts: readonly HostPlan[];
+  readonly keyFile: string;
+  readonly knownHosts: string;
+}
+
+export class LabConfigError extends Error {
+  override readonly name = 'LabConfigError';
+}
+
+/** Lab host names double as netns names and hostnames: keep them DNS labels. */
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Interface names are at most 15 characters. */
+export function vethName(host: string): string {
+  const simple = `sl-${host}`;
+  if (simple.length <= 15) return simple;
+  const hash = createHash('sha256').update(host).digest('hex').slice(0, 4);
+  return `sl-${host.slice(0, 7)}-${hash}`;
+}
+
+function singleValue(inv: Inventory, names: readonly string[], key: string): string | undefined {
+  const values = new Set(names.map((h) => inv.hostVars(h).get(key)?.value));
+  if (values.size > 1) throw new LabConfigError(`${key} must be the same for every lab host (set it in [all:vars])`);
+  return [...values][0];
+}
+
+export function planLab(inv: Inventory): LabPlan {
+  const names = [...inv.hosts.keys()];
+  if (names.length === 0) throw new LabConfigError(`${inv.file}: no hosts`);
+
+  const hosts: HostPlan[] = [];
+  for (const name of names) {
+    if (!HOST_NAME.test(name)) throw new LabConfigError(`host '${name}': lab host names must be lower-case DNS labels (a-z, 0-9, '-')`);
+    const vars = inv.hostVars(name);
+    const hostVar = vars.get('ansible_host');
+    if (!hostVar) throw new LabConfigError(`host '${name}': needs ansible_host (its lab address)`);
+    const address = parseCidr(hostVar.value, 24);
+    if (!address || hostVar.value.includes('/')) {
+      throw new LabConfigError(`host '${name}': ansible_host=${hostVar.value} is not an IPv4 address (${hostVar.source.file}:${hostVar.source.line})`);
+    }
+    const tunnelVar = vars.get('tunnel_ip');
+    let tunnel: Cidr | undefined;
+    if (tunnelVar) {
+      tunnel = parseCidr(tunnelVar.value, 24);
+      if (!tunnel) throw new LabConfigError(`host '${name}': tunnel_ip=${tunnelVar.value} is not an IPv4 address (${tunnelVar.source.file}:${tunnelVar.source.line})`);
+    }
+    hosts.push({ name, netns: name, vethHost: vethName(name), address, ...(tunnel ? { tunnel } : {}), dir: hostDir(name) });
+  }
+
+  // The bridge: lab_bridge=10.42.0.1/24 if given, else .1 of the first host's /24.
+  const first = hosts[0]!;
+  const bridgeVar = singleValue(inv, names, 'lab_bridge');
+  const bridge = bridgeVar !== undefined ? parseCidr(bridgeVar, 24) : parseCidr(first.address.ip.replace(/\.\d+$/, '.1'), 24);
+  if (!bridge || !isHostAddress(bridge)) throw new LabConfigError(`lab_bridge=${bridgeVar ?? ''} must be an address with prefix, e.g. 10.42.0.1/24`);
+  const bridgeName = singleValue(inv, names, 'lab_bridge_name') ?? 'splab0';
+  if (!/^[a-zA-Z0-9_-]{1,15}$/.test(bridgeName)) throw new LabConfigError(`lab_bridge_name=${bridgeName} is not a valid interface name`);
+
+  const seen = new Map<string, string>([[bridge.ip, 'the bridge']]);
+  for (const h of hosts) {
+    const addr: Cidr = { ip: h.address.ip, prefix: bridge.prefix };
+    if (!contains(bridge, h.address.ip) || !isHostAddress(addr)) {
+      throw new LabConfigError(`host '${h.name}': ansible_host=${h.address.ip} is not a host address in the lab subnet ${networkText(bridge)}`);
+    }
+    for (const ip of [h.address.ip, ...(h.tunnel ? [h.tunnel.ip] : [])]) {
+      const other = seen.get(ip);
+      if (other) throw new LabConfigError(`host '${h.name}': address ${ip} already used by ${other}`);
+      seen.set(ip, `host '${h.name}'`);
+    }
+    if (h.tunnel && overlaps(h.tunnel, bridge) && h.tunnel.prefix !== bridge.prefix) {
+      throw new LabConfigError(`host '${h.name}': tunnel_ip ${h.tunnel.ip}/${h.tunnel.prefix} overlaps the lab subnet with a different prefix`);
+    }
+  }
+  const withPrefix = hosts.map((h) => ({ ...h, address: { ip: h.address.ip, prefix: bridge.prefix } }));
+
+  const keyVar = singleValue(inv, names, 'ansible_ssh_private_key_file');
+  if (keyVar === undefined) throw new LabConfigError('set ansible_ssh_private_key_file in [all:vars]: the lab key is generated there');
+  const keyFile = path.resolve(REPO_ROOT, keyVar);
+  const user = singleValue(inv, names, 'ansible_user') ?? 'root';
+  if (user !== 'root') throw new LabConfigError(`ansible_user=${user}: lab hosts only have root`);
+
+  return {
+    inventory: path.resolve(inv.file),
+    bridgeName,
+    bridge,
+    hosts: withPrefix,
+    keyFile,
+    knownHosts: path.join(path.dirname(keyFile), 'known_hosts'),
+  };
+}
+
+/** Subnets the lab will put on links: the bridge's, and each distinct tunnel subnet. */
+export function labSubnets(plan: LabPlan): Cidr[] {
+  const result: Cidr[] = [plan.bridge];
+  for (const h of plan.hosts) {
+    if (h.tunnel && !result.some((c) => overlaps(c, h.tunnel!))) result.push(h.tunnel);
+  }
+  return result;
+}

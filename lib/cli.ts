@@ -1,0 +1,203 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InputError } from './errors.js';
+import { execute, type ExecuteOptions, type ResolvedPlay, type RunOutcome } from './executor.js';
+import { loadInventory, type Inventory } from './inventory.js';
+import { writePlanOutput } from './plan-output.js';
+import type { Playbook } from './playbook.js';
+import { Reporter } from './reporter.js';
+import { resolvePlaybook } from './resolve.js';
+import { RemoteRuntime, SimRuntime, type HostRuntime } from './runtime.js';
+import { Redactor } from './secret.js';
+import { SecretStore } from './secrets-store.js';
+import { SimHost, SimNetwork } from './sim.js';
+import { registerSimServices } from './sim-services.js';
+import { connectSsh } from './transport/ssh.js';
+import { hostVarsOf, type HostVars } from './vars.js';
+
+/** The command line every playbook and role entry point shares (ansible-playbook's flags). */
+export interface CliOptions {
+  readonly inventory: string;
+  readonly check: boolean;
+  readonly diff: boolean;
+  readonly limit?: string;
+  readonly tags: readonly string[];
+  readonly skipTags: readonly string[];
+  readonly forks: number;
+  readonly json?: string;
+  readonly verbose: number;
+  readonly plan?: string;
+  readonly insecureHostKeys: boolean;
+}
+
+/** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input. */
+export const EXIT_BAD_INPUT = 5;
+export const EXIT_NOT_IDEMPOTENT = 3;
+
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+};
+const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function parseCli(argv: readonly string[], name: string): CliOptions {
+  const program = new Command(name)
+    .description(`run the ${name} playbook`)
+    .option('-i, --inventory <file>', 'inventory file', 'hosts/lab.ini')
+    .option('-C, --check', 'predict changes without making any', false)
+    .option('-D, --diff', 'show file differences (secrets masked)', false)
+    .option('-l, --limit <pattern>', 'only these hosts/groups (Ansible host patterns)')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma separated)', list, [])
+    .option('--skip-tags <tags>', 'skip tasks with these tags', list, [])
+    .option('-f, --forks <n>', 'hosts handled in parallel', positiveInt, 50)
+    .option('--json <file>', 'write a machine-readable report')
+    .option('-v, --verbose', 'more output (repeat: -vv, -vvv)', (_: string, prev: number) => prev + 1, 0)
+    .option('--plan <dir>', 'run offline against simulated hosts and write files and commands per host to <dir>')
+    .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.parse([...argv], { from: 'user' });
+  const o = program.opts<{ inventory: string; check: boolean; diff: boolean; limit?: string; tags: string[]; skipTags: string[]; forks: number; json?: string; verbose: number; plan?: string; insecureHostKeys: boolean }>();
+  return {
+    inventory: o.inventory,
+    check: o.check,
+    diff: o.diff,
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    tags: o.tags,
+    skipTags: o.skipTags,
+    forks: o.forks,
+    ...(o.json !== undefined ? { json: o.json } : {}),
+    verbose: o.verbose,
+    ...(o.plan !== undefined ? { plan: o.plan } : {}),
+    insecureHostKeys: o.insecureHostKeys,
+  };
+}
+
+function sshConnector(inventory: Inventory, options: CliOptions): (host: string) => Promise<HostRuntime> {
+  return async (host) => {
+    const vars = hostVarsOf(inventory, host);
+    const keyPath = vars.opt('ansible_ssh_private_key_file') ?? vars.opt('ansible_private_key_file');
+    const transport = await connectSsh({
+      host,
+      address: vars.str('ansible_host', host),
+      port: vars.int('ansible_port', 22),
+      username: vars.str('ansible_user', 'root'),
+      ...(keyPath ? { privateKeyPath: resolve(keyPath) } : {}),
+      knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
+      hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
+      connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
+    });
+    return new RemoteRuntime(transport);
+  };
+}
+
+/** Init system a simulated host pretends to have, from its OS family. */
+function simInit(vars: HostVars): string {
+  const family = vars.opt('os_family') ?? { juno: 'ubuntu', liberty: 'centos', zed: 'debian' }[vars.opt('openstack_release') ?? ''] ?? 'debian';
+  return vars.opt('stackplay_init') ?? (family === 'ubuntu' ? 'upstart' : 'systemd');
+}
+
+export function simulatedHosts(inventory: Inventory): { hosts: Map<string, SimHost>; connect: (host: string) => Promise<HostRuntime> } {
+  const network = new SimNetwork();
+  registerSimServices(network);
+  const hosts = new Map<string, SimHost>();
+  const byAddress = new Map<string, SimHost>();
+  for (const name of inventory.hosts.keys()) {
+    const vars = hostVarsOf(inventory, name);
+    const sim = new SimHost(name, network, { init: simInit(vars), virt: vars.opt('stackplay_sim_virt') ?? 'no' });
+    hosts.set(name, sim);
+    for (const a of [name, vars.opt('ansible_host'), vars.opt('management_ip')]) if (a && !byAddress.has(a)) byAddress.set(a, sim);
+  }
+  return {
+    hosts,
+    connect: async (host) => new SimRuntime(hosts.get(host)!, (address) => byAddress.get(address)),
+  };
+}
+
+async function writeJson(path: string, book: Playbook, options: CliOptions, outcome: RunOutcome, reporter: Reporter, redactor: Redactor, startedAt: Date): Promise<void> {
+  const report = {
+    playbook: book.name,
+    inventory: options.inventory,
+    check: options.check,
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    exitCode: outcome.exitCode,
+    recap: Object.fromEntries(outcome.recap),
+    roleTimesMs: Object.fromEntries(reporter.roleTimes()),
+    results: reporter.results,
+  };
+  await writeFile(path, `${JSON.stringify(redactor.redactDeep(report), null, 2)}\n`);
+}
+
+/** Runs a playbook with the shared CLI; returns the process exit code. */
+export async function runPlaybook(book: Playbook, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const startedAt = new Date();
+  let options: CliOptions;
+  try {
+    options = parseCli(argv, book.name);
+  } catch (error) {
+    const code = (error as { exitCode?: number; code?: string }).code;
+    return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : EXIT_BAD_INPUT;
+  }
+  const redactor = new Redactor();
+  const reporter = new Reporter({ out: process.stdout, color: Boolean(process.stdout.isTTY), live: Boolean(process.stdout.isTTY) && !options.plan, verbose: options.verbose, diff: options.diff, redactor });
+
+  let inventory: Inventory;
+  let plays: ResolvedPlay[];
+  let secrets: SecretStore;
+  try {
+    inventory = await loadInventory(options.inventory);
+    const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
+    secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
+    plays = resolvePlaybook(book, inventory, secrets, options.limit);
+    await secrets.save();
+  } catch (error) {
+    if (error instanceof InputError) {
+      process.stderr.write(`error: ${redactor.redact(error.message)}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw error;
+  }
+
+  const base: Omit<ExecuteOptions, 'connect'> = { check: options.check, forks: options.forks, tags: options.tags, skipTags: options.skipTags, emit: reporter.handle };
+  if (options.plan) {
+    const sim = simulatedHosts(inventory);
+    const first = await execute(plays, { ...base, connect: sim.connect });
+    reporter.recap(first);
+    await writePlanOutput(options.plan, [...sim.hosts.values()].filter((h) => first.recap.has(h.name)));
+    // Idempotence is the promise: the same plays on the converged simulated hosts must change nothing.
+    const quiet = new Reporter({ out: process.stdout, color: false, live: false, verbose: 0, diff: false, redactor });
+    const second = await execute(plays, { ...base, connect: sim.connect, emit: () => {} });
+    const changed = [...second.recap].filter(([, r]) => r.changed > 0);
+    process.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${changed.length === 0 ? '0 changed (idempotent)' : `NOT idempotent on ${changed.map(([h, r]) => `${h} (${r.changed} changed)`).join(', ')}`}\n`);
+    if (changed.length > 0) quiet.recap(second);
+    if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
+    return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
+  }
+
+  const outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options) });
+  reporter.recap(outcome);
+  if (options.json) await writeJson(options.json, book, options, outcome, reporter, redactor, startedAt);
+  return outcome.exitCode;
+}
+
+/** True when `importMetaUrl` is the module node was started with (a playbook or role run directly). */
+export function isMain(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && pathToFileURL(resolve(entry)).href === importMetaUrl;
+}
+
+/** Entry point helper: `if (isMain(import.meta.url)) await main(book)`. */
+export async function main(book: Playbook): Promise<void> {
+  try {
+    process.exitCode = await runPlaybook(book);
+  } catch (error) {
+    process.stderr.write(`stackplay: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+

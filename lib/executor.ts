@@ -1,0 +1,206 @@
+import PQueue from 'p-queue';
+import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
+import type { Role } from './playbook.js';
+import type { FileDiff, Plan, Task } from './task.js';
+import { UnreachableError } from './transport/transport.js';
+
+/**
+ * Runs resolved plays against hosts. Hosts run in parallel (up to `forks`),
+ * the tasks of one host in order; plays are barriers. It never prints: it
+ * emits typed events for the reporter and returns the recap.
+ */
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface TaskResult {
+  readonly host: string;
+  readonly role: string;
+  readonly task: string;
+  readonly module: string;
+  readonly handler: boolean;
+  readonly status: TaskStatus;
+  /** Why nothing changed, or why skipped. */
+  readonly reason?: string;
+  readonly summary?: string;
+  /** What was (or in check mode, would be) run, secrets masked. */
+  readonly steps?: readonly string[];
+  readonly diffs?: readonly FileDiff[];
+  readonly error?: string;
+  readonly durationMs: number;
+}
+
+export type RunEvent =
+  | { readonly type: 'play'; readonly name: string; readonly hosts: readonly string[] }
+  | { readonly type: 'task-start'; readonly host: string; readonly role: string; readonly task: string }
+  | { readonly type: 'task'; readonly result: TaskResult }
+  | { readonly type: 'role-end'; readonly host: string; readonly role: string; readonly durationMs: number }
+  | { readonly type: 'unreachable'; readonly host: string; readonly error: string };
+
+export interface HostRecap {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: number;
+}
+
+export interface ResolvedPlay {
+  readonly name: string;
+  /** Host name → its roles, instantiated for that host. */
+  readonly hosts: ReadonlyMap<string, readonly Role[]>;
+}
+
+export interface ExecuteOptions {
+  readonly check: boolean;
+  readonly forks: number;
+  /** Run only tasks carrying one of these tags (empty: all). */
+  readonly tags: readonly string[];
+  readonly skipTags: readonly string[];
+  readonly connect: (host: string) => Promise<HostRuntime>;
+  readonly emit: (event: RunEvent) => void;
+}
+
+export interface RunOutcome {
+  readonly recap: ReadonlyMap<string, HostRecap>;
+  /** 0 all good, 2 some host failed, 4 some host unreachable (failed wins, as in Ansible). */
+  readonly exitCode: 0 | 2 | 4;
+}
+
+const emptyRecap = (): HostRecap => ({ ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 });
+
+/** A host stops at its first failure or loss; other hosts go on. */
+class HostStopped extends Error {}
+
+export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOptions): Promise<RunOutcome> {
+  const recap = new Map<string, HostRecap>();
+  const runtimes = new Map<string, Promise<HostRuntime>>();
+  const stopped = new Set<string>();
+  const queue = new PQueue({ concurrency: Math.max(1, options.forks) });
+
+  const runtimeFor = (host: string): Promise<HostRuntime> => {
+    let rt = runtimes.get(host);
+    if (!rt) runtimes.set(host, (rt = options.connect(host)));
+    return rt;
+  };
+
+  try {
+    for (const play of plays) {
+      const hosts = [...play.hosts.keys()].filter((h) => !stopped.has(h));
+      options.emit({ type: 'play', name: play.name, hosts });
+      await queue.addAll(
+        hosts.map((host) => async () => {
+          const counts = recap.get(host) ?? emptyRecap();
+          recap.set(host, counts);
+          try {
+            const rt = await runtimeFor(host);
+            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options);
+          } catch (error) {
+            stopped.add(host);
+            if (error instanceof UnreachableError) {
+              counts.unreachable++;
+              options.emit({ type: 'unreachable', host, error: error.message });
+            } else if (!(error instanceof HostStopped)) {
+              throw error;
+            }
+          }
+        }),
+      );
+    }
+  } finally {
+    await Promise.allSettled([...runtimes.values()].map(async (rt) => (await rt).close()));
+  }
+
+  const all = [...recap.values()];
+  const exitCode = all.some((r) => r.failed > 0) ? 2 : all.some((r) => r.unreachable > 0) ? 4 : 0;
+  return { recap, exitCode };
+}
+
+function selected(task: Task<string>, options: ExecuteOptions): boolean {
+  if (task.tags.some((t) => options.skipTags.includes(t))) return false;
+  if (options.tags.length === 0) return true;
+  return task.tags.some((t) => options.tags.includes(t)) || task.tags.includes('always');
+}
+
+async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: ExecuteOptions): Promise<void> {
+  const started = performance.now();
+  const notified = new Set<string>();
+  const runHandlers = async () => {
+    // Handler order is the role's declaration order, whatever order they were notified in.
+    for (const [name, handler] of Object.entries(role.handlers) as [string, Task][]) {
+      if (!notified.has(name)) continue;
+      notified.delete(name);
+      await runTask(rt, role.name, handler, true, counts, options);
+    }
+  };
+  for (const item of role.tasks) {
+    if (item.kind === 'flush') {
+      await runHandlers();
+      continue;
+    }
+    if (!selected(item, options)) continue;
+    const status = await runTask(rt, role.name, item, false, counts, options);
+    if (status === 'changed') for (const h of item.notify) notified.add(h);
+  }
+  await runHandlers();
+  options.emit({ type: 'role-end', host: rt.host, role: role.name, durationMs: performance.now() - started });
+}
+
+async function runTask(
+  rt: HostRuntime,
+  role: string,
+  task: Task<string>,
+  handler: boolean,
+  counts: HostRecap,
+  options: ExecuteOptions,
+): Promise<TaskStatus> {
+  const started = performance.now();
+  options.emit({ type: 'task-start', host: rt.host, role, task: task.name });
+  const base = { host: rt.host, role, task: task.name, module: task.module, handler };
+  const finish = (result: Omit<TaskResult, keyof typeof base | 'durationMs'>): TaskStatus => {
+    counts[result.status]++;
+    options.emit({ type: 'task', result: { ...base, ...result, durationMs: performance.now() - started } });
+    return result.status;
+  };
+
+  let plan: Plan;
+  try {
+    plan = task.plan(await rt.gather(task.facts));
+  } catch (error) {
+    if (error instanceof UnreachableError) throw error;
+    finish({ status: 'failed', error: messageOf(error) });
+    throw new HostStopped();
+  }
+
+  if (plan.action === 'none') return finish({ status: 'ok', reason: plan.reason });
+  const steps = plan.steps.map(describeStep);
+  const diffs = plan.action === 'change' ? (plan.diffs ?? []) : [];
+  if (options.check) {
+    return plan.action === 'change'
+      ? finish({ status: 'changed', summary: plan.summary, steps, diffs })
+      : finish({ status: 'skipped', reason: 'check mode: outcome is known only by running it', summary: plan.summary, steps });
+  }
+
+  let changed = plan.action === 'change';
+  try {
+    for (const step of plan.steps) {
+      const stepChanged = await rt.apply(step);
+      if (plan.action === 'run') changed ||= stepChanged;
+    }
+  } catch (error) {
+    if (error instanceof UnreachableError) {
+      // Counted as unreachable, not failed; the step is never re-run blindly.
+      throw new UnreachableError(rt.host, `connection lost during "${task.name}"; it was not re-run: ${error.message}`, error.transient, { cause: error });
+    }
+    finish({ status: 'failed', error: messageOf(error), summary: plan.summary, steps, diffs });
+    throw new HostStopped();
+  }
+  return changed
+    ? finish({ status: 'changed', summary: plan.summary, steps, diffs })
+    : finish({ status: 'ok', reason: 'ran; reported no change', summary: plan.summary });
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof StepFailed) return error.message;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,95 @@
+import { RUN_ID, STATE_DIR } from '../run-id.js';
+import { sh, type Cmd } from '../shell.js';
+import type { SimHost } from '../sim.js';
+import { makeTask, noChange, type Plan, type ShellFact, type Step, type Task, type TaskOptions } from '../task.js';
+
+export type PackageManager = 'apt' | 'yum';
+
+export interface PackagesArgs {
+  readonly names: readonly string[];
+  readonly manager: PackageManager;
+  readonly state?: 'present' | 'absent';
+  /** apt only: refresh the lists first, at most once per run per host (default true). */
+  readonly updateCache?: boolean;
+}
+
+/** Marker written by the apt-get update this run made; a repository change removes it. */
+export const APT_MARKER = `${STATE_DIR}/apt-updated`;
+
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:-]*$/;
+
+/** Which of `names` are installed. */
+export function installedFact(manager: PackageManager, names: readonly string[]): ShellFact<ReadonlySet<string>> {
+  const script =
+    manager === 'apt'
+      ? sh`dpkg-query -W -f='\${Package}\t\${Status}\n' -- ${names} 2>/dev/null; true`
+      : sh`rpm -q --qf '%{NAME}\n' -- ${names} 2>/dev/null; true`;
+  return {
+    kind: 'shell',
+    script,
+    parse({ stdout }) {
+      const installed = new Set<string>();
+      for (const line of stdout.split('\n')) {
+        if (manager === 'apt') {
+          const [name, status] = line.split('\t');
+          if (name && status?.endsWith(' installed')) installed.add(name);
+        } else if (names.includes(line.trim())) installed.add(line.trim());
+      }
+      return installed;
+    },
+    simulate: (host: SimHost) => new Set(names.filter((n) => host.set('packages').has(n))),
+  };
+}
+
+/** Content of the apt marker: the run id of the last refresh. */
+export function aptMarkerFact(): ShellFact<string> {
+  return {
+    kind: 'shell',
+    script: sh`cat ${APT_MARKER} 2>/dev/null; true`,
+    parse: ({ stdout }) => stdout.trim(),
+    simulate: (host) => host.value('apt-marker') ?? '',
+  };
+}
+
+const aptEnv = sh`DEBIAN_FRONTEND=noninteractive`;
+
+function installCmd(manager: PackageManager, names: readonly string[]): Cmd {
+  return manager === 'apt'
+    ? sh`${aptEnv} apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
+    : sh`yum install -y -q -- ${names}`;
+}
+
+function removeCmd(manager: PackageManager, names: readonly string[]): Cmd {
+  return manager === 'apt' ? sh`${aptEnv} apt-get remove -y -q -- ${names}` : sh`yum remove -y -q -- ${names}`;
+}
+
+/** Install (or remove) packages in one batch, as `apt-get install a b c` does. */
+export function packages<H extends string = never>(args: PackagesArgs, options?: TaskOptions<H>): Task<H> {
+  const bad = args.names.find((n) => !PACKAGE_NAME.test(n));
+  if (bad !== undefined) throw new Error(`invalid package name ${JSON.stringify(bad)}`);
+  const state = args.state ?? 'present';
+  return makeTask({
+    module: 'package',
+    name: `${state === 'present' ? 'install' : 'remove'} ${args.names.join(' ')}`,
+    options,
+    facts: { installed: installedFact(args.manager, args.names), marker: aptMarkerFact() },
+    plan: ({ installed, marker }): Plan => {
+      const todo = args.names.filter((n) => installed.has(n) !== (state === 'present'));
+      if (todo.length === 0) return noChange(state === 'present' ? 'all installed' : 'none installed');
+      const steps: Step[] = [];
+      if (state === 'present' && args.manager === 'apt' && (args.updateCache ?? true) && marker !== RUN_ID) {
+        steps.push({
+          kind: 'exec',
+          cmd: sh`${aptEnv} apt-get update -q && mkdir -p ${STATE_DIR} && echo ${RUN_ID} > ${APT_MARKER}`,
+          simulate: (h) => h.setValue('apt-marker', RUN_ID),
+        });
+      }
+      steps.push({
+        kind: 'exec',
+        cmd: state === 'present' ? installCmd(args.manager, todo) : removeCmd(args.manager, todo),
+        simulate: (h) => todo.forEach((n) => (state === 'present' ? h.set('packages').add(n) : h.set('packages').delete(n))),
+      });
+      return { action: 'change', summary: `${state === 'present' ? 'install' : 'remove'} ${todo.join(' ')}`, steps };
+    },
+  });
+}

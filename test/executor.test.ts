@@ -1,0 +1,185 @@
+import { expect } from 'chai';
+import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
+import { defineRole, type Role } from '../lib/playbook.js';
+import { StepFailed, type HostRuntime } from '../lib/runtime.js';
+import { sh } from '../lib/shell.js';
+import { flushHandlers, makeTask, type Step, type Task } from '../lib/task.js';
+import { UnreachableError } from '../lib/transport/transport.js';
+
+/**
+ * The executor against a fake runtime: tasks plan from a fake fact (the
+ * task's own "wanted" flag), steps are recorded, and faults are injected by
+ * step text.
+ */
+class FakeRuntime implements HostRuntime {
+  readonly applied: string[] = [];
+  readonly done = new Set<string>();
+  closed = false;
+  constructor(
+    readonly host: string,
+    readonly faults: { failOn?: string; dropOn?: string } = {},
+  ) {}
+  async gather(facts: readonly unknown[]): Promise<unknown[]> {
+    return facts.map((f) => (f as { key: string }).key).map((k) => this.done.has(k));
+  }
+  async apply(step: Step): Promise<boolean> {
+    const text = step.kind === 'exec' ? step.cmd.display() : step.kind;
+    if (this.faults.dropOn === text) throw new UnreachableError(this.host, 'connection reset', true);
+    if (this.faults.failOn === text) throw new StepFailed(`command exited 1: ${text}`);
+    this.applied.push(text);
+    this.done.add(text);
+    return true;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+/** A task that changes until it has run once (its fact is "did `name` run?"). */
+function step<H extends string = never>(name: string, notify: readonly H[] = [], tags: readonly string[] = []): Task<H> {
+  return makeTask({
+    module: 'test',
+    name,
+    options: { notify, tags },
+    facts: { done: { kind: 'shell', key: name, script: sh`true`, parse: () => false, simulate: () => false } as never },
+    plan: ({ done }: { done: boolean }) => (done ? { action: 'none', reason: 'done' } : { action: 'change', summary: name, steps: [{ kind: 'exec', cmd: sh`${name}` }] }),
+  });
+}
+
+function play(hosts: readonly string[], roles: readonly Role[]): ResolvedPlay {
+  return { name: 'test', hosts: new Map(hosts.map((h) => [h, roles])) };
+}
+
+async function run(plays: readonly ResolvedPlay[], runtimes: Map<string, FakeRuntime>, extra: Partial<ExecuteOptions> = {}) {
+  const events: RunEvent[] = [];
+  const outcome = await execute(plays, {
+    check: false,
+    forks: 10,
+    tags: [],
+    skipTags: [],
+    connect: async (h) => {
+      const rt = runtimes.get(h);
+      if (!rt) throw new UnreachableError(h, 'connection refused', true);
+      return rt;
+    },
+    emit: (e) => events.push(e),
+    ...extra,
+  });
+  const results = events.flatMap((e) => (e.type === 'task' ? [e.result] : []));
+  return { outcome, events, results };
+}
+
+const statuses = (results: readonly TaskResult[], host: string) => results.filter((r) => r.host === host).map((r) => `${r.handler ? 'H:' : ''}${r.task}=${r.status}`);
+
+describe('executor', () => {
+  const role = defineRole('web', { restartA: step('restart-a'), restartB: step('restart-b') }).tasks([
+    step('one', ['restartB']),
+    step('two', ['restartA', 'restartB']),
+    step('three'),
+  ]);
+
+  it('runs tasks in order and handlers once, at the end, in declaration order', async () => {
+    const rts = new Map([['h1', new FakeRuntime('h1')]]);
+    const { outcome, results } = await run([play(['h1'], [role])], rts);
+    expect(rts.get('h1')!.applied).to.deep.equal(['one', 'two', 'three', 'restart-a', 'restart-b']);
+    expect(statuses(results, 'h1')).to.deep.equal(['one=changed', 'two=changed', 'three=changed', 'H:restart-a=changed', 'H:restart-b=changed']);
+    expect(outcome.exitCode).to.equal(0);
+    expect(outcome.recap.get('h1')).to.deep.equal({ ok: 0, changed: 5, failed: 0, skipped: 0, unreachable: 0 });
+    expect(rts.get('h1')!.closed).to.equal(true);
+  });
+
+  it('runs no handler when nothing changed, and reports 0 changed on the second run', async () => {
+    const rt = new FakeRuntime('h1');
+    await run([play(['h1'], [role])], new Map([['h1', rt]]));
+    rt.applied.length = 0;
+    rt.closed = false;
+    const { outcome } = await run([play(['h1'], [role])], new Map([['h1', rt]]));
+    // Handlers are tasks too: once "done" they would plan none; none is even notified here.
+    expect(rt.applied).to.deep.equal([]);
+    expect(outcome.recap.get('h1')).to.include({ changed: 0, ok: 3 });
+  });
+
+  it('flushes notified handlers mid-role', async () => {
+    const flushing = defineRole('r', { h: step('handler') }).tasks([step('a', ['h']), flushHandlers(), step('b', ['h'])]);
+    const rt = new FakeRuntime('h1');
+    await run([play(['h1'], [flushing])], new Map([['h1', rt]]));
+    // The handler ran at the flush; at the end it is notified again but is already converged in this fake.
+    expect(rt.applied).to.deep.equal(['a', 'handler', 'b']);
+  });
+
+  it('stops a failed host, lets the others finish, exits 2', async () => {
+    const rts = new Map([
+      ['h1', new FakeRuntime('h1', { failOn: 'two' })],
+      ['h2', new FakeRuntime('h2')],
+    ]);
+    const { outcome, results } = await run([play(['h1', 'h2'], [role])], rts);
+    expect(rts.get('h1')!.applied).to.deep.equal(['one']);
+    expect(statuses(results, 'h1')).to.deep.equal(['one=changed', 'two=failed']);
+    expect(results.find((r) => r.status === 'failed')!.error).to.match(/exited 1: two/);
+    expect(rts.get('h2')!.applied).to.have.length(5);
+    expect(outcome.exitCode).to.equal(2);
+    expect(outcome.recap.get('h1')).to.include({ failed: 1, changed: 1 });
+  });
+
+  it('reports an unreachable host (exit 4) and skips it in later plays', async () => {
+    const rts = new Map([['h1', new FakeRuntime('h1')]]);
+    const { outcome, events } = await run([play(['h1', 'gone'], [role]), play(['h1', 'gone'], [role])], rts);
+    expect(outcome.exitCode).to.equal(4);
+    expect(outcome.recap.get('gone')).to.include({ unreachable: 1, failed: 0 });
+    expect(events.filter((e) => e.type === 'unreachable')).to.have.length(1);
+    const plays = events.filter((e) => e.type === 'play');
+    expect(plays[1]).to.deep.include({ hosts: ['h1'] });
+  });
+
+  it('counts a connection dropped mid-step as unreachable, never re-running the step', async () => {
+    const rt = new FakeRuntime('h1', { dropOn: 'two' });
+    const { outcome, events } = await run([play(['h1'], [role])], new Map([['h1', rt]]));
+    expect(outcome.exitCode).to.equal(4);
+    expect(outcome.recap.get('h1')).to.include({ unreachable: 1, failed: 0, changed: 1 });
+    expect(rt.applied).to.deep.equal(['one']);
+    const un = events.find((e) => e.type === 'unreachable');
+    expect(un).to.have.property('error').that.matches(/during "two"; it was not re-run/);
+  });
+
+  it('check mode applies nothing and predicts every change', async () => {
+    const rt = new FakeRuntime('h1');
+    const { results } = await run([play(['h1'], [role])], new Map([['h1', rt]]), { check: true });
+    expect(rt.applied).to.deep.equal([]);
+    expect(statuses(results, 'h1')).to.deep.equal(['one=changed', 'two=changed', 'three=changed', 'H:restart-a=changed', 'H:restart-b=changed']);
+  });
+
+  it('filters by --tags and --skip-tags', async () => {
+    const tagged = defineRole('t').tasks([step('a', [], ['config']), step('b', [], ['packages']), step('c', [], ['always'])]);
+    const rt1 = new FakeRuntime('h1');
+    await run([play(['h1'], [tagged])], new Map([['h1', rt1]]), { tags: ['config'] });
+    expect(rt1.applied).to.deep.equal(['a', 'c']);
+    const rt2 = new FakeRuntime('h1');
+    await run([play(['h1'], [tagged])], new Map([['h1', rt2]]), { skipTags: ['config'] });
+    expect(rt2.applied).to.deep.equal(['b', 'c']);
+  });
+
+  it('runs hosts in parallel up to --forks', async () => {
+    let active = 0;
+    let peak = 0;
+    class Slow extends FakeRuntime {
+      override async apply(s: Step): Promise<boolean> {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 20));
+        active--;
+        return super.apply(s);
+      }
+    }
+    const hosts = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const one = defineRole('o').tasks([step('x')]);
+    await run([play(hosts, [one])], new Map(hosts.map((h) => [h, new Slow(h)])), { forks: 3 });
+    expect(peak).to.equal(3);
+  });
+
+  it('a misspelled handler name does not compile', () => {
+    defineRole('typed', { restartNova: step('restart') }).tasks([
+      // @ts-expect-error 'restartNovaa' is not a handler of this role
+      step('x', ['restartNovaa']),
+    ]);
+  });
+});
