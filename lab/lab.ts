@@ -201,8 +201,8 @@ export async function down(options: DownOptions = {}): Promise<void> {
       }),
     ),
   );
-  for (const rec of hosts) {
-    await step(`remove ${rec.name}`, async () => {
+  await Promise.all(
+    hosts.map((rec) => step(`remove ${rec.name}`, async () => {
       if (rec.mounted) await releaseDisk(rec.root);
       rec.mounted = false;
       if (rec.netnsCreated) await deleteHostNet(rec.netns, rec.vethHost);
@@ -211,8 +211,8 @@ export async function down(options: DownOptions = {}): Promise<void> {
       delete state.hosts[rec.name];
       saveState(state);
       return options.keepDisks ? 'removed (disk kept)' : 'removed';
-    });
-  }
+    })),
+  );
   if (state.bridge) {
     const bridge = state.bridge;
     await step(`bridge ${bridge.name}`, async () => {

@@ -29,7 +29,7 @@ export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor
         undefined,
         undefined,
         { context: 3 },
-      ),
+      ).replace(/^=+\n/, ''),
     )
     .join('');
 }
@@ -97,7 +97,7 @@ export class Reporter {
     const label = `[${r.host}] ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`;
     const v = this.#o.verbose;
     if (r.status === 'changed') {
-      this.#print(`${c.yellow('changed:')} ${label}${r.summary && r.summary !== r.task ? c.dim(` — ${r.summary}`) : ''}`);
+      this.#print(`${c.yellow('changed:')} ${label}${v >= 1 && r.summary && r.summary !== r.task ? c.dim(` — ${r.summary}`) : ''}`);
       if (v >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'failed') {

@@ -10,6 +10,8 @@ import { MASK, Secret } from './secret.js';
 interface Piece {
   readonly text: string;
   readonly secret: boolean;
+  /** What display() shows instead of `text` (stable names for run-specific values). */
+  readonly label?: string;
 }
 
 export class Cmd {
@@ -21,7 +23,7 @@ export class Cmd {
     return this.#pieces.map((p) => p.text).join('');
   }
   display(): string {
-    return this.#pieces.map((p) => (p.secret ? MASK : p.text)).join('');
+    return this.#pieces.map((p) => (p.secret ? MASK : (p.label ?? p.text))).join('');
   }
   get hasSecret(): boolean {
     return this.#pieces.some((p) => p.secret);
@@ -43,7 +45,15 @@ export class Raw {
 }
 export const raw = (text: string): Raw => new Raw(text);
 
-export type ShArg = string | number | Secret | Cmd | Raw | readonly (string | number | Secret)[];
+/** A value shown under a stable label, e.g. the run id as `$RUN_ID`, so plans are reproducible. */
+export class Labeled {
+  constructor(
+    readonly value: string,
+    readonly label: string,
+  ) {}
+}
+
+export type ShArg = string | number | Secret | Cmd | Raw | Labeled | readonly (string | number | Secret)[];
 
 /** POSIX single-quote quoting; safe for any byte except NUL. */
 export function quote(value: string): string {
@@ -55,6 +65,7 @@ function piecesOf(arg: ShArg): Piece[] {
   if (arg instanceof Cmd) return [...arg.pieces];
   if (arg instanceof Raw) return [{ text: arg.text, secret: false }];
   if (arg instanceof Secret) return [{ text: quote(arg.reveal()), secret: true }];
+  if (arg instanceof Labeled) return [{ text: quote(arg.value), secret: false, label: arg.label }];
   if (Array.isArray(arg)) {
     const out: Piece[] = [];
     (arg as readonly (string | number | Secret)[]).forEach((a, i) => {

@@ -127,9 +127,12 @@ function transientFailure(error: unknown, request: HttpRequest): 'refused' | 'br
     if (message.includes(`HTTP ${request.method} http://${dest}`)) return 'broken';
     return null;
   }
+  // Other transports (local, test fakes) throw socket errors as they are;
+  // anything else is a bug to surface at once, not 20 s later.
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || /refused/i.test(message)) return 'refused';
-  return 'broken';
+  if (code === 'ECONNREFUSED' || /connection refused/i.test(message)) return 'refused';
+  if ((code && /^E[A-Z]+$/.test(code)) || /socket hang up|reset|timed out/i.test(message)) return 'broken';
+  return null;
 }
 
 export interface KsProject {
@@ -269,12 +272,14 @@ export class KeystoneClient {
         const kind = transientFailure(error, request);
         // A broken exchange may have been applied already: only reads are repeated.
         const retryable = kind === 'refused' || (kind === 'broken' && (request.method === 'GET' || request.method === 'HEAD'));
-        if (!retryable) throw error;
-        if (delay === undefined) {
-          // Keystone being down is this task's failure, not the host being
-          // unreachable (which would stop every other task on it).
+        if (kind === null) throw error;
+        if (!retryable || delay === undefined) {
+          // Keystone being down or dropping the request is this task's
+          // failure, not the host being unreachable (which would stop every
+          // other task on it).
           const why = error instanceof Error ? error.message : String(error);
-          throw new Error(`keystone at ${this.#where} did not answer ${request.method} ${request.path} after ${attempt + 1} attempts: ${why}`, { cause: error });
+          const tries = attempt === 0 ? '' : ` after ${attempt + 1} attempts`;
+          throw new Error(`keystone at ${this.#where} did not answer ${request.method} ${request.path}${tries}: ${why}`, { cause: error });
         }
         await this.#sleep(delay);
         continue;

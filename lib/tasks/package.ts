@@ -1,5 +1,5 @@
 import { RUN_ID, STATE_DIR } from '../run-id.js';
-import { sh, type Cmd } from '../shell.js';
+import { Labeled, sh, type Cmd } from '../shell.js';
 import type { SimHost } from '../sim.js';
 import { makeTask, noChange, type Plan, type ShellFact, type Step, type Task, type TaskOptions } from '../task.js';
 
@@ -80,7 +80,7 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
       if (state === 'present' && args.manager === 'apt' && (args.updateCache ?? true) && marker !== RUN_ID) {
         steps.push({
           kind: 'exec',
-          cmd: sh`${aptEnv} apt-get update -q && mkdir -p ${STATE_DIR} && echo ${RUN_ID} > ${APT_MARKER}`,
+          cmd: sh`${aptEnv} apt-get update -q && mkdir -p ${STATE_DIR} && echo ${new Labeled(RUN_ID, '$RUN_ID')} > ${APT_MARKER}`,
           simulate: (h) => h.setValue('apt-marker', RUN_ID),
         });
       }

@@ -616,7 +616,7 @@ class SshTransport implements Transport {
             this.#dead ??
               new UnreachableError(
                 this.host,
-                `HTTP ${request.method} http://${dest}${request.path} via ${this.#target} failed: ${e instanceof Error ? e.message : String(e)}`,
+                `HTTP ${request.method} http://${dest}${pathOnly(request.path)} via ${this.#target} failed: ${e instanceof Error ? e.message : String(e)}`,
                 true,
                 { cause: e },
               ),
@@ -782,6 +782,12 @@ function runOnChannel(
 
     channel.end(wrapScript(script));
   });
+}
+
+/** Path without its query string, for messages: queries may carry values callers would not want logged. */
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : `${path.slice(0, q)}?…`;
 }
 
 /** One HTTP/1.1 exchange over an already-open stream (an SSH direct-tcpip channel). */

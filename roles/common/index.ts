@@ -1,0 +1,81 @@
+import { isMain, main } from '../../lib/cli.js';
+import { defineRole, playbook, type HostContext } from '../../lib/playbook.js';
+import { OS, openstackRepo } from '../../lib/platform.js';
+import type { Task } from '../../lib/task.js';
+import { file } from '../../lib/tasks/file.js';
+import { hostname } from '../../lib/tasks/hostname.js';
+import { hostsEntries } from '../../lib/tasks/hosts.js';
+import { packages } from '../../lib/tasks/package.js';
+import { aptRepository } from '../../lib/tasks/repository.js';
+import { service } from '../../lib/tasks/service.js';
+import { coreVars, hostVarsOf } from '../../lib/vars.js';
+
+/**
+ * Every node, before any OpenStack package (seeds 003/004 §2–3):
+ * its host name, /etc/hosts for every inventory host, the OpenStack
+ * repository, and time sync with the controller as the server.
+ */
+export function timeSyncConfig(kind: 'ntp' | 'chrony', isServer: boolean, upstream: readonly string[], controller: string, allow: string): string {
+  const servers = isServer ? upstream : [controller];
+  if (kind === 'ntp') {
+    return [
+      '# Managed by stackplay',
+      'driftfile /var/lib/ntp/ntp.drift',
+      ...servers.map((s) => `server ${s} iburst`),
+      // The guide: drop nopeer/noquery from the default restrict lines so nodes can sync from the controller.
+      'restrict -4 default kod notrap nomodify',
+      'restrict -6 default kod notrap nomodify',
+      'restrict 127.0.0.1',
+      'restrict ::1',
+      '',
+    ].join('\n');
+  }
+  return [
+    '# Managed by stackplay',
+    ...servers.map((s) => `server ${s} iburst`),
+    'driftfile /var/lib/chrony/drift',
+    'makestep 1.0 3',
+    'rtcsync',
+    ...(isServer ? [`allow ${allow}`, 'local stratum 10'] : []),
+    '',
+  ].join('\n');
+}
+
+export function common(ctx: HostContext) {
+  const core = coreVars(ctx.inventory, ctx.vars);
+  const os = OS[core.osFamily];
+  const isController = ctx.groups.includes('controller');
+  const repo = openstackRepo(core.release, core.osFamily);
+  const everyHost = [...ctx.inventory.hosts.keys()].map((name) => {
+    const v = hostVarsOf(ctx.inventory, name);
+    return { address: v.str('management_ip', v.str('ansible_host', name)), names: [name] };
+  });
+
+  const repoTasks: Task[] =
+    repo.kind === 'apt'
+      ? [packages({ names: [repo.keyringPackage], manager: os.packageManager }), aptRepository({ name: repo.name, lines: [repo.line] })]
+      : repo.kind === 'package'
+        ? [packages({ names: repo.packages, manager: os.packageManager })]
+        : [];
+
+  const ts = os.timeSync;
+  return defineRole('common', {
+    restartTimeSync: service({ name: ts.service, state: 'restarted' }),
+  }).tasks([
+    // Seed 004 §11: set the name before any service registers itself.
+    hostname({ name: ctx.host }, { tags: ['hostname'] }),
+    hostsEntries({ entries: everyHost }, { tags: ['hostname'] }),
+    ...repoTasks,
+    packages({ names: [ts.package], manager: os.packageManager }, { tags: ['time'] }),
+    file(
+      {
+        path: ts.config,
+        content: timeSyncConfig(ts.kind, isController, ctx.vars.list('ntp_servers', ['0.pool.ntp.org', '1.pool.ntp.org']), core.controllerAddress, ctx.vars.str('ntp_allow', '0.0.0.0/0')),
+      },
+      { notify: ['restartTimeSync'], tags: ['time'] },
+    ),
+    service({ name: ts.service, state: 'started', enabled: true }, { tags: ['time'] }),
+  ]);
+}
+
+if (isMain(import.meta.url)) await main(playbook('common', [{ name: 'common', hosts: 'all', roles: [common] }]));

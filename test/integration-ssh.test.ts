@@ -1,0 +1,136 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSshd, type TestSshd } from './support/sshd.js';
+
+/**
+ * The real thing end to end: the CLI in a child process, over SSH to a real
+ * sshd on loopback, editing real files (under a temp root) — applied, then
+ * 0 changed on the second run, and `--check` changes no byte.
+ */
+interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(args: readonly string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile('npx', ['tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function treeHash(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name);
+    const st = await stat(path);
+    const content = entry.isFile() ? await readFile(path) : Buffer.from('');
+    out.set(path, createHash('sha256').update(content).update(`${st.mode}:${st.uid}:${st.gid}`).digest('hex'));
+  }
+  return out;
+}
+
+describe('integration: CLI over real SSH to a local sshd', function () {
+  this.timeout(120_000);
+  let sshd: TestSshd;
+  let work: string;
+  let inventory: string;
+  let root: string;
+
+  before(async () => {
+    sshd = await startSshd();
+    work = await mkdtemp(join(tmpdir(), 'sp-int-'));
+    root = join(work, 'root');
+    inventory = join(work, 'local.ini');
+    await writeFile(
+      inventory,
+      [
+        '[demo]',
+        `node1 ansible_host=127.0.0.1 ansible_port=${sshd.port}`,
+        '',
+        '[all:vars]',
+        'ansible_user=root',
+        `ansible_ssh_private_key_file=${sshd.clientKeyPath}`,
+        `stackplay_known_hosts=${join(work, 'known_hosts')}`,
+        `test_root=${root}`,
+        '',
+      ].join('\n'),
+    );
+  });
+  after(async () => {
+    await sshd?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('check mode on a fresh host predicts changes and writes nothing', async () => {
+    const run = await cli(['-i', inventory, '--check', '--json', join(work, 'check.json')]);
+    expect(run.code, run.stderr + run.stdout).to.equal(0);
+    // 4 tasks and the handler they notify would change.
+    expect(run.stdout).to.match(/node1 +: ok=0 changed=5 /);
+    const missing = await stat(root).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    expect(missing, 'check mode created the test root').to.equal(true);
+  });
+
+  it('applies, records the host key, notifies the handler once', async () => {
+    const run = await cli(['-i', inventory, '--json', join(work, 'first.json'), '--diff']);
+    expect(run.code, run.stderr + run.stdout).to.equal(0);
+    expect(run.stdout).to.match(/node1 +: ok=0 changed=5 unreachable=0 failed=0/);
+    const conf = await readFile(join(root, 'etc/demo/demo.conf'), 'utf8');
+    expect(conf).to.match(/^\[DEFAULT\]\ndebug = false\nworkers = 2\nmy_ip = 127\.0\.0\.1\n/);
+    expect((await stat(join(root, 'etc/demo/demo.conf'))).mode & 0o777).to.equal(0o640);
+    expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\n');
+    expect((await readFile(join(work, 'known_hosts'), 'utf8')).trim().split('\n')).to.have.length(1);
+    // The generated secrets are in the file on the host, and nowhere in what we printed.
+    const secrets = (await readFile(join(work, 'local.secrets.ini'), 'utf8')).split('\n').filter((l) => l.includes(' = ')).map((l) => l.split(' = ')[1]!);
+    expect(secrets).to.have.length(2);
+    expect((await stat(join(work, 'local.secrets.ini'))).mode & 0o777).to.equal(0o600);
+    const report = await readFile(join(work, 'first.json'), 'utf8');
+    for (const s of secrets) {
+      expect(conf).to.contain(s);
+      expect(run.stdout + run.stderr + report).not.to.contain(s);
+    }
+    expect(run.stdout).to.contain('+password = ***');
+  });
+
+  it('second run reports 0 changed and restarts nothing', async () => {
+    const run = await cli(['-i', inventory]);
+    expect(run.code, run.stderr + run.stdout).to.equal(0);
+    expect(run.stdout).to.match(/node1 +: ok=4 changed=0 unreachable=0 failed=0/);
+    expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\n');
+  });
+
+  it('check mode on a drifted host changes no byte, and predicts exactly what the real run changes', async () => {
+    const conf = join(root, 'etc/demo/demo.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('workers = 2', 'workers = 7'));
+    const before = await treeHash(root);
+    const check = await cli(['-i', inventory, '--check', '--json', join(work, 'drift-check.json')]);
+    expect(check.code, check.stderr).to.equal(0);
+    expect(await treeHash(root)).to.deep.equal(before);
+    const real = await cli(['-i', inventory, '--json', join(work, 'drift-real.json')]);
+    expect(real.code, real.stderr).to.equal(0);
+    const changed = async (f: string) =>
+      (JSON.parse(await readFile(join(work, f), 'utf8')) as { results: { task: string; status: string }[] }).results.filter((r) => r.status === 'changed').map((r) => r.task);
+    expect(await changed('drift-check.json')).to.deep.equal(await changed('drift-real.json'));
+    expect(await changed('drift-real.json')).to.have.length(2); // the ini task and its handler
+    expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\nrestart\n');
+  });
+
+  it('an unreachable host exits 4; a bad inventory exits 5 naming file:line before connecting', async () => {
+    const deadInv = join(work, 'dead.ini');
+    await writeFile(deadInv, `[demo]\nnode1 ansible_host=127.0.0.1 ansible_port=1\n[all:vars]\ntest_root=${root}\nstackplay_known_hosts=${join(work, 'kh2')}\n`);
+    const dead = await cli(['-i', deadInv]);
+    expect(dead.code).to.equal(4);
+    expect(dead.stdout).to.match(/unreachable: \[node1\]/);
+    const badInv = join(work, 'bad.ini');
+    await writeFile(badInv, `[demo]\nnode1 ansible_host=127.0.0.1\n[demo:vars]\nnot a var\n`);
+    const bad = await cli(['-i', badInv]);
+    expect(bad.code).to.equal(5);
+    expect(bad.stderr).to.contain(`${badInv}:4`);
+  });
+});
