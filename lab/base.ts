@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { $ } from './sh.js';
+import { onInterrupt } from './interrupt.js';
 import { heartbeat, info, warn } from './log.js';
 import { BASE_DIR, BASE_MARKER, CACHE_DIR, HOSTS_DIR, LOG_DIR, SUITE } from './paths.js';
 import { procStarttime } from './proc.js';
@@ -174,8 +175,16 @@ export async function ensureBase(mirror: Mirror): Promise<string> {
   const mirrorUrl = `${proxyUrl('127.0.0.1')}/${mirror.debian}`;
   info(`debootstrap --variant=minbase ${SUITE} from ${mirrorUrl} (log: ${log})`);
   const stop = heartbeat('debootstrap');
+  const proc = $`debootstrap --variant=minbase --components=main --include=${BASE_PACKAGES.join(',')} ${SUITE} ${rootfs} ${mirrorUrl} 2>&1`.nothrow();
+  const offInterrupt = onInterrupt(async () => {
+    try {
+      await proc.kill('SIGKILL');
+    } catch {
+      // already finished
+    }
+    await removeTree(tmp);
+  });
   try {
-    const proc = $`debootstrap --variant=minbase --components=main --include=${BASE_PACKAGES.join(',')} ${SUITE} ${rootfs} ${mirrorUrl} 2>&1`.nothrow();
     let phase: string | undefined;
     let count = 0;
     for await (const line of proc) {
@@ -197,6 +206,7 @@ export async function ensureBase(mirror: Mirror): Promise<string> {
     throw err;
   } finally {
     stop();
+    offInterrupt();
   }
   const leftover = mountsUnder(tmp);
   if (leftover.length > 0) {

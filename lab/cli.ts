@@ -9,6 +9,7 @@
  */
 import { Command } from 'commander';
 import chalk from 'chalk';
+import { installInterruptHandlers } from './interrupt.js';
 import { buildBase, DEFAULT_INVENTORY, down, status, up } from './lab.js';
 
 const program = new Command()
@@ -42,6 +43,7 @@ program
   .option('--rebuild', 'throw the cached base away first (lab must be down)')
   .action(async (opts: { rebuild?: boolean }) => buildBase(opts.rebuild === true));
 
+installInterruptHandlers();
 try {
   await program.parseAsync();
 } catch (err) {

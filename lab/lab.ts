@@ -11,6 +11,7 @@ import { baseReady, ensureBase, removeBase, removeTree } from './base.js';
 import {
   configureHost, ensureDisk, ensureHostKey, hostLog, hostPaths, isHostUp, releaseDisk, startHost, stopHost, waitForSsh,
 } from './host.js';
+import { onInterrupt } from './interrupt.js';
 import { info, seconds, step, warn } from './log.js';
 import {
   checkSubnetsFree, cleanupRunNetns, deleteBridge, deleteHostNet, ensureBridge, ensureHostNet, isMountPoint, linkExists,
@@ -325,9 +326,11 @@ export async function buildBase(rebuild: boolean): Promise<void> {
       return res.note;
     });
   }
+  const offInterrupt = onInterrupt(() => started && stopProcess(started));
   try {
     await step('base image', () => ensureBase(mirror));
   } finally {
+    offInterrupt();
     if (started) {
       await stopProcess(started);
       info(`apt-cacher-ng stopped (pid ${started.pid})`);

@@ -1,6 +1,7 @@
+import { registerSimKeystone } from './sim-keystone.js';
 import type { SimNetwork } from './sim.js';
 
-/** Fake services every simulated network offers (`--plan`). */
+/** Fake services every simulated network offers (`--plan`): keystone on 5000 and 35357. */
 export function registerSimServices(network: SimNetwork): void {
-  void network;
+  registerSimKeystone(network);
 }

@@ -15,7 +15,7 @@ import {
   keystoneUser,
   type KeystoneAuth,
 } from '../lib/tasks/keystone.js';
-import { UnreachableError, type HttpRequest } from '../lib/transport/transport.js';
+import { ForwardError, UnreachableError, type HttpRequest } from '../lib/transport/transport.js';
 import { converge, planOn, simHost } from './support/sim.js';
 
 const ADMIN_TOKEN = 'ADMIN-TOKEN-7f3a9c';
@@ -274,7 +274,7 @@ describe('keystone restarts', () => {
   registerSimKeystone(network);
   const sim = (request: HttpRequest) => Promise.resolve(network.request(request));
   const refused = (request: HttpRequest) =>
-    new UnreachableError('controller', `cannot reach ${request.host}:${request.port} from root@controller:22: (SSH) Channel open failure: Connection refused`, true);
+    new ForwardError('controller', 'refused', `cannot reach ${request.host}:${request.port} from root@controller:22: (SSH) Channel open failure: Connection refused`);
 
   it('retries a refused connection and 503 with backoff, then succeeds', async () => {
     let calls = 0;
@@ -328,7 +328,7 @@ describe('keystone restarts', () => {
     let calls = 0;
     const ks = new KeystoneClient(v2, async (request) => {
       calls++;
-      throw new UnreachableError('controller', `HTTP ${request.method} http://${request.host}:${request.port}${request.path} via root@controller:22 failed: socket hang up`, true);
+      throw new ForwardError('controller', 'broken', `HTTP ${request.method} http://${request.host}:${request.port}${request.path} via root@controller:22 failed: socket hang up`);
     }, { sleep: async (ms) => void waits.push(ms) });
     const error = await ks.createRole('x').then(
       () => null,

@@ -12,10 +12,20 @@ import {
   parseKnownHosts,
   type SshOptions,
 } from '../lib/transport/ssh.js';
-import { UnreachableError, type Transport } from '../lib/transport/transport.js';
+import { ForwardError, UnreachableError, type Transport } from '../lib/transport/transport.js';
 import { freePort, keygen, startSshd, type TestSshd } from './support/sshd.js';
 
 const run = promisify(execFile);
+
+async function forwardRejection(p: Promise<unknown>): Promise<ForwardError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(ForwardError);
+    return err as ForwardError;
+  }
+  throw new Error('expected a rejection');
+}
 
 async function rejection(p: Promise<unknown>): Promise<UnreachableError> {
   try {
@@ -183,7 +193,8 @@ describe('SSH transport (against a local sshd)', function () {
           knownHostsPath: strict.knownHostsPath,
         });
         try {
-          const err = await rejection(t2.http({ method: 'GET', host: '127.0.0.1', port, path: '/' }));
+          const err = await forwardRejection(t2.http({ method: 'GET', host: '127.0.0.1', port, path: '/' }));
+          expect(err.reason).to.equal('prohibited');
           expect(err.message).to.match(/cannot reach 127\.0\.0\.1:\d+/);
         } finally {
           await t2.close();
@@ -193,10 +204,10 @@ describe('SSH transport (against a local sshd)', function () {
       }
     });
 
-    it('reports a closed port on the far side as transient unreachable', async function () {
+    it('reports a closed port on the far side as a refused forward, not an unreachable host', async function () {
       const closed = await freePort();
-      const err = await rejection(t.http({ method: 'GET', host: '127.0.0.1', port: closed, path: '/' }));
-      expect(err.transient).to.equal(true);
+      const err = await forwardRejection(t.http({ method: 'GET', host: '127.0.0.1', port: closed, path: '/' }));
+      expect(err.reason).to.equal('refused');
       // The SSH connection itself is still fine.
       expect((await t.exec('echo ok')).stdout).to.equal('ok\n');
     });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redactor, type Secret } from '../secret.js';
 import { makeTask, noChange, type ApiFact, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
-import { UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
+import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
 
 /**
  * Keystone resources (projects, users, roles, grants, services, endpoints)
@@ -112,23 +112,16 @@ function header(res: HttpResponse, name: string): string | undefined {
 }
 
 /**
- * A failure of `http()` worth retrying: keystone not listening yet. The SSH
- * transport reports a refused forward as an UnreachableError, like a lost
- * link; only the message tells them apart, and a lost link must stay
- * "unreachable" (the executor stops the host) rather than be retried here.
+ * A failure of `http()` worth retrying: keystone not listening yet, or the
+ * exchange broke off. A lost SSH link (UnreachableError) is not retried here:
+ * the executor marks the host unreachable.
  */
-function transientFailure(error: unknown, request: HttpRequest): 'refused' | 'broken' | null {
-  const message = error instanceof Error ? error.message : String(error);
-  const dest = `${request.host}:${request.port}`;
-  if (error instanceof UnreachableError) {
-    // sshd refusing forwards altogether will not change in 20 s.
-    if (/prohibited/i.test(message)) return null;
-    if (message.includes(`cannot reach ${dest} `)) return 'refused';
-    if (message.includes(`HTTP ${request.method} http://${dest}`)) return 'broken';
-    return null;
-  }
+function transientFailure(error: unknown): 'refused' | 'broken' | null {
+  if (error instanceof ForwardError) return error.reason === 'prohibited' ? null : error.reason;
+  if (error instanceof UnreachableError) return null;
   // Other transports (local, test fakes) throw socket errors as they are;
   // anything else is a bug to surface at once, not 20 s later.
+  const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ECONNREFUSED' || /connection refused/i.test(message)) return 'refused';
   if ((code && /^E[A-Z]+$/.test(code)) || /socket hang up|reset|timed out/i.test(message)) return 'broken';
@@ -269,7 +262,7 @@ export class KeystoneClient {
       try {
         response = await this.http(request);
       } catch (error) {
-        const kind = transientFailure(error, request);
+        const kind = transientFailure(error);
         // A broken exchange may have been applied already: only reads are repeated.
         const retryable = kind === 'refused' || (kind === 'broken' && (request.method === 'GET' || request.method === 'HEAD'));
         if (kind === null) throw error;

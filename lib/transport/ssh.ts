@@ -17,6 +17,7 @@ import PQueue from 'p-queue';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import {
+  ForwardError,
   UnreachableError,
   type ExecOptions,
   type ExecResult,
@@ -604,7 +605,8 @@ class SshTransport implements Transport {
           // SSH connection itself is gone.
           reject(
             this.#dead ??
-              new UnreachableError(this.host, `cannot reach ${dest} from ${this.#target}: ${err.message}`, true, {
+              // ssh2 passes the RFC 4254 reason code: 1 is "administratively prohibited".
+              new ForwardError(this.host, (err as { reason?: number }).reason === 1 ? 'prohibited' : 'refused', `cannot reach ${dest} from ${this.#target}: ${err.message}`, {
                 cause: err,
               }),
           );
@@ -614,10 +616,10 @@ class SshTransport implements Transport {
           channel.destroy();
           reject(
             this.#dead ??
-              new UnreachableError(
+              new ForwardError(
                 this.host,
+                'broken',
                 `HTTP ${request.method} http://${dest}${pathOnly(request.path)} via ${this.#target} failed: ${e instanceof Error ? e.message : String(e)}`,
-                true,
                 { cause: e },
               ),
           );

@@ -62,3 +62,21 @@ export class UnreachableError extends Error {
     super(`${host}: ${message}`, options);
   }
 }
+
+/**
+ * The SSH link is fine but the service behind an `http()` call is not:
+ * nothing listens there yet (`refused`, e.g. keystone restarting), the
+ * exchange broke off (`broken`), or sshd forbids forwarding (`prohibited`).
+ * A task failure, never a reason to mark the host unreachable.
+ */
+export class ForwardError extends Error {
+  override readonly name = 'ForwardError';
+  constructor(
+    readonly host: string,
+    readonly reason: 'refused' | 'broken' | 'prohibited',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${host}: ${message}`, options);
+  }
+}
