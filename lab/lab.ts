@@ -21,7 +21,9 @@ import { BASE_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { applyFirewall, FIREWALL_TABLE, firewallPresent, nftUsable, removeFirewall } from './firewall.js';
 import { labSubnets, planLab, type HostPlan, type LabPlan } from './plan.js';
 import { isRunning, stopProcess } from './proc.js';
-import { configureBackend, ensureMachinePackages, ensureProxy, machineMirror, tcpOpen, type Mirror } from './proxy.js';
+import {
+  configureBackend, ensureMachinePackages, ensureProxy, loadProxyRecord, machineMirror, stopLabProxy, tcpOpen, type Mirror,
+} from './proxy.js';
 import { loadState, removeState, saveState, type HostRecord, type LabState } from './state.js';
 
 export const DEFAULT_INVENTORY = 'hosts/lab.ini';
@@ -127,11 +129,7 @@ export async function up(inventoryPath: string): Promise<void> {
   const mirror = machineMirror();
   await step(`apt-cacher-ng (backend http://${mirror.debian}/)`, async () => {
     const changed = configureBackend(mirror);
-    const { proc, note } = await ensureProxy(plan.bridge.ip, lab.proxy, changed);
-    if (proc) lab.proxy = proc;
-    else delete lab.proxy;
-    saveState(lab);
-    return note;
+    return (await ensureProxy(plan.bridge.ip, changed)).note;
   });
 
   await step(baseReady() ? 'base image' : 'base image (first build: debootstrap, a few minutes)', () => ensureBase(mirror));
@@ -231,16 +229,10 @@ export async function down(options: DownOptions = {}): Promise<void> {
       return 'removed';
     });
   }
-  if (state.proxy) {
-    const proxy = state.proxy;
-    await step('apt-cacher-ng', async () => {
-      const stopped = await stopProcess(proxy);
-      fs.rmSync(path.join(STATE_DIR, 'run', 'acng.socket'), { force: true });
-      delete state.proxy;
-      saveState(state);
-      return stopped ? `stopped (pid ${proxy.pid}); cache kept` : 'was not running';
-    });
-  }
+  await step('apt-cacher-ng', async () => {
+    const stopped = await stopLabProxy();
+    return stopped ? `stopped (pid ${stopped.pid}); cache kept` : 'not started by the lab';
+  });
   if (state.runNetns) await cleanupRunNetns(state.runNetns);
   removeState();
   info(chalk.bold(`lab down in ${seconds(Date.now() - t0)}`));
@@ -301,7 +293,8 @@ export async function status(): Promise<boolean> {
     const line = row.map((cell, j) => cell.padEnd(widths[j]!)).join('  ').trimEnd();
     console.log(i === 0 ? chalk.bold(line) : line);
   }
-  const proxy = state.proxy ? (isRunning(state.proxy) ? `running (pid ${state.proxy.pid})` : 'not running') : 'not started by the lab';
+  const rec = loadProxyRecord();
+  const proxy = rec ? (isRunning(rec) ? `running (pid ${rec.pid})` : 'not running') : 'not started by the lab';
   console.log(chalk.dim(`inventory ${state.inventory}; bridge ${state.bridge?.name ?? '-'} ${state.bridge?.cidr ?? ''}; apt-cacher-ng ${proxy}`));
   return rows.every((r) => r.sshd);
 }
@@ -317,23 +310,19 @@ export async function buildBase(rebuild: boolean): Promise<void> {
   await step('machine packages', ensureMachinePackages);
   const mirror = machineMirror();
   const changed = configureBackend(mirror);
-  const state = loadState();
-  let started: Awaited<ReturnType<typeof ensureProxy>>['proc'];
-  if (!state?.proxy || !isRunning(state.proxy)) {
-    await step('apt-cacher-ng on 127.0.0.1', async () => {
-      const res = await ensureProxy('127.0.0.1', undefined, changed);
-      started = res.proc;
-      return res.note;
-    });
-  }
-  const offInterrupt = onInterrupt(() => started && stopProcess(started));
+  const { started } = await step('apt-cacher-ng', async () => {
+    const res = await ensureProxy(undefined, changed);
+    return res;
+  });
+  // A proxy started only for this build goes away again afterwards (a running lab's stays).
+  const offInterrupt = onInterrupt(() => started && stopLabProxy());
   try {
     await step('base image', () => ensureBase(mirror));
   } finally {
     offInterrupt();
     if (started) {
-      await stopProcess(started);
-      info(`apt-cacher-ng stopped (pid ${started.pid})`);
+      const rec = await stopLabProxy();
+      if (rec) info(`apt-cacher-ng stopped (pid ${rec.pid})`);
     }
   }
   if (!fs.existsSync(BASE_DIR)) warn('no base built');

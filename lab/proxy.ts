@@ -121,42 +121,75 @@ async function isAptCacher(address: string): Promise<boolean> {
   }
 }
 
+/** The apt-cacher-ng the lab started, recorded the moment it is spawned (so even a crashed run's proxy is found again). */
+export interface ProxyRecord extends ProcRecord {
+  readonly binds: readonly string[];
+}
+
+const PROXY_RECORD = path.join(STATE_DIR, 'run', 'apt-cacher-ng.json');
+const PROXY_SOCKET = path.join(STATE_DIR, 'run', 'acng.socket');
+
+export function loadProxyRecord(): ProxyRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(PROXY_RECORD, 'utf8')) as ProxyRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stop the apt-cacher-ng the lab started (if it runs) and forget it. The cache stays. */
+export async function stopLabProxy(): Promise<ProxyRecord | undefined> {
+  const rec = loadProxyRecord();
+  const stopped = rec !== undefined && (await stopProcess(rec));
+  fs.rmSync(PROXY_RECORD, { force: true });
+  fs.rmSync(PROXY_SOCKET, { force: true });
+  return stopped ? rec : undefined;
+}
+
 /**
- * Make sure apt-cacher-ng answers on 127.0.0.1 and on the bridge address.
- * Returns the record of the process when the lab started it, undefined when
- * one started by someone else is used (and must be left running).
+ * Make sure apt-cacher-ng answers on 127.0.0.1 (debootstrap) and, given a
+ * bridge address, there too (the hosts). Reuses the lab's own if it already
+ * binds what is needed, else (re)starts it; uses one started by someone
+ * else if it answers on every address needed, and never stops that one.
  */
-export async function ensureProxy(bridgeIp: string, recorded: ProcRecord | undefined, backendChanged: boolean): Promise<{ proc?: ProcRecord; note: string }> {
-  if (recorded && isRunning(recorded)) {
-    if (!backendChanged && (await isAptCacher(bridgeIp))) return { proc: recorded, note: `already running (pid ${recorded.pid})` };
-    process.kill(recorded.pid, 'SIGTERM');
-    await waitFor(() => !isRunning(recorded), 5000);
-  } else if (await tcpOpen('127.0.0.1', PROXY_PORT)) {
+export async function ensureProxy(bridgeIp: string | undefined, backendChanged: boolean): Promise<{ note: string; started: boolean }> {
+  const binds = [...new Set(['127.0.0.1', ...(bridgeIp ? [bridgeIp] : [])])];
+  const answers = async (): Promise<boolean> => (await Promise.all(binds.map(isAptCacher))).every(Boolean);
+  const rec = loadProxyRecord();
+  if (rec && isRunning(rec)) {
+    if (!backendChanged && binds.every((b) => rec.binds.includes(b)) && (await answers())) {
+      return { note: `already running (pid ${rec.pid})`, started: false };
+    }
+    await stopLabProxy(); // ours, but bound elsewhere or with an old backend: restart it
+  } else if (rec) {
+    await stopLabProxy();
+  }
+  if (await tcpOpen('127.0.0.1', PROXY_PORT)) {
     if (!(await isAptCacher('127.0.0.1'))) throw new Error(`something that is not apt-cacher-ng listens on 127.0.0.1:${PROXY_PORT}`);
-    if (!(await isAptCacher(bridgeIp))) {
-      throw new Error(`an apt-cacher-ng not started by the lab runs on 127.0.0.1:${PROXY_PORT} but does not answer on ${bridgeIp}: stop it or bind it to the bridge too`);
+    if (!(await answers())) {
+      throw new Error(`an apt-cacher-ng not started by the lab runs on 127.0.0.1:${PROXY_PORT} but does not answer on ${binds.join(' and ')}: stop it or bind it there too`);
     }
     if (backendChanged) warn('apt-cacher-ng was already running when its Debian backend was changed: restart it to use the new backend');
-    return { note: 'using the apt-cacher-ng already running' };
+    return { note: 'using the apt-cacher-ng already running (not started by the lab)', started: false };
   }
-  // Run it as its own user, in the foreground (so the recorded pid is the daemon), on loopback + bridge only.
-  const runDir = path.join(STATE_DIR, 'run');
-  fs.mkdirSync(runDir, { recursive: true });
-  await $`chown apt-cacher-ng:apt-cacher-ng ${runDir}`;
-  const binds = [...new Set(['127.0.0.1', bridgeIp])];
+  // Its own user, in the foreground (so the recorded pid is the daemon), on loopback (+ bridge) only.
+  fs.mkdirSync(path.dirname(PROXY_RECORD), { recursive: true });
+  await $`chown apt-cacher-ng:apt-cacher-ng ${path.dirname(PROXY_SOCKET)}`;
+  const log = path.join(LOG_DIR, 'apt-cacher-ng.log');
   const proc = spawnDaemon(
     [
       'setpriv', '--reuid=apt-cacher-ng', '--regid=apt-cacher-ng', '--init-groups',
       '/usr/sbin/apt-cacher-ng', '-c', '/etc/apt-cacher-ng',
-      'ForeGround=1', `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`,
-      `SocketPath=${path.join(runDir, 'acng.socket')}`,
+      'ForeGround=1', `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
     ],
-    path.join(LOG_DIR, 'apt-cacher-ng.log'),
+    log,
   );
-  const up = await waitFor(async () => !isRunning(proc) || ((await isAptCacher('127.0.0.1')) && (await isAptCacher(bridgeIp))), 15_000, 200);
+  const record: ProxyRecord = { ...proc, binds };
+  fs.writeFileSync(PROXY_RECORD, JSON.stringify(record, null, 2) + '\n');
+  const up = await waitFor(async () => !isRunning(proc) || (await answers()), 15_000, 200);
   if (!up || !isRunning(proc)) {
-    await stopProcess(proc);
-    throw new Error(`apt-cacher-ng did not come up; see ${path.join(LOG_DIR, 'apt-cacher-ng.log')}`);
+    await stopLabProxy();
+    throw new Error(`apt-cacher-ng did not come up; see ${log}`);
   }
-  return { proc, note: `started (pid ${proc.pid}) on ${binds.join(' and ')}` };
+  return { note: `started (pid ${proc.pid}) on ${binds.join(' and ')}`, started: true };
 }

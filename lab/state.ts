@@ -35,8 +35,6 @@ export interface LabState {
   runNetns?: { readonly createdDir: boolean; readonly createdMount: boolean };
   /** The lab's nftables table (lab/firewall.ts) was created. */
   firewall?: { readonly table: string };
-  /** apt-cacher-ng, when the lab started it (absent when an already running one is used). */
-  proxy?: ProcRecord;
   hosts: Record<string, HostRecord>;
 }
 

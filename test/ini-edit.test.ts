@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { diffArrays } from 'diff';
+import { parse as parseIni } from 'ini';
 import { editIni, readIni } from '../lib/ini-edit.js';
 import type { IniSetting } from '../lib/ini-edit.js';
 
@@ -493,4 +494,30 @@ describe('ini-edit', () => {
       ).to.throw(Error);
     });
   });
+});
+
+describe('ini-edit, cross-checked by an independent parser (npm ini)', () => {
+  const zed: IniSetting[] = [
+    { section: 'database', key: 'connection', value: 'mysql+pymysql://nova:secret@controller/nova' },
+    { section: 'DEFAULT', key: 'transport_url', value: 'rabbit://openstack:secret@controller:5672/' },
+    { section: 'DEFAULT', key: 'my_ip', value: '10.0.0.31' },
+    { section: 'keystone_authtoken', key: 'www_authenticate_uri', value: 'http://controller:5000/' },
+    { section: 'keystone_authtoken', key: 'auth_type', value: 'password' },
+    { section: 'glance', key: 'api_servers', value: 'http://controller:9292' },
+    { section: 'brand_new', key: 'x', value: 'y' },
+  ];
+  for (const [name, text] of [['nova.conf', NOVA], ['glance-api.conf', GLANCE], ['keystone.conf', KEYSTONE]] as const) {
+    it(`${name}: every value npm ini reads after the edit is what we set, and nothing else moved`, () => {
+      const before = parseIni(text) as Record<string, Record<string, unknown>>;
+      const after = parseIni(editIni(text, zed).text) as Record<string, Record<string, unknown>>;
+      for (const s of zed) expect(after[s.section]?.[s.key], `${s.section}.${s.key}`).to.equal(s.value);
+      const touched = new Set(zed.map((s) => `${s.section}.${s.key}`));
+      for (const [section, options] of Object.entries(before)) {
+        if (typeof options !== 'object' || options === null) continue;
+        for (const [key, value] of Object.entries(options)) {
+          if (!touched.has(`${section}.${key}`)) expect(after[section]?.[key], `${section}.${key}`).to.deep.equal(value);
+        }
+      }
+    });
+  }
 });
