@@ -20,7 +20,7 @@ import {
 import { BASE_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { applyFirewall, FIREWALL_TABLE, firewallPresent, nftUsable, removeFirewall } from './firewall.js';
 import { labSubnets, planLab, type HostPlan, type LabPlan } from './plan.js';
-import { isRunning, stopProcess } from './proc.js';
+import { isRunning } from './proc.js';
 import {
   configureBackend, ensureMachinePackages, ensureProxy, loadProxyRecord, machineMirror, stopLabProxy, tcpOpen, type Mirror,
 } from './proxy.js';
@@ -310,9 +310,11 @@ export async function buildBase(rebuild: boolean): Promise<void> {
   await step('machine packages', ensureMachinePackages);
   const mirror = machineMirror();
   const changed = configureBackend(mirror);
-  const { started } = await step('apt-cacher-ng', async () => {
+  let started = false;
+  await step('apt-cacher-ng', async () => {
     const res = await ensureProxy(undefined, changed);
-    return res;
+    started = res.started;
+    return res.note;
   });
   // A proxy started only for this build goes away again afterwards (a running lab's stays).
   const offInterrupt = onInterrupt(() => started && stopLabProxy());

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
 import { defineRole, type Role } from '../lib/playbook.js';
-import { StepFailed, type HostRuntime } from '../lib/runtime.js';
+import { RemoteRuntime, StepFailed, type HostRuntime } from '../lib/runtime.js';
+import { file } from '../lib/tasks/file.js';
+import type { ExecResult } from '../lib/transport/transport.js';
+import { FakeTransport } from './support/fake-transport.js';
 import { sh } from '../lib/shell.js';
 import { flushHandlers, makeTask, type Step, type Task } from '../lib/task.js';
 import { UnreachableError } from '../lib/transport/transport.js';
@@ -181,5 +184,45 @@ describe('executor', () => {
       // @ts-expect-error 'restartNovaa' is not a handler of this role
       step('x', ['restartNovaa']),
     ]);
+  });
+});
+
+describe('executor over RemoteRuntime with a fake transport', () => {
+  /** Answers fact batches by echoing their markers with empty output, and counts execs. */
+  const answerBatch = (script: string): ExecResult => {
+    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+:\d+)'/g)].map((m) => m[1]!);
+    if (markers.length === 0) return { exitCode: 0, stdout: '', stderr: '' };
+    const nonce = markers[0]!.split(':')[0]!;
+    return { exitCode: 0, stdout: markers.map((m) => `${m}\nabsent\n\n${nonce}:0\n`).join(''), stderr: '' };
+  };
+  const files = defineRole('files').tasks([file({ path: '/etc/a', content: 'a\n' }), file({ path: '/etc/b', content: 'b\n' }), file({ path: '/etc/c', content: 'c\n' })]);
+
+  it('makes one round trip for facts and one per step', async () => {
+    const t = new FakeTransport('h1', answerBatch);
+    const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
+    expect(outcome.recap.get('h1')).to.include({ changed: 3 });
+    expect(t.scripts).to.have.length(6);
+    expect(t.scripts[1]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
+    expect(t.closed).to.equal(true);
+  });
+
+  it('a transport that dies mid-run makes the host unreachable, not failed', async () => {
+    const t = new FakeTransport('h1', (script, i) => {
+      if (i === 3) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
+      return answerBatch(script);
+    });
+    const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
+    expect(outcome.exitCode).to.equal(4);
+    expect(outcome.recap.get('h1')).to.include({ changed: 1, unreachable: 1, failed: 0 });
+    expect(t.scripts).to.have.length(4);
+  });
+
+  it('a fact probe whose output is cut short fails the task with a clear message', async () => {
+    const t = new FakeTransport('h1', () => ({ exitCode: 141, stdout: '', stderr: 'broken pipe' }));
+    const events: RunEvent[] = [];
+    const { exitCode } = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: (e) => events.push(e) });
+    expect(exitCode).to.equal(2);
+    const failed = events.flatMap((e) => (e.type === 'task' && e.result.status === 'failed' ? [e.result] : []));
+    expect(failed[0]?.error).to.match(/cut short \(exit 141\): broken pipe/);
   });
 });

@@ -11,6 +11,7 @@ import { $ } from 'zx';
 import { loadPlan, sshHostname } from '../lab/lab.js';
 import { listNetns, linkExists } from '../lab/netns.js';
 import { REPO_ROOT, STATE_DIR } from '../lab/paths.js';
+import { loadProxyRecord } from '../lab/proxy.js';
 import type { LabPlan } from '../lab/plan.js';
 import { isRunning } from '../lab/proc.js';
 import { loadState, type ProcRecord } from '../lab/state.js';
@@ -70,7 +71,8 @@ describe('lab (root only): up / ssh / idempotent up / down', function () {
       expect(isRunning(init!), `${host.name} running`).to.equal(true);
       procs.push(init!);
     }
-    if (state!.proxy) procs.push(state!.proxy);
+    const proxy = loadProxyRecord();
+    if (proxy) procs.push(proxy);
   });
 
   it('answers `ssh root@<address> hostname` with its own name on every host', async function () {

@@ -78,7 +78,8 @@ ${CTL} -q eval ${'F = "'}"$f"${`", ${read}${expression}`}
 /** Calls `fun` of rabbit_auth_backend_internal with (User, P) — or (User, P, ActingUser) on 3.7+. */
 function internalCall(fun: 'add_user' | 'change_password', user: string): string {
   const u = erlBinary(user);
-  return `M = rabbit_auth_backend_internal, case erlang:function_exported(M, ${fun}, 3) of true -> M:${fun}(${u}, P, <<"stackplay">>); false -> M:${fun}(${u}, P) end.`;
+  // `ok =` turns an error returned (rather than raised) into a failed eval, so the step fails instead of reporting a change.
+  return `M = rabbit_auth_backend_internal, ok = case erlang:function_exported(M, ${fun}, 3) of true -> M:${fun}(${u}, P, <<"stackplay">>); false -> M:${fun}(${u}, P) end.`;
 }
 
 const authCheck = (user: string): string =>
