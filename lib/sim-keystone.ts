@@ -60,8 +60,10 @@ export interface SimKeystoneState {
   readonly services: Map<string, SimKsService>;
   readonly regions: Map<string, { readonly id: string; description: string }>;
   readonly endpoints: Map<string, SimKsEndpoint>;
-  /** Issued v3 tokens → user id. */
+  /** Valid issued tokens → user id. */
   readonly tokens: Map<string, string>;
+  /** Every token ever issued, valid or not (to tell an expired token from an admin token). */
+  readonly issued: Set<string>;
   counter: number;
 }
 
@@ -83,6 +85,7 @@ export function simKeystoneState(network: SimNetwork): SimKeystoneState {
       regions: new Map(),
       endpoints: new Map(),
       tokens: new Map(),
+      issued: new Set(),
       counter: 0,
     };
     network.state.set(STATE_KEY, state);
@@ -303,6 +306,7 @@ function v2(state: SimKeystoneState, request: HttpRequest, route: string, at: At
     const user = login(state, { id: str(creds['userId']), name: str(creds['username']) }, str(creds['password']) ?? '');
     const token = newId(state, 'token');
     state.tokens.set(token, user.id);
+    state.issued.add(token);
     return json(200, { access: { token: { id: token, expires: expiry() }, user: { id: user.id, name: user.name, roles: [] }, serviceCatalog: [] } });
   }
   // Juno's admin API: the admin token (or any token; the sim does not check it) is enough.
@@ -453,6 +457,7 @@ function v3(state: SimKeystoneState, request: HttpRequest, route: string, at: At
     const user = login(state, { id: byId, name: str(u['name']), domainId }, str(u['password']) ?? '');
     const token = newId(state, 'token');
     state.tokens.set(token, user.id);
+    state.issued.add(token);
     const scope = obj(obj(body['auth'])['scope'])['project'];
     return json(
       201,
@@ -469,7 +474,9 @@ function v3(state: SimKeystoneState, request: HttpRequest, route: string, at: At
     );
   }
   const token = header(request, 'x-auth-token');
-  if (!token || !state.tokens.has(token)) throw unauthorized();
+  // Tokens this keystone issued must still be valid; anything else is taken as
+  // keystone.conf's admin_token (Liberty's bootstrap), which the sim cannot see.
+  if (!token || (!state.tokens.has(token) && state.issued.has(token))) throw unauthorized();
   switch (route) {
     case 'GET /v3/domains': {
       const name = q('name');

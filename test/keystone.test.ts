@@ -200,6 +200,19 @@ for (const auth of [v2, v3]) {
 }
 
 describe('keystone v3 details', () => {
+  it('bootstraps with the admin token like Liberty (OS_TOKEN), then converges', async () => {
+    const bootstrap: KeystoneAuth = { version: 'v3', host: KS, port: 35357, adminToken: new Secret(ADMIN_TOKEN) };
+    const network = new SimNetwork();
+    registerSimKeystone(network);
+    const { sim, rt } = simHost('controller', {}, network);
+    const first = await convergeAll(rt, catalog(bootstrap));
+    expect(first.map((p) => p.action)).to.not.include('none');
+    const second = await convergeAll(rt, catalog(bootstrap));
+    expect(second.map((p) => p.action)).to.deep.equal(second.map(() => 'none'));
+    expect(sim.log.some((l) => l.startsWith('POST http://10.0.0.11:35357/v3/projects'))).to.equal(true);
+    expectNoSecrets(sim.log);
+  });
+
   it('authenticates once for many tasks on one host, and again when the token is rejected', async () => {
     const network = new SimNetwork();
     const ks = registerSimKeystone(network);

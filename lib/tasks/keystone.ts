@@ -20,11 +20,19 @@ export type KeystoneAuth =
       readonly port: number;
       readonly adminToken: Secret;
     }
+  /** Liberty's bootstrap: the `admin_token` of keystone.conf against /v3 (OS_TOKEN + OS_URL in the guide). */
+  | {
+      readonly version: 'v3';
+      readonly host: string;
+      readonly port: number;
+      readonly adminToken: Secret;
+    }
   | {
       readonly version: 'v3';
       readonly host: string;
       /** 5000 (Zed) or 35357 (Liberty's admin endpoint). */
       readonly port: number;
+      readonly adminToken?: never;
       readonly username: string;
       readonly password: Secret;
       readonly project: string;
@@ -77,7 +85,7 @@ interface CachedToken {
 const tokenCache = new WeakMap<Http, Map<string, Promise<CachedToken>>>();
 
 function credentialKey(auth: KeystoneAuth): string {
-  if (auth.version === 'v2.0') return '';
+  if (auth.adminToken) return '';
   // Hashed so the key (which could show up in a debugger or heap dump) does not spell the password.
   const pw = createHash('sha256').update(auth.password.reveal()).digest('hex');
   return [auth.host, auth.port, auth.userDomain ?? '', auth.username, auth.projectDomain ?? '', auth.project, pw].join('\0');
@@ -287,7 +295,7 @@ export class KeystoneClient {
 
   #error(method: string, path: string, response: HttpResponse, extra: readonly (Secret | string)[]): KeystoneError {
     const redactor = new Redactor();
-    if (this.auth.version === 'v2.0') redactor.add(this.auth.adminToken);
+    if (this.auth.adminToken) redactor.add(this.auth.adminToken);
     else redactor.add(this.auth.password);
     for (const s of extra) redactor.add(s);
     let detail: string;
@@ -302,7 +310,7 @@ export class KeystoneClient {
 
   async #token(): Promise<{ token: string; cached: boolean }> {
     const auth = this.auth;
-    if (auth.version === 'v2.0') return { token: auth.adminToken.reveal(), cached: false };
+    if (auth.adminToken) return { token: auth.adminToken.reveal(), cached: false };
     let perHttp = tokenCache.get(this.http);
     if (!perHttp) tokenCache.set(this.http, (perHttp = new Map()));
     const key = credentialKey(auth);
@@ -328,7 +336,7 @@ export class KeystoneClient {
 
   async #authenticate(): Promise<CachedToken> {
     const auth = this.auth;
-    if (auth.version !== 'v3') throw new Error('unreachable: v2.0 uses the admin token');
+    if (auth.adminToken) throw new Error('unreachable: admin-token auth needs no login');
     const userDomain = auth.userDomain ?? 'Default';
     const reply = await this.call('POST', '/v3/auth/tokens', {
       authenticated: false,
