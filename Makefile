@@ -7,11 +7,11 @@ export DEBIAN_FRONTEND := noninteractive
 # Debian packages the tests and the lab need on this machine:
 # openssh-server (a real sshd for integration tests and inside lab hosts),
 # debootstrap + apt-cacher-ng (lab base image and package cache), iproute2
-# (network namespaces), ansible-core (benchmark peer).
-APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps
+# (network namespaces), nftables (the lab's firewall table).
+APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables
 APT_STAMP := .lab/apt-packages.stamp
 
-.PHONY: help deps test typecheck unit lab lab-up lab-down lab-status site plan clean
+.PHONY: help deps test typecheck unit lab lab-up lab-down lab-status lab-base site plan clean
 
 help:
 	@echo "make test        install what is needed (npm ci, apt packages), type-check, run every test"
@@ -50,10 +50,13 @@ lab-up: deps
 	npx tsx lab/cli.ts up -i $(INVENTORY)
 
 lab-down: deps
-	npx tsx lab/cli.ts down -i $(INVENTORY)
+	npx tsx lab/cli.ts down
 
 lab-status: deps
-	npx tsx lab/cli.ts status -i $(INVENTORY)
+	npx tsx lab/cli.ts status
+
+lab-base: deps
+	npx tsx lab/cli.ts base
 
 site: deps
 	npx tsx playbooks/site.ts -i $(INVENTORY)

@@ -32,6 +32,31 @@ export async function ensureDisk(host: HostPlan): Promise<boolean> {
   return true;
 }
 
+/**
+ * Loop devices set up inside the host (losetup on a file of its disk, e.g. a
+ * cinder volume group's backing file) belong to the machine and outlive the
+ * host unless detached. Only those whose backing file lives on the host's
+ * overlay (same device number as its root) are touched.
+ */
+export async function detachLoops(root: string): Promise<string[]> {
+  if (!isMountPoint(root)) return [];
+  const dev = fs.statSync(root, { bigint: true }).dev;
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const out = await $`losetup -J --list -O NAME,BACK-MAJ:MIN,BACK-FILE`.nothrow();
+  if (out.exitCode !== 0 || out.stdout.trim() === '') return [];
+  const list = (JSON.parse(out.stdout) as { loopdevices?: { name: string; 'back-maj:min'?: string; 'back-file'?: string }[] }).loopdevices ?? [];
+  const detached: string[] = [];
+  for (const loop of list) {
+    const onDisk = loop['back-maj:min']?.trim() === `${major}:${minor}` || (loop['back-file'] ?? '').startsWith(`${root}/`);
+    if (!onDisk) continue;
+    const res = await $`losetup -d ${loop.name}`.nothrow();
+    if (res.exitCode === 0) detached.push(loop.name);
+    else warn(`could not detach ${loop.name} (${loop['back-file'] ?? '?'}): ${res.stderr.trim()}`);
+  }
+  return detached;
+}
+
 /** Unmount the overlay; lazily (with a warning) if something still holds it. */
 export async function releaseDisk(root: string): Promise<void> {
   if (!isMountPoint(root)) return;
@@ -218,5 +243,7 @@ export async function stopHost(rec: HostRecord): Promise<string[]> {
     }
     await waitFor(async () => (await netnsPids(rec.netns)).length === 0, 5000);
   }
+  const loops = await detachLoops(rec.root);
+  if (loops.length > 0) notes.push(`detached ${loops.join(' ')}`);
   return notes;
 }

@@ -19,6 +19,7 @@ import {
 } from './netns.js';
 import { BASE_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { applyFirewall, FIREWALL_TABLE, firewallPresent, nftUsable, removeFirewall } from './firewall.js';
+import { networkText } from './net.js';
 import { labSubnets, planLab, type HostPlan, type LabPlan } from './plan.js';
 import { isRunning } from './proc.js';
 import {
@@ -30,6 +31,32 @@ export const DEFAULT_INVENTORY = 'hosts/lab.ini';
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, mounts, debootstrap)');
+}
+
+/** One lab command at a time on this machine (a lock file holding the pid; a dead holder's lock is taken over). */
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(STATE_DIR, 'lock');
+  fs.mkdirSync(STATE_DIR, { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const holder = Number(fs.readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && fs.existsSync(`/proc/${holder}`)) {
+        throw new Error(`another lab command is running (pid ${holder}, ${lock})`);
+      }
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  const release = onInterrupt(() => fs.rmSync(lock, { force: true }));
+  try {
+    return await fn();
+  } finally {
+    release();
+    fs.rmSync(lock, { force: true });
+  }
 }
 
 export async function loadPlan(inventoryPath: string): Promise<LabPlan> {
@@ -50,7 +77,7 @@ async function ensureLabKey(plan: LabPlan): Promise<string> {
 
 /** Run `ssh ... hostname` against a lab host exactly as a user would; returns what it printed. */
 export async function sshHostname(plan: LabPlan, address: string): Promise<string> {
-  const out = await $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} hostname`;
+  const out = await $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o HashKnownHosts=no -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} hostname`;
   return out.stdout.trim();
 }
 
@@ -85,6 +112,10 @@ async function upHost(plan: LabPlan, host: HostPlan, state: LabState, mirror: Mi
 
 export async function up(inventoryPath: string): Promise<void> {
   requireRoot();
+  return withLock(() => upLocked(inventoryPath));
+}
+
+async function upLocked(inventoryPath: string): Promise<void> {
   const t0 = Date.now();
   const plan = await loadPlan(inventoryPath);
   let state = loadState();
@@ -98,7 +129,7 @@ export async function up(inventoryPath: string): Promise<void> {
   saveState(lab);
 
   await step('machine packages', ensureMachinePackages);
-  await step(`lab subnet ${labSubnets(plan).map((c) => `${c.ip}/${c.prefix}`).join(', ')} free on this machine`, async () => {
+  await step(`lab subnets ${labSubnets(plan).map(networkText).join(', ')} free on this machine`, async () => {
     await checkSubnetsFree(labSubnets(plan), plan.bridgeName);
   });
   const authorizedKey = await step(`lab key ${plan.keyFile}`, async () => {
@@ -182,6 +213,10 @@ export interface DownOptions {
 
 export async function down(options: DownOptions = {}): Promise<void> {
   requireRoot();
+  return withLock(() => downLocked(options));
+}
+
+async function downLocked(options: DownOptions): Promise<void> {
   const t0 = Date.now();
   const state = loadState();
   if (!state) {
@@ -302,6 +337,10 @@ export async function status(): Promise<boolean> {
 /** (Re)build the cached base without bringing hosts up. */
 export async function buildBase(rebuild: boolean): Promise<void> {
   requireRoot();
+  return withLock(() => buildBaseLocked(rebuild));
+}
+
+async function buildBaseLocked(rebuild: boolean): Promise<void> {
   if (rebuild) {
     if (loadState()) throw new Error(`the lab is up and its hosts use ${BASE_DIR}: run 'down' first`);
     await step(`remove ${BASE_DIR}`, async () => removeBase());

@@ -103,6 +103,8 @@ export function planLab(inv: Inventory): LabPlan {
   const keyVar = singleValue(inv, names, 'ansible_ssh_private_key_file');
   if (keyVar === undefined) throw new LabConfigError('set ansible_ssh_private_key_file in [all:vars]: the lab key is generated there');
   const keyFile = path.resolve(REPO_ROOT, keyVar);
+  // The tool's known_hosts, when the inventory names it; else beside the key.
+  const knownHostsVar = singleValue(inv, names, 'stackplay_known_hosts');
   const user = singleValue(inv, names, 'ansible_user') ?? 'root';
   if (user !== 'root') throw new LabConfigError(`ansible_user=${user}: lab hosts only have root`);
 
@@ -112,7 +114,7 @@ export function planLab(inv: Inventory): LabPlan {
     bridge,
     hosts: withPrefix,
     keyFile,
-    knownHosts: path.join(path.dirname(keyFile), 'known_hosts'),
+    knownHosts: knownHostsVar !== undefined ? path.resolve(REPO_ROOT, knownHostsVar) : path.join(path.dirname(keyFile), 'known_hosts'),
   };
 }
 

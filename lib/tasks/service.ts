@@ -39,7 +39,9 @@ else
   echo sysv
   if [ -x "/etc/init.d/$n" ]; then echo exists; else echo missing; fi
   service "$n" status >/dev/null 2>&1 && echo running || echo stopped
-  ls /etc/rc2.d/S[0-9][0-9]"$n" /etc/rc.d/rc3.d/S[0-9][0-9]"$n" >/dev/null 2>&1 && echo enabled || echo disabled
+  e=disabled
+  for f in /etc/rc2.d/S[0-9][0-9]"$n" /etc/rc.d/rc3.d/S[0-9][0-9]"$n"; do [ -e "$f" ] && e=enabled; done
+  echo "$e"
 fi`,
     parse({ stdout }) {
       const [init, exists, running, enabled] = stdout.trim().split('\n');
