@@ -93,6 +93,16 @@ describe('SSH transport (against a local sshd)', function () {
       expect(r).to.deep.include({ exitCode: 0, stdout: 'after\n' });
     });
 
+    it('returns when the script exits even if a daemon it started keeps stdout open (postinst starting a service)', async function () {
+      const started = Date.now();
+      const r = await t.exec('sh -c "sleep 4; echo late" & echo started');
+      expect(r.exitCode).to.equal(0);
+      expect(r.stdout).to.equal('started\n');
+      expect(Date.now() - started).to.be.below(3000);
+      // The connection is still usable afterwards.
+      expect((await t.exec('echo again')).stdout).to.equal('again\n');
+    });
+
     it('runs under /bin/sh, not the login shell', async function () {
       const r = await t.exec('readlink /proc/$$/exe; echo "${BASH_VERSION:-none}"');
       expect(r.stdout).to.match(/\n?none\n$/);

@@ -52,15 +52,19 @@ export function aptMarkerFact(): ShellFact<string> {
 }
 
 const aptEnv = sh`DEBIAN_FRONTEND=noninteractive`;
+// A stalled mirror or proxy fails and retries instead of hanging the run;
+// another apt (unattended-upgrades, an interrupted run) is waited for, as
+// Ansible's apt lock_timeout does. Old apt ignores options it does not know.
+const aptOpts = sh`-o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300`;
 
 function installCmd(manager: PackageManager, names: readonly string[]): Cmd {
   return manager === 'apt'
-    ? sh`${aptEnv} apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
+    ? sh`${aptEnv} apt-get install -y -q ${aptOpts} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
     : sh`yum install -y -q -- ${names}`;
 }
 
 function removeCmd(manager: PackageManager, names: readonly string[]): Cmd {
-  return manager === 'apt' ? sh`${aptEnv} apt-get remove -y -q -- ${names}` : sh`yum remove -y -q -- ${names}`;
+  return manager === 'apt' ? sh`${aptEnv} apt-get remove -y -q ${aptOpts} -- ${names}` : sh`yum remove -y -q -- ${names}`;
 }
 
 /** Install (or remove) packages in one batch, as `apt-get install a b c` does. */
@@ -80,7 +84,7 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
       if (state === 'present' && args.manager === 'apt' && (args.updateCache ?? true) && marker !== RUN_ID) {
         steps.push({
           kind: 'exec',
-          cmd: sh`${aptEnv} apt-get update -q && mkdir -p ${STATE_DIR} && echo ${new Labeled(RUN_ID, '$RUN_ID')} > ${APT_MARKER}`,
+          cmd: sh`${aptEnv} apt-get update -q ${aptOpts} && mkdir -p ${STATE_DIR} && echo ${new Labeled(RUN_ID, '$RUN_ID')} > ${APT_MARKER}`,
           simulate: (h) => h.setValue('apt-marker', RUN_ID),
         });
       }

@@ -679,6 +679,9 @@ export function wrapScript(script: string): string {
   return `{\n${script}${script.endsWith('\n') ? '' : '\n'}} </dev/null\n`;
 }
 
+/** How long output may still trail the exit status before the result is settled without EOF. */
+const EXIT_GRACE_MS = 500;
+
 const PID_MARKER = '__stackplay_pid=';
 const PID_LINE = new RegExp(`${PID_MARKER}(\\d+)\n`);
 
@@ -721,6 +724,7 @@ function runOnChannel(
       if (settled || !channelClosed || !stderrEnded) return;
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
+      if (afterExit !== undefined) clearTimeout(afterExit);
       if (exitCode === undefined) {
         reject(hooks.lost('connection lost while a command was running (it may or may not have completed)'));
         return;
@@ -728,14 +732,37 @@ function runOnChannel(
       resolve({ exitCode, stdout: text(out).replace(PID_LINE, ''), stderr: text(err) + exitNote });
     };
 
+    // A daemon started by the script (a package's postinst starting chronyd,
+    // say) inherits the channel's stdout/stderr and keeps them open, so EOF
+    // never comes although the script has exited. After the exit status,
+    // give trailing output a short grace (renewed while it still flows),
+    // then settle and close the channel.
+    let afterExit: NodeJS.Timeout | undefined;
+    const armAfterExit = (): void => {
+      if (exitCode === undefined || timedOut || settled) return;
+      if (afterExit !== undefined) clearTimeout(afterExit);
+      afterExit = setTimeout(() => {
+        if (settled) return;
+        channelClosed = true;
+        stderrEnded = true;
+        finish();
+        channel.close();
+      }, EXIT_GRACE_MS);
+      afterExit.unref();
+    };
+
     channel.on('data', (chunk: Buffer) => {
       out.push(chunk);
+      armAfterExit();
       if (pid === undefined) {
         const m = PID_LINE.exec(text(out));
         if (m?.[1] !== undefined) pid = Number(m[1]);
       }
     });
-    channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => {
+      err.push(chunk);
+      armAfterExit();
+    });
     channel.stderr.once('end', () => {
       stderrEnded = true;
       finish();
@@ -748,6 +775,7 @@ function runOnChannel(
         exitCode = signalExitCode(signal);
         exitNote = `${exitNote && '\n'}killed by ${signal ?? 'unknown signal'}${desc ? `: ${desc}` : ''}\n`;
       }
+      armAfterExit();
     });
     channel.once('close', () => {
       channelClosed = true;
