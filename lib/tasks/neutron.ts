@@ -1,0 +1,743 @@
+import { createHash } from 'node:crypto';
+import { Redactor, Secret } from '../secret.js';
+import { makeTask, noChange, type ApiFact, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
+import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
+import { KeystoneClient, type KeystoneAuth } from './keystone.js';
+
+/**
+ * Neutron resources (networks, subnets, routers, router gateways and
+ * interfaces, security group rules) over the networking API v2.0, as seen
+ * from the host the task runs on — what `neutron net-create …` does in the
+ * guides' "create initial networks" sections. Neutron wants a real keystone
+ * token (keystone's admin_token is not one), so the tasks log in as a user:
+ * v2.0 password auth for Juno, v3 for Liberty and Zed. Facts only read
+ * (GET), except that login; project names are resolved through keystone.
+ */
+
+export interface NeutronApi {
+  /** neutron-server as the host sees it (the controller, 9696). */
+  readonly host: string;
+  readonly port: number;
+  readonly identity: {
+    readonly version: 'v2.0' | 'v3';
+    readonly host: string;
+    /** 35357 (Juno, Liberty) or 5000 (Zed). */
+    readonly port: number;
+    readonly username: string;
+    readonly password: Secret;
+    /** Project (v2.0 tenant) the token is scoped to, e.g. admin. */
+    readonly project: string;
+    /** v3: domain of the user and of every project named here; default `default`. */
+    readonly domain?: string;
+  };
+}
+
+type Json = Record<string, unknown>;
+
+/** Neutron or keystone answered with an error status; the message holds no token or password. */
+export class NeutronError extends Error {
+  override readonly name = 'NeutronError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly detail: string,
+    where: string,
+  ) {
+    super(`neutron ${where}: ${method} ${path} → ${status}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+export interface NeutronClientOptions {
+  /** Waits between attempts while neutron-server or keystone (re)starts; default ~30 s in total. */
+  readonly retryDelaysMs?: readonly number[];
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+// neutron-server is restarted by the neutron role's handlers just before the
+// networks role runs, and takes a few seconds to listen again.
+const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 4000, 4000, 4000, 5000, 5000];
+const TOKEN_TTL_MS = 5 * 60_000;
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const enc = encodeURIComponent;
+
+function obj(value: unknown, what: string): Json {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
+  throw new Error(`neutron: unexpected response, ${what} is not an object`);
+}
+function list(value: unknown, what: string): Json[] {
+  if (!Array.isArray(value)) throw new Error(`neutron: unexpected response, ${what} is not a list`);
+  return value.map((v, i) => obj(v, `${what}[${i}]`));
+}
+const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const num = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+const id = (o: Json, what: string): string => {
+  const v = str(o['id']);
+  if (v === null) throw new Error(`neutron: unexpected response, ${what} has no id`);
+  return v;
+};
+function parseJson(body: string): Json {
+  if (body.trim() === '') return {};
+  try {
+    return obj(JSON.parse(body), 'body');
+  } catch {
+    return {};
+  }
+}
+function header(res: HttpResponse, name: string): string | undefined {
+  for (const [k, v] of Object.entries(res.headers)) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** Not listening yet (worth retrying any request), or the exchange broke (worth retrying reads). */
+function transient(error: unknown): 'refused' | 'broken' | null {
+  if (error instanceof ForwardError) return error.reason === 'prohibited' ? null : error.reason;
+  if (error instanceof UnreachableError) return null;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNREFUSED' || /connection refused/i.test(message)) return 'refused';
+  if ((code && /^E[A-Z]+$/.test(code)) || /socket hang up|reset|timed out/i.test(message)) return 'broken';
+  return null;
+}
+
+// ---- resources ---------------------------------------------------------------
+
+export interface NeutronNetwork {
+  readonly id: string;
+  readonly name: string;
+  readonly tenantId: string;
+  readonly shared: boolean;
+  readonly external: boolean;
+  readonly networkType: string | null;
+  readonly physicalNetwork: string | null;
+}
+export interface AllocationPool {
+  readonly start: string;
+  readonly end: string;
+}
+export interface NeutronSubnet {
+  readonly id: string;
+  readonly name: string;
+  readonly networkId: string;
+  readonly tenantId: string;
+  readonly cidr: string;
+  readonly gatewayIp: string | null;
+  readonly enableDhcp: boolean;
+  readonly allocationPools: readonly AllocationPool[];
+  readonly dnsNameservers: readonly string[];
+}
+export interface NeutronRouter {
+  readonly id: string;
+  readonly name: string;
+  readonly tenantId: string;
+  readonly gatewayNetworkId: string | null;
+}
+export interface NeutronRule {
+  readonly id: string;
+  readonly direction: string;
+  readonly ethertype: string;
+  readonly protocol: string | null;
+  readonly portMin: number | null;
+  readonly portMax: number | null;
+  readonly remoteIpPrefix: string | null;
+  readonly remoteGroupId: string | null;
+}
+export interface NeutronSecurityGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly tenantId: string;
+  readonly rules: readonly NeutronRule[];
+}
+
+const network = (o: Json): NeutronNetwork => ({
+  id: id(o, 'network'),
+  name: str(o['name']) ?? '',
+  tenantId: str(o['tenant_id']) ?? str(o['project_id']) ?? '',
+  shared: o['shared'] === true,
+  external: o['router:external'] === true,
+  networkType: str(o['provider:network_type']),
+  physicalNetwork: str(o['provider:physical_network']),
+});
+const subnet = (o: Json): NeutronSubnet => ({
+  id: id(o, 'subnet'),
+  name: str(o['name']) ?? '',
+  networkId: str(o['network_id']) ?? '',
+  tenantId: str(o['tenant_id']) ?? str(o['project_id']) ?? '',
+  cidr: str(o['cidr']) ?? '',
+  gatewayIp: str(o['gateway_ip']),
+  enableDhcp: o['enable_dhcp'] !== false,
+  allocationPools: Array.isArray(o['allocation_pools'])
+    ? list(o['allocation_pools'], 'allocation_pools').map((p) => ({ start: str(p['start']) ?? '', end: str(p['end']) ?? '' }))
+    : [],
+  dnsNameservers: Array.isArray(o['dns_nameservers']) ? o['dns_nameservers'].filter((d): d is string => typeof d === 'string') : [],
+});
+const router = (o: Json): NeutronRouter => {
+  const gw = o['external_gateway_info'];
+  return {
+    id: id(o, 'router'),
+    name: str(o['name']) ?? '',
+    tenantId: str(o['tenant_id']) ?? str(o['project_id']) ?? '',
+    gatewayNetworkId: gw !== null && typeof gw === 'object' ? str((gw as Json)['network_id']) : null,
+  };
+};
+const rule = (o: Json): NeutronRule => ({
+  id: id(o, 'security group rule'),
+  direction: str(o['direction']) ?? '',
+  ethertype: str(o['ethertype']) ?? '',
+  protocol: str(o['protocol']),
+  portMin: num(o['port_range_min']),
+  portMax: num(o['port_range_max']),
+  remoteIpPrefix: str(o['remote_ip_prefix']),
+  remoteGroupId: str(o['remote_group_id']),
+});
+const securityGroup = (o: Json): NeutronSecurityGroup => ({
+  id: id(o, 'security group'),
+  name: str(o['name']) ?? '',
+  tenantId: str(o['tenant_id']) ?? str(o['project_id']) ?? '',
+  rules: Array.isArray(o['security_group_rules']) ? list(o['security_group_rules'], 'security_group_rules').map(rule) : [],
+});
+
+// ---- client ------------------------------------------------------------------
+
+interface CachedToken {
+  readonly value: string;
+  readonly expiresAt: number;
+}
+
+/** Tokens per runtime (`http`) and credentials: the tasks of one run log in once. */
+const tokenCache = new WeakMap<Http, Map<string, Promise<CachedToken>>>();
+
+function credentialKey(api: NeutronApi): string {
+  const i = api.identity;
+  const pw = createHash('sha256').update(i.password.reveal()).digest('hex');
+  return [i.version, i.host, i.port, i.domain ?? '', i.username, i.project, pw].join('\0');
+}
+
+interface CallOptions {
+  readonly body?: unknown;
+  /** Non-2xx statuses that are answers (404 of a lookup). */
+  readonly accept?: readonly number[];
+}
+
+export class NeutronClient {
+  readonly #delays: readonly number[];
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    readonly api: NeutronApi,
+    readonly http: Http,
+    options: NeutronClientOptions = {},
+  ) {
+    this.#delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+    this.#sleep = options.sleep ?? sleepMs;
+  }
+
+  #error(where: string, method: string, path: string, response: HttpResponse, token?: string): NeutronError {
+    const redactor = new Redactor();
+    redactor.add(this.api.identity.password);
+    if (token) redactor.add(token);
+    let detail: string;
+    try {
+      const body = obj(JSON.parse(response.body), 'body');
+      // Neutron: {"NeutronError": {"type", "message", "detail"}}; keystone: {"error": {"title", "message"}}.
+      const e = obj(body['NeutronError'] ?? body['error'] ?? body, 'error');
+      detail = [str(e['type']) ?? str(e['title']), str(e['message'])].filter((s) => s).join(': ');
+    } catch {
+      detail = response.body.trim().slice(0, 300);
+    }
+    return new NeutronError(method, path, response.status, redactor.redact(detail), where);
+  }
+
+  /** One request, retried while the service is starting (refused, 503) within the bounded budget. */
+  async #send(request: HttpRequest): Promise<HttpResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const delay = this.#delays[attempt];
+      let response: HttpResponse;
+      try {
+        response = await this.http(request);
+      } catch (error) {
+        const kind = transient(error);
+        if (kind === null) throw error;
+        const retryable = kind === 'refused' || (kind === 'broken' && request.method === 'GET');
+        if (!retryable || delay === undefined) {
+          const why = error instanceof Error ? error.message : String(error);
+          throw new Error(`${request.host}:${request.port} did not answer ${request.method} ${request.path}${attempt ? ` after ${attempt + 1} attempts` : ''}: ${why}`, { cause: error });
+        }
+        await this.#sleep(delay);
+        continue;
+      }
+      if (response.status === 503 && delay !== undefined) {
+        await this.#sleep(delay);
+        continue;
+      }
+      return response;
+    }
+  }
+
+  async #login(): Promise<CachedToken> {
+    const i = this.api.identity;
+    const where = `keystone ${i.host}:${i.port}`;
+    const headers = { accept: 'application/json', 'content-type': 'application/json' };
+    if (i.version === 'v2.0') {
+      const path = '/v2.0/tokens';
+      const body = JSON.stringify({ auth: { tenantName: i.project, passwordCredentials: { username: i.username, password: i.password.reveal() } } });
+      const res = await this.#send({ method: 'POST', host: i.host, port: i.port, path, headers, body });
+      if (res.status < 200 || res.status >= 300) throw this.#error(where, 'POST', path, res);
+      const token = obj(obj(parseJson(res.body)['access'], 'access')['token'], 'token');
+      const expires = Date.parse(str(token['expires']) ?? '');
+      return { value: id(token, 'token'), expiresAt: Math.min(Date.now() + TOKEN_TTL_MS, Number.isNaN(expires) ? Infinity : expires - 60_000) };
+    }
+    const domain = i.domain === undefined || i.domain === 'default' ? { id: 'default' } : { name: i.domain };
+    const path = '/v3/auth/tokens';
+    const body = JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: i.username, domain, password: i.password.reveal() } } },
+        scope: { project: { name: i.project, domain } },
+      },
+    });
+    const res = await this.#send({ method: 'POST', host: i.host, port: i.port, path, headers, body });
+    if (res.status < 200 || res.status >= 300) throw this.#error(where, 'POST', path, res);
+    const value = header(res, 'x-subject-token');
+    if (!value) throw new Error(`${where}: POST ${path} returned no X-Subject-Token`);
+    const expires = Date.parse(str(obj(parseJson(res.body)['token'], 'token')['expires_at']) ?? '');
+    return { value, expiresAt: Math.min(Date.now() + TOKEN_TTL_MS, Number.isNaN(expires) ? Infinity : expires - 60_000) };
+  }
+
+  async #token(): Promise<{ token: string; cached: boolean }> {
+    let perHttp = tokenCache.get(this.http);
+    if (!perHttp) tokenCache.set(this.http, (perHttp = new Map()));
+    const key = credentialKey(this.api);
+    const hit = perHttp.get(key);
+    if (hit) {
+      const t = await hit.catch(() => null);
+      if (t && t.expiresAt > Date.now()) return { token: t.value, cached: true };
+      if (perHttp.get(key) === hit) perHttp.delete(key);
+    }
+    const pending = this.#login();
+    perHttp.set(key, pending);
+    try {
+      return { token: (await pending).value, cached: false };
+    } catch (error) {
+      if (perHttp.get(key) === pending) perHttp.delete(key);
+      throw error;
+    }
+  }
+
+  async call(method: HttpRequest['method'], path: string, options: CallOptions = {}): Promise<{ status: number; json: Json }> {
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    for (let attempt = 0; ; attempt++) {
+      const { token, cached } = await this.#token();
+      const headers: Record<string, string> = { accept: 'application/json', 'x-auth-token': token };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await this.#send({ method, host: this.api.host, port: this.api.port, path, headers, ...(body !== undefined ? { body } : {}) });
+      // A cached token can die early (keystone restarted, token revoked): log in again once.
+      if (res.status === 401 && cached && attempt === 0) {
+        tokenCache.get(this.http)?.delete(credentialKey(this.api));
+        continue;
+      }
+      if ((res.status >= 200 && res.status < 300) || options.accept?.includes(res.status)) return { status: res.status, json: parseJson(res.body) };
+      throw this.#error(`${this.api.host}:${this.api.port}`, method, path, res, token);
+    }
+  }
+
+  /** A project's id by name, through keystone with the same token; null when it does not exist. */
+  async projectId(name: string): Promise<string | null> {
+    const { token } = await this.#token();
+    const i = this.api.identity;
+    const auth: KeystoneAuth =
+      i.version === 'v2.0'
+        ? { version: 'v2.0', host: i.host, port: i.port, adminToken: new Secret(token) }
+        : { version: 'v3', host: i.host, port: i.port, adminToken: new Secret(token) };
+    const ks = new KeystoneClient(auth, this.http, { retryDelaysMs: this.#delays, sleep: this.#sleep });
+    const domainId = await ks.domainId(i.domain);
+    return (await ks.findProject(name, domainId))?.id ?? null;
+  }
+
+  async #one<T>(path: string, key: string, what: string, parse: (o: Json) => T): Promise<T | null> {
+    const found = list((await this.call('GET', path)).json[key], key).map(parse);
+    if (found.length > 1) throw new Error(`neutron: ${found.length} ${what}s match ${decodeURIComponent(path)}; remove the duplicates`);
+    return found[0] ?? null;
+  }
+
+  findNetwork(name: string, tenantId: string | null): Promise<NeutronNetwork | null> {
+    const tenant = tenantId === null ? '' : `&tenant_id=${enc(tenantId)}`;
+    return this.#one(`/v2.0/networks?name=${enc(name)}${tenant}`, 'networks', 'network', network);
+  }
+  findSubnet(name: string, networkId: string): Promise<NeutronSubnet | null> {
+    return this.#one(`/v2.0/subnets?name=${enc(name)}&network_id=${enc(networkId)}`, 'subnets', 'subnet', subnet);
+  }
+  findRouter(name: string, tenantId: string): Promise<NeutronRouter | null> {
+    return this.#one(`/v2.0/routers?name=${enc(name)}&tenant_id=${enc(tenantId)}`, 'routers', 'router', router);
+  }
+  /** Subnets the router has an interface on. */
+  async routerSubnets(routerId: string): Promise<Set<string>> {
+    const ports = list((await this.call('GET', `/v2.0/ports?device_id=${enc(routerId)}&device_owner=${enc('network:router_interface')}`)).json['ports'], 'ports');
+    const out = new Set<string>();
+    for (const p of ports) for (const ip of Array.isArray(p['fixed_ips']) ? list(p['fixed_ips'], 'fixed_ips') : []) if (str(ip['subnet_id'])) out.add(str(ip['subnet_id']) ?? '');
+    return out;
+  }
+  /** A project's security group; listing with tenant_id makes neutron create the project's `default` group. */
+  findSecurityGroup(name: string, tenantId: string): Promise<NeutronSecurityGroup | null> {
+    return this.#one(`/v2.0/security-groups?name=${enc(name)}&tenant_id=${enc(tenantId)}`, 'security_groups', 'security group', securityGroup);
+  }
+
+  async createNetwork(fields: Json): Promise<NeutronNetwork> {
+    return network(obj((await this.call('POST', '/v2.0/networks', { body: { network: fields } })).json['network'], 'network'));
+  }
+  async updateNetwork(networkId: string, patch: Json): Promise<void> {
+    await this.call('PUT', `/v2.0/networks/${enc(networkId)}`, { body: { network: patch } });
+  }
+  async createSubnet(fields: Json): Promise<NeutronSubnet> {
+    return subnet(obj((await this.call('POST', '/v2.0/subnets', { body: { subnet: fields } })).json['subnet'], 'subnet'));
+  }
+  async updateSubnet(subnetId: string, patch: Json): Promise<void> {
+    await this.call('PUT', `/v2.0/subnets/${enc(subnetId)}`, { body: { subnet: patch } });
+  }
+  async createRouter(fields: Json): Promise<NeutronRouter> {
+    return router(obj((await this.call('POST', '/v2.0/routers', { body: { router: fields } })).json['router'], 'router'));
+  }
+  /** `neutron router-gateway-set`. */
+  async setRouterGateway(routerId: string, networkId: string): Promise<void> {
+    await this.call('PUT', `/v2.0/routers/${enc(routerId)}`, { body: { router: { external_gateway_info: { network_id: networkId } } } });
+  }
+  /** `neutron router-interface-add`. */
+  async addRouterInterface(routerId: string, subnetId: string): Promise<void> {
+    await this.call('PUT', `/v2.0/routers/${enc(routerId)}/add_router_interface`, { body: { subnet_id: subnetId } });
+  }
+  async createRule(fields: Json): Promise<void> {
+    await this.call('POST', '/v2.0/security-group-rules', { body: { security_group_rule: fields } });
+  }
+}
+
+// ---- task plumbing -----------------------------------------------------------------
+
+function apiFact<T>(api: NeutronApi, read: (n: NeutronClient) => Promise<T>): ApiFact<T> {
+  return { kind: 'api', run: (http) => read(new NeutronClient(api, http)) };
+}
+function apiStep(api: NeutronApi, description: string, run: (n: NeutronClient) => Promise<void>): ApiStep {
+  return {
+    kind: 'api',
+    description,
+    run: async (http) => {
+      await run(new NeutronClient(api, http));
+      return true;
+    },
+  };
+}
+const change = (summary: string, steps: readonly ApiStep[]): Plan => ({ action: 'change', summary, steps });
+
+/** Something the plan needs did not exist when facts were read (check mode, before the task that creates it ran). */
+async function need<T>(known: T | null, lookup: () => Promise<T | null>, what: string): Promise<T> {
+  const value = known ?? (await lookup());
+  if (value === null) throw new Error(`neutron: ${what} does not exist`);
+  return value;
+}
+const projectOf = (n: NeutronClient, project: string) => () => n.projectId(project);
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// ---- networks ----------------------------------------------------------------------
+
+export interface NeutronNetworkArgs {
+  readonly name: string;
+  /** Owning project (keystone name). */
+  readonly project: string;
+  readonly shared?: boolean;
+  /** `router:external`: floating IPs and router gateways come from it. */
+  readonly external?: boolean;
+  /** Provider attributes (admin only); absent: a tenant network of the default type. */
+  readonly provider?: { readonly type: 'flat' | 'vlan' | 'vxlan' | 'gre'; readonly physicalNetwork?: string; readonly segmentationId?: number };
+}
+
+export function neutronNetwork<H extends string = never>(api: NeutronApi, args: NeutronNetworkArgs, options?: TaskOptions<H>): Task<H> {
+  const label = `neutron network ${args.name} (project ${args.project})`;
+  const shared = args.shared ?? false;
+  const external = args.external ?? false;
+  return makeTask({
+    module: 'neutron_network',
+    name: label,
+    options,
+    facts: {
+      current: apiFact(api, async (n) => {
+        const tenantId = await n.projectId(args.project);
+        return { tenantId, net: tenantId === null ? null : await n.findNetwork(args.name, tenantId) };
+      }),
+    },
+    plan: ({ current: { tenantId, net } }): Plan => {
+      if (!net) {
+        const fields = (tid: string) => ({
+          name: args.name,
+          tenant_id: tid,
+          admin_state_up: true,
+          shared,
+          ...(external ? { 'router:external': true } : {}),
+          ...(args.provider
+            ? {
+                'provider:network_type': args.provider.type,
+                ...(args.provider.physicalNetwork !== undefined ? { 'provider:physical_network': args.provider.physicalNetwork } : {}),
+                ...(args.provider.segmentationId !== undefined ? { 'provider:segmentation_id': args.provider.segmentationId } : {}),
+              }
+            : {}),
+        });
+        const what = [shared ? 'shared' : '', external ? 'external' : '', args.provider ? `${args.provider.type}${args.provider.physicalNetwork ? ` on ${args.provider.physicalNetwork}` : ''}` : ''].filter(Boolean).join(', ');
+        return change(`create network ${args.name}${what ? ` (${what})` : ''}`, [
+          apiStep(api, `create ${label}`, async (n) => {
+            await n.createNetwork(fields(await need(tenantId, projectOf(n, args.project), `project ${args.project}`)));
+          }),
+        ]);
+      }
+      if (args.provider) {
+        const p = args.provider;
+        if (net.networkType !== null && (net.networkType !== p.type || (p.physicalNetwork !== undefined && net.physicalNetwork !== p.physicalNetwork))) {
+          throw new Error(`network ${args.name} (${net.id}) is ${net.networkType}${net.physicalNetwork ? ` on ${net.physicalNetwork}` : ''}, not ${p.type}${p.physicalNetwork ? ` on ${p.physicalNetwork}` : ''}; provider attributes cannot change: delete it first`);
+        }
+      }
+      const patch: Json = {};
+      const what: string[] = [];
+      if (net.shared !== shared) {
+        patch['shared'] = shared;
+        what.push(`shared ${net.shared} → ${shared}`);
+      }
+      if (net.external !== external) {
+        patch['router:external'] = external;
+        what.push(`router:external ${net.external} → ${external}`);
+      }
+      if (what.length === 0) return noChange(`network ${args.name} exists (${net.id})`);
+      return change(`network ${args.name}: ${what.join(', ')}`, [apiStep(api, `update ${label}: ${what.join(', ')}`, (n) => n.updateNetwork(net.id, patch))]);
+    },
+  });
+}
+
+// ---- subnets -----------------------------------------------------------------------
+
+export interface NeutronSubnetArgs {
+  readonly name: string;
+  readonly network: string;
+  /** Project owning the network and the subnet. */
+  readonly project: string;
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly enableDhcp?: boolean;
+  readonly allocationPool?: AllocationPool;
+  readonly dnsNameservers?: readonly string[];
+}
+
+export function neutronSubnet<H extends string = never>(api: NeutronApi, args: NeutronSubnetArgs, options?: TaskOptions<H>): Task<H> {
+  const label = `neutron subnet ${args.name} of ${args.network}`;
+  const dhcp = args.enableDhcp ?? true;
+  const dns = args.dnsNameservers ?? [];
+  const lookupNet = (n: NeutronClient, tid: string | null) => async () => {
+    const t = await need(tid, projectOf(n, args.project), `project ${args.project}`);
+    return n.findNetwork(args.network, t);
+  };
+  return makeTask({
+    module: 'neutron_subnet',
+    name: label,
+    options,
+    facts: {
+      current: apiFact(api, async (n) => {
+        const tenantId = await n.projectId(args.project);
+        const net = tenantId === null ? null : await n.findNetwork(args.network, tenantId);
+        return { tenantId, net, sub: net === null ? null : await n.findSubnet(args.name, net.id) };
+      }),
+    },
+    plan: ({ current: { tenantId, net, sub } }): Plan => {
+      if (!sub) {
+        return change(`create subnet ${args.name} ${args.cidr} on ${args.network}${net ? '' : ' (once the network exists)'}`, [
+          apiStep(api, `create ${label} ${args.cidr}`, async (n) => {
+            const t = await need(tenantId, projectOf(n, args.project), `project ${args.project}`);
+            const nw = await need(net, lookupNet(n, t), `network ${args.network}`);
+            await n.createSubnet({
+              name: args.name,
+              network_id: nw.id,
+              tenant_id: t,
+              ip_version: 4,
+              cidr: args.cidr,
+              gateway_ip: args.gateway,
+              enable_dhcp: dhcp,
+              ...(args.allocationPool ? { allocation_pools: [args.allocationPool] } : {}),
+              ...(dns.length ? { dns_nameservers: dns } : {}),
+            });
+          }),
+        ]);
+      }
+      if (sub.cidr !== args.cidr) throw new Error(`subnet ${args.name} (${sub.id}) is ${sub.cidr}, not ${args.cidr}; a subnet's CIDR cannot change: delete it first`);
+      const patch: Json = {};
+      const what: string[] = [];
+      if (sub.gatewayIp !== args.gateway) {
+        patch['gateway_ip'] = args.gateway;
+        what.push(`gateway ${sub.gatewayIp ?? '(none)'} → ${args.gateway}`);
+      }
+      if (sub.enableDhcp !== dhcp) {
+        patch['enable_dhcp'] = dhcp;
+        what.push(`dhcp ${sub.enableDhcp} → ${dhcp}`);
+      }
+      const pool = args.allocationPool;
+      if (pool && !(sub.allocationPools.length === 1 && sub.allocationPools[0]?.start === pool.start && sub.allocationPools[0]?.end === pool.end)) {
+        patch['allocation_pools'] = [pool];
+        what.push(`allocation pool → ${pool.start}-${pool.end}`);
+      }
+      if (args.dnsNameservers !== undefined && !sameList(sub.dnsNameservers, dns)) {
+        patch['dns_nameservers'] = dns;
+        what.push(`dns → ${dns.join(',') || '(none)'}`);
+      }
+      if (what.length === 0) return noChange(`subnet ${args.name} ${sub.cidr} exists (${sub.id})`);
+      return change(`subnet ${args.name}: ${what.join(', ')}`, [apiStep(api, `update ${label}: ${what.join(', ')}`, (n) => n.updateSubnet(sub.id, patch))]);
+    },
+  });
+}
+
+// ---- routers -----------------------------------------------------------------------
+
+export function neutronRouter<H extends string = never>(api: NeutronApi, args: { readonly name: string; readonly project: string }, options?: TaskOptions<H>): Task<H> {
+  const label = `neutron router ${args.name} (project ${args.project})`;
+  return makeTask({
+    module: 'neutron_router',
+    name: label,
+    options,
+    facts: {
+      current: apiFact(api, async (n) => {
+        const tenantId = await n.projectId(args.project);
+        return { tenantId, r: tenantId === null ? null : await n.findRouter(args.name, tenantId) };
+      }),
+    },
+    plan: ({ current: { tenantId, r } }): Plan =>
+      r
+        ? noChange(`router ${args.name} exists (${r.id})`)
+        : change(`create router ${args.name}`, [
+            apiStep(api, `create ${label}`, async (n) => {
+              await n.createRouter({ name: args.name, tenant_id: await need(tenantId, projectOf(n, args.project), `project ${args.project}`), admin_state_up: true });
+            }),
+          ]),
+  });
+}
+
+export interface NeutronRouterGatewayArgs {
+  readonly router: string;
+  readonly project: string;
+  /** External network (router:external), looked up by name in any project. */
+  readonly network: string;
+}
+
+/** `neutron router-gateway-set ROUTER NETWORK`. */
+export function neutronRouterGateway<H extends string = never>(api: NeutronApi, args: NeutronRouterGatewayArgs, options?: TaskOptions<H>): Task<H> {
+  const label = `neutron router ${args.router} gateway on ${args.network}`;
+  const lookup = async (n: NeutronClient) => {
+    const tenantId = await n.projectId(args.project);
+    return { r: tenantId === null ? null : await n.findRouter(args.router, tenantId), net: await n.findNetwork(args.network, null) };
+  };
+  return makeTask({
+    module: 'neutron_router_gateway',
+    name: label,
+    options,
+    facts: { current: apiFact(api, lookup) },
+    plan: ({ current: { r, net } }): Plan => {
+      if (r && net && r.gatewayNetworkId === net.id) return noChange(`router ${args.router} has its gateway on ${args.network}`);
+      const from = r?.gatewayNetworkId ? ` (was ${r.gatewayNetworkId})` : '';
+      return change(`set gateway of router ${args.router} to ${args.network}${from}`, [
+        apiStep(api, `set ${label}`, async (n) => {
+          const now = await lookup(n);
+          const rr = await need(now.r, async () => null, `router ${args.router}`);
+          const nn = await need(now.net, async () => null, `network ${args.network}`);
+          await n.setRouterGateway(rr.id, nn.id);
+        }),
+      ]);
+    },
+  });
+}
+
+export interface NeutronRouterInterfaceArgs {
+  readonly router: string;
+  readonly project: string;
+  readonly subnet: string;
+  /** Network of the subnet, in the same project. */
+  readonly network: string;
+}
+
+/** `neutron router-interface-add ROUTER SUBNET`. */
+export function neutronRouterInterface<H extends string = never>(api: NeutronApi, args: NeutronRouterInterfaceArgs, options?: TaskOptions<H>): Task<H> {
+  const label = `neutron router ${args.router} interface on ${args.subnet}`;
+  const lookup = async (n: NeutronClient) => {
+    const tenantId = await n.projectId(args.project);
+    if (tenantId === null) return { r: null, sub: null, attached: false };
+    const r = await n.findRouter(args.router, tenantId);
+    const net = await n.findNetwork(args.network, tenantId);
+    const sub = net === null ? null : await n.findSubnet(args.subnet, net.id);
+    return { r, sub, attached: r !== null && sub !== null && (await n.routerSubnets(r.id)).has(sub.id) };
+  };
+  return makeTask({
+    module: 'neutron_router_interface',
+    name: label,
+    options,
+    facts: { current: apiFact(api, lookup) },
+    plan: ({ current: { attached } }): Plan =>
+      attached
+        ? noChange(`router ${args.router} has an interface on ${args.subnet}`)
+        : change(`add interface on ${args.subnet} to router ${args.router}`, [
+            apiStep(api, `add ${label}`, async (n) => {
+              const now = await lookup(n);
+              if (now.attached) return;
+              const rr = await need(now.r, async () => null, `router ${args.router}`);
+              const ss = await need(now.sub, async () => null, `subnet ${args.subnet}`);
+              await n.addRouterInterface(rr.id, ss.id);
+            }),
+          ]),
+  });
+}
+
+// ---- security group rules ------------------------------------------------------------
+
+export interface NeutronSecurityGroupRuleArgs {
+  readonly project: string;
+  /** Default `default`, the group every project gets. */
+  readonly group?: string;
+  readonly direction?: 'ingress' | 'egress';
+  readonly ethertype?: 'IPv4' | 'IPv6';
+  readonly protocol: 'icmp' | 'tcp' | 'udp';
+  readonly portMin?: number;
+  readonly portMax?: number;
+  readonly remoteIpPrefix?: string;
+}
+
+export function neutronSecurityGroupRule<H extends string = never>(api: NeutronApi, args: NeutronSecurityGroupRuleArgs, options?: TaskOptions<H>): Task<H> {
+  const group = args.group ?? 'default';
+  const direction = args.direction ?? 'ingress';
+  const ethertype = args.ethertype ?? 'IPv4';
+  const prefix = args.remoteIpPrefix ?? '0.0.0.0/0';
+  const ports = args.portMin === undefined ? '' : ` ${args.portMin}${args.portMax !== undefined && args.portMax !== args.portMin ? `-${args.portMax}` : ''}`;
+  const label = `neutron rule ${direction} ${args.protocol}${ports} from ${prefix} in ${group} (project ${args.project})`;
+  const matches = (r: NeutronRule) =>
+    r.direction === direction &&
+    r.ethertype === ethertype &&
+    r.protocol === args.protocol &&
+    r.portMin === (args.portMin ?? null) &&
+    r.portMax === (args.portMax ?? args.portMin ?? null) &&
+    r.remoteGroupId === null &&
+    (r.remoteIpPrefix ?? '0.0.0.0/0') === prefix;
+  const lookup = async (n: NeutronClient) => {
+    const tenantId = await n.projectId(args.project);
+    return tenantId === null ? null : n.findSecurityGroup(group, tenantId);
+  };
+  return makeTask({
+    module: 'neutron_security_group_rule',
+    name: label,
+    options,
+    facts: { current: apiFact(api, lookup) },
+    plan: ({ current: sg }): Plan => {
+      const found = sg?.rules.find(matches);
+      if (found) return noChange(`rule exists (${found.id})`);
+      return change(`add ${label.slice('neutron '.length)}`, [
+        apiStep(api, `add ${label}`, async (n) => {
+          const g = await need(sg, () => lookup(n), `security group ${group} of project ${args.project}`);
+          await n.createRule({
+            security_group_id: g.id,
+            direction,
+            ethertype,
+            protocol: args.protocol,
+            remote_ip_prefix: prefix,
+            ...(args.portMin !== undefined ? { port_range_min: args.portMin, port_range_max: args.portMax ?? args.portMin } : {}),
+          });
+        }),
+      ]);
+    },
+  });
+}

@@ -1,0 +1,218 @@
+import { InputError } from '../../lib/errors.js';
+import type { HostVars, OsFamily, Release } from '../../lib/vars.js';
+
+/**
+ * Neutron's differences between releases, OS families and network modes,
+ * as data. The role asks these tables; it never branches on a name.
+ */
+
+export const NETWORK_MODES = ['ovs-gre', 'ovs-vlan', 'linuxbridge-flat', 'linuxbridge-vxlan'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+export type Mechanism = 'openvswitch' | 'linuxbridge';
+
+/**
+ * Juno: the guide's ML2 + OVS + GRE (seed 004). Liberty: seed 003's flat
+ * provider network on linuxbridge. Zed: the Zed guide's self-service option
+ * (linuxbridge + VXLAN; linuxbridge is still the documented agent in Zed).
+ */
+export const DEFAULT_MODE: Readonly<Record<Release, NetworkMode>> = { juno: 'ovs-gre', liberty: 'linuxbridge-flat', zed: 'linuxbridge-vxlan' };
+
+/** Juno's guide documents only Open vSwitch; later guides document both agents. */
+const SUPPORTED_MODES: Readonly<Record<Release, readonly NetworkMode[]>> = {
+  juno: ['ovs-gre', 'ovs-vlan'],
+  liberty: NETWORK_MODES,
+  zed: NETWORK_MODES,
+};
+
+export interface ModeInfo {
+  readonly mode: NetworkMode;
+  readonly mechanism: Mechanism;
+  /** Tenant (self-service) network type, or null for provider networks only. */
+  readonly tenantType: 'gre' | 'vlan' | 'vxlan' | null;
+  /** Routers, floating IPs, the L3 agent (seed 000: provider-only installs have none). */
+  readonly router: boolean;
+}
+
+export const MODES: Readonly<Record<NetworkMode, ModeInfo>> = {
+  'ovs-gre': { mode: 'ovs-gre', mechanism: 'openvswitch', tenantType: 'gre', router: true },
+  'ovs-vlan': { mode: 'ovs-vlan', mechanism: 'openvswitch', tenantType: 'vlan', router: true },
+  'linuxbridge-flat': { mode: 'linuxbridge-flat', mechanism: 'linuxbridge', tenantType: null, router: false },
+  'linuxbridge-vxlan': { mode: 'linuxbridge-vxlan', mechanism: 'linuxbridge', tenantType: 'vxlan', router: true },
+};
+
+/** `network_mode` of a host, checked against what its release's guide documents. */
+export function networkMode(vars: HostVars, release: Release): ModeInfo {
+  const mode = vars.oneOf('network_mode', NETWORK_MODES, DEFAULT_MODE[release]);
+  if (!SUPPORTED_MODES[release].includes(mode)) {
+    const at = vars.values.get('network_mode')?.source ?? vars.declaredAt;
+    throw new InputError(at.file, at.line, `host ${vars.host}: network_mode ${mode} is not supported for ${release} (use ${SUPPORTED_MODES[release].join(', ')})`);
+  }
+  return MODES[mode];
+}
+
+/**
+ * Name of the physical network the external/provider network sits on: the
+ * OVS guides map `external` to br-ex; seed 003 calls its flat network
+ * `physnet1`; the Liberty self-service guide `public`; the Zed guide `provider`.
+ */
+export function defaultPhysnet(release: Release, mode: ModeInfo): string {
+  if (mode.mechanism === 'openvswitch') return 'external';
+  if (release === 'zed') return 'provider';
+  return mode.mode === 'linuxbridge-flat' ? 'physnet1' : 'public';
+}
+
+// ---- packages and services -------------------------------------------------
+
+export interface NeutronPlatform {
+  readonly packages: {
+    readonly server: readonly string[];
+    /** L2 agent per mechanism; null: not packaged for this platform in its guide. */
+    readonly agent: Readonly<Record<Mechanism, readonly string[] | null>>;
+    /** DHCP + metadata agents of a network node. */
+    readonly networkAgents: readonly string[];
+    readonly l3: readonly string[];
+    /** LBaaS v1 with haproxy (seed 003); null: not supported here. */
+    readonly lbaas: readonly string[] | null;
+  };
+  readonly services: {
+    readonly server: readonly string[];
+    readonly agent: Readonly<Record<Mechanism, string>>;
+    readonly l3: string;
+    readonly dhcp: string;
+    readonly metadata: string;
+    readonly lbaas: string;
+    /** ovsdb-server + ovs-vswitchd. */
+    readonly openvswitch: string;
+  };
+  /** CentOS: the services read /etc/neutron/plugin.ini, a link to ml2_conf.ini (seed 003). */
+  readonly pluginIniLink: boolean;
+  /** /etc/modules-load.d is read at boot (systemd hosts); Ubuntu 14.04 has only /etc/modules. */
+  readonly modulesLoadD: boolean;
+}
+
+const UBUNTU_COMMON = { networkAgents: ['neutron-dhcp-agent', 'neutron-metadata-agent'], l3: ['neutron-l3-agent'] } as const;
+const AGENT_SERVICES = { l3: 'neutron-l3-agent', dhcp: 'neutron-dhcp-agent', metadata: 'neutron-metadata-agent', lbaas: 'neutron-lbaas-agent' } as const;
+
+const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
+  // Seed 004 §8; `ipset` because enable_ipset = True needs it (later Juno guide revisions install it).
+  'juno/ubuntu': {
+    packages: {
+      server: ['neutron-server', 'neutron-plugin-ml2', 'python-neutronclient'],
+      agent: { openvswitch: ['neutron-plugin-ml2', 'neutron-plugin-openvswitch-agent', 'openvswitch-switch', 'ipset'], linuxbridge: null },
+      ...UBUNTU_COMMON,
+      lbaas: null,
+    },
+    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    pluginIniLink: false,
+    modulesLoadD: false,
+  },
+  // Seed 003 §2.3 (RDO packages: one openstack-neutron package carries server, DHCP, L3 and metadata agents).
+  'liberty/centos': {
+    packages: {
+      server: ['openstack-neutron', 'openstack-neutron-ml2', 'python-neutronclient', 'ebtables', 'ipset'],
+      agent: { openvswitch: ['openstack-neutron', 'openstack-neutron-ml2', 'openstack-neutron-openvswitch', 'ipset'], linuxbridge: ['openstack-neutron', 'openstack-neutron-linuxbridge', 'ebtables', 'ipset'] },
+      networkAgents: [],
+      l3: [],
+      // Seed 003 §10.1; haproxy is what the HaproxyNSDriver runs.
+      lbaas: ['openstack-neutron-lbaas', 'python-neutron-lbaas', 'haproxy'],
+    },
+    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch' },
+    pluginIniLink: true,
+    modulesLoadD: true,
+  },
+  // Liberty guide for Ubuntu (seed 000): the agents still carry Kilo's `neutron-plugin-` names.
+  'liberty/ubuntu': {
+    packages: {
+      server: ['neutron-server', 'neutron-plugin-ml2', 'python-neutronclient'],
+      agent: { openvswitch: ['neutron-plugin-ml2', 'neutron-plugin-openvswitch-agent', 'openvswitch-switch', 'ipset'], linuxbridge: ['neutron-plugin-linuxbridge-agent', 'conntrack'] },
+      ...UBUNTU_COMMON,
+      lbaas: null,
+    },
+    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    pluginIniLink: false,
+    modulesLoadD: false,
+  },
+  // Debian 12 (neutron 2:21.0.0, checked with apt-get download + dpkg-deb -c): `neutron-server` is only a
+  // metapackage for neutron-api (uwsgi, /etc/init.d/neutron-api) and neutron-rpc-server; there is no
+  // neutron-plugin-ml2 package (ML2 is in python3-neutron). The init scripts find ml2_conf.ini from core_plugin.
+  'zed/debian': {
+    packages: {
+      server: ['neutron-api', 'neutron-rpc-server', 'python3-neutronclient'],
+      agent: { openvswitch: ['neutron-openvswitch-agent', 'openvswitch-switch', 'ipset'], linuxbridge: ['neutron-linuxbridge-agent', 'ipset'] },
+      ...UBUNTU_COMMON,
+      lbaas: null,
+    },
+    // The Zed guide (Debian) says `service neutron-server restart`; Debian 12's packages say neutron-api
+    // (uwsgi) + neutron-rpc-server: neutron-server is only the metapackage pulling both in.
+    services: { server: ['neutron-api', 'neutron-rpc-server'], agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    pluginIniLink: false,
+    modulesLoadD: true,
+  },
+};
+
+export function neutronPlatform(vars: HostVars, release: Release, family: OsFamily): NeutronPlatform {
+  const p = PLATFORMS[`${release}/${family}`];
+  if (!p) throw new InputError(vars.declaredAt.file, vars.declaredAt.line, `host ${vars.host}: neutron is not described for ${release} on ${family}`);
+  return p;
+}
+
+// ---- config files ------------------------------------------------------------
+
+export const PATHS = {
+  neutronConf: '/etc/neutron/neutron.conf',
+  ml2: '/etc/neutron/plugins/ml2/ml2_conf.ini',
+  pluginIni: '/etc/neutron/plugin.ini',
+  l3: '/etc/neutron/l3_agent.ini',
+  dhcp: '/etc/neutron/dhcp_agent.ini',
+  dnsmasq: '/etc/neutron/dnsmasq-neutron.conf',
+  metadata: '/etc/neutron/metadata_agent.ini',
+  lbaasAgent: '/etc/neutron/lbaas_agent.ini',
+  lbaasConf: '/etc/neutron/neutron_lbaas.conf',
+  modulesLoad: '/etc/modules-load.d/neutron-bridge.conf',
+} as const;
+
+/** Where the L2 agent's options live: Juno reads [ovs]/[agent] from ml2_conf.ini; Liberty split them out. */
+export function agentConfigPath(release: Release, mechanism: Mechanism): string {
+  if (release === 'juno') return PATHS.ml2;
+  return mechanism === 'openvswitch' ? '/etc/neutron/plugins/ml2/openvswitch_agent.ini' : '/etc/neutron/plugins/ml2/linuxbridge_agent.ini';
+}
+
+export interface ReleaseStyle {
+  /** How the guide writes booleans. */
+  readonly yes: string;
+  readonly no: string;
+  /** `verbose = True` (removed after Mitaka). */
+  readonly verbose: boolean;
+  /** Interface drivers: full class paths (Juno, Liberty) or Zed's short aliases. */
+  readonly interfaceDriver: Readonly<Record<Mechanism, string>>;
+  readonly firewallDriver: Readonly<Record<Mechanism, string>>;
+  /** `neutron-db-manage … upgrade <target>`: Juno's guide upgrades to `juno`. */
+  readonly dbTarget: string;
+  /** Instance MTU pushed by dnsmasq on tunnel networks (Juno, Liberty guides); Zed sets network MTUs itself. */
+  readonly dnsmasqMtu: Readonly<Partial<Record<'gre' | 'vxlan', number>>>;
+}
+
+const FULL_IFACE = { openvswitch: 'neutron.agent.linux.interface.OVSInterfaceDriver', linuxbridge: 'neutron.agent.linux.interface.BridgeInterfaceDriver' } as const;
+const FULL_FW = { openvswitch: 'neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver', linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver' } as const;
+
+export const STYLE: Readonly<Record<Release, ReleaseStyle>> = {
+  juno: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'juno', dnsmasqMtu: { gre: 1454, vxlan: 1450 } },
+  liberty: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'head', dnsmasqMtu: { gre: 1454, vxlan: 1450 } },
+  zed: {
+    yes: 'true',
+    no: 'false',
+    verbose: false,
+    interfaceDriver: { openvswitch: 'openvswitch', linuxbridge: 'linuxbridge' },
+    firewallDriver: { openvswitch: 'iptables_hybrid', linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver' },
+    dbTarget: 'head',
+    dnsmasqMtu: {},
+  },
+};
+
+/** Seed 003 §10.1 (neutron-lbaas on Liberty): the v1 haproxy drivers. */
+export const LBAAS = {
+  // Seed 003 says neutron.services.loadbalancer.drivers.haproxy.namespace_driver.HaproxyNSDriver (the pre-Kilo
+  // path); the Liberty LBaaS docs say neutron_lbaas.…, where Liberty's neutron-lbaas package has it.
+  deviceDriver: 'neutron_lbaas.services.loadbalancer.drivers.haproxy.namespace_driver.HaproxyNSDriver',
+  serviceProvider: 'LOADBALANCER:Haproxy:neutron_lbaas.services.loadbalancer.drivers.haproxy.plugin_driver.HaproxyOnHostPluginDriver:default',
+} as const;

@@ -1,0 +1,122 @@
+import { commandFact, hardwareVirtFact, pathFact } from '../../lib/facts.js';
+import { editIni } from '../../lib/ini-edit.js';
+import { sh } from '../../lib/shell.js';
+import { makeTask, noChange, type Plan, type Step, type Task, type TaskOptions } from '../../lib/task.js';
+import { planContent } from '../../lib/tasks/file.js';
+import { toIniSettings, type IniSections } from '../../lib/tasks/ini.js';
+import { service, serviceFact } from '../../lib/tasks/service.js';
+import type { Daemon } from './data.js';
+
+/** Task shapes the nova roles need beyond lib/tasks: fact-dependent settings, daemons without init scripts, service groups. */
+
+export interface VirtChoice {
+  /** CPU has vmx or svm (`hardwareVirtFact`). */
+  readonly hardwareVirt: boolean;
+  /** Inventory `nova_virt_type`: wins over the CPU flags. */
+  readonly virtType?: string | undefined;
+  /** Inventory `nova_compute_driver`, as a class path (`fake.FakeDriver`). */
+  readonly computeDriver?: string | undefined;
+}
+
+/**
+ * Seed 004 §7.2.2 and every guide: `egrep -c '(vmx|svm)' /proc/cpuinfo` is 0
+ * → `[libvirt] virt_type = qemu`; with hardware support the package default
+ * (kvm) stays untouched. Null: nothing to set.
+ */
+export function virtSections(choice: VirtChoice): IniSections | null {
+  const libvirt = choice.computeDriver === undefined || choice.computeDriver.startsWith('libvirt.');
+  const virtType = libvirt ? (choice.virtType ?? (choice.hardwareVirt ? undefined : 'qemu')) : undefined;
+  const sections: Record<string, Record<string, string>> = {};
+  if (choice.computeDriver !== undefined) sections['DEFAULT'] = { compute_driver: choice.computeDriver };
+  if (virtType !== undefined) sections['libvirt'] = { virt_type: virtType };
+  return Object.keys(sections).length > 0 ? sections : null;
+}
+
+/** The hypervisor settings of a compute node, chosen from its CPU flags when the inventory does not say. */
+export function virtSettings<H extends string = never>(args: { readonly path: string; readonly virtType?: string | undefined; readonly computeDriver?: string | undefined }, options?: TaskOptions<H>): Task<H> {
+  return makeTask({
+    module: 'ini',
+    name: `ini ${args.path} [libvirt] virt_type by CPU flags`,
+    options,
+    facts: { hardwareVirt: hardwareVirtFact(), current: pathFact(args.path) },
+    plan: ({ hardwareVirt, current }): Plan => {
+      const sections = virtSections({ hardwareVirt, virtType: args.virtType, computeDriver: args.computeDriver });
+      if (!sections) return noChange('the CPU has vmx/svm: the package default virt_type (kvm) stays');
+      const before = current?.type === 'file' ? current.content : '';
+      const { text } = editIni(before, toIniSettings(sections));
+      return planContent(args.path, current, text, {}, `virt settings already set${hardwareVirt ? '' : ' (no vmx/svm: qemu)'}`);
+    },
+  });
+}
+
+const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
+/**
+ * A daemon started and enabled through its service when it has one; where
+ * it has neither init script nor unit (libvirt on the systemd-less Debian
+ * lab hosts) its binary is started directly, once, guarded by pgrep.
+ */
+export function daemon<H extends string = never>(d: Daemon, options?: TaskOptions<H>): Task<H> {
+  const binary = d.binary;
+  if (binary === undefined) return service({ name: d.service, state: 'started', enabled: true }, options);
+  const viaService = service({ name: d.service, state: 'started', enabled: true });
+  const name = basename(binary);
+  return makeTask({
+    module: 'service',
+    name: `daemon ${d.service} started`,
+    options,
+    facts: {
+      svc: serviceFact(d.service),
+      running: commandFact(sh`pgrep -x ${name} >/dev/null`, (h) => ({ exitCode: h.set('services:running').has(d.service) ? 0 : 1, stdout: '' })),
+    },
+    plan: ({ svc, running }): Plan => {
+      if (svc.exists) return viaService.plan([svc]);
+      if (running.exitCode === 0) return noChange(`${name} is running (no ${svc.init} service for it)`);
+      return {
+        action: 'change',
+        summary: `start ${binary} -d (no ${svc.init} service for it)`,
+        steps: [{ kind: 'exec', cmd: sh`${binary} -d`, simulate: (h) => void h.set('services:running').add(d.service) }],
+      };
+    },
+  });
+}
+
+/**
+ * Several tasks as one (one result, one notify): the handler that restarts
+ * every nova service on the controller when nova.conf changed.
+ */
+export function allOf<H extends string = never>(name: string, tasks: readonly Task[], options?: TaskOptions<H>): Task<H> {
+  return {
+    kind: 'task',
+    module: tasks[0]?.module ?? 'group',
+    name: options?.name ?? name,
+    tags: options?.tags ?? [],
+    notify: options?.notify ?? [],
+    facts: tasks.flatMap((t) => t.facts),
+    plan(values): Plan {
+      let at = 0;
+      let mustRun = false;
+      const steps: Step[] = [];
+      const summaries: string[] = [];
+      const reasons: string[] = [];
+      for (const t of tasks) {
+        const plan = t.plan(values.slice(at, at + t.facts.length));
+        at += t.facts.length;
+        if (plan.action === 'none') {
+          reasons.push(plan.reason);
+          continue;
+        }
+        mustRun ||= plan.action === 'run';
+        steps.push(...plan.steps);
+        summaries.push(plan.summary);
+      }
+      if (steps.length === 0) return noChange(reasons.join('; '));
+      return { action: mustRun ? 'run' : 'change', summary: summaries.join('; '), steps };
+    },
+  };
+}
+
+/** `service X restarted` for each name, in order, as one handler. */
+export function restartAll(names: readonly string[]): Task {
+  return allOf(`restart ${names.join(' ')}`, names.map((name) => service({ name, state: 'restarted' })));
+}
