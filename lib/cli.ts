@@ -173,7 +173,13 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     const quiet = new Reporter({ out: process.stdout, color: false, live: false, verbose: 0, diff: false, redactor });
     const second = await execute(plays, { ...base, connect: sim.connect, emit: () => {} });
     const changed = [...second.recap].filter(([, r]) => r.changed > 0);
-    process.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${changed.length === 0 ? '0 changed (idempotent)' : `NOT idempotent on ${changed.map(([h, r]) => `${h} (${r.changed} changed)`).join(', ')}`}\n`);
+    const verdict =
+      first.exitCode !== 0
+        ? 'not checked: the first run failed'
+        : changed.length === 0
+          ? '0 changed (idempotent)'
+          : `NOT idempotent on ${changed.map(([h, r]) => `${h} (${r.changed} changed)`).join(', ')}`;
+    process.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${verdict}\n`);
     if (changed.length > 0) quiet.recap(second);
     if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
     return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;

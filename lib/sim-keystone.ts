@@ -603,3 +603,49 @@ function v3DomainOr401(state: SimKeystoneState, ref: Json): string {
     throw unauthorized();
   }
 }
+
+/**
+ * What `keystone-manage bootstrap` does to keystone's database, for
+ * `--plan`: admin project, user (with its password) and role, the member and
+ * reader roles, the admin's grant, the region, the identity service and its
+ * three endpoints. Only adds what is missing; resets admin's password.
+ */
+export function simulateBootstrap(
+  network: SimNetwork,
+  args: { readonly adminPassword: string; readonly region: string; readonly urls: { readonly publicUrl: string; readonly internalUrl: string; readonly adminUrl: string } },
+): void {
+  const state = simKeystoneState(network);
+  const byName = <T extends { name: string }>(map: Map<string, T>, name: string): T | undefined => [...map.values()].find((v) => v.name === name);
+  let project = byName(state.projects, 'admin');
+  if (!project) {
+    project = { id: newId(state, 'project'), name: 'admin', domainId: 'default', description: 'Bootstrap project for initializing the cloud.', enabled: true };
+    state.projects.set(project.id, project);
+  }
+  let user = byName(state.users, 'admin');
+  if (!user) {
+    user = { id: newId(state, 'user'), name: 'admin', domainId: 'default', password: args.adminPassword, email: null, projectId: null, enabled: true };
+    state.users.set(user.id, user);
+  }
+  user.password = args.adminPassword;
+  for (const name of ['reader', 'member', 'admin']) {
+    if (!byName(state.roles, name)) {
+      const id = newId(state, 'role');
+      state.roles.set(id, { id, name });
+    }
+  }
+  state.grants.add(`${project.id} ${user.id} ${byName(state.roles, 'admin')!.id}`);
+  if (!state.regions.has(args.region)) state.regions.set(args.region, { id: args.region, description: '' });
+  let service = [...state.services.values()].find((s) => s.type === 'identity');
+  if (!service) {
+    service = { id: newId(state, 'service'), name: 'keystone', type: 'identity', description: '', enabled: true };
+    state.services.set(service.id, service);
+  }
+  for (const [iface, url] of [['public', args.urls.publicUrl], ['internal', args.urls.internalUrl], ['admin', args.urls.adminUrl]] as const) {
+    const existing = [...state.endpoints.values()].find((e) => e.serviceId === service.id && e.interface === iface && e.regionId === args.region);
+    if (existing) existing.url = url;
+    else {
+      const id = newId(state, 'endpoint');
+      state.endpoints.set(id, { id, interface: iface, regionId: args.region, serviceId: service.id, url, enabled: true, legacyId: null });
+    }
+  }
+}

@@ -1,8 +1,44 @@
 import { isMain, main } from '../lib/cli.js';
-import { playbook } from '../lib/playbook.js';
+import { playbook, type Play } from '../lib/playbook.js';
 import { common } from '../roles/common/index.js';
+import { plays as ceilometer } from '../roles/ceilometer/index.js';
+import { plays as cinder } from '../roles/cinder/index.js';
+import { plays as ec2 } from '../roles/ec2/index.js';
+import { plays as glance } from '../roles/glance/index.js';
+import { plays as heat } from '../roles/heat/index.js';
+import { plays as horizon } from '../roles/horizon/index.js';
+import { plays as keystone } from '../roles/keystone/index.js';
+import { plays as mariadb } from '../roles/mariadb/index.js';
+import { plays as memcached } from '../roles/memcached/index.js';
+import { plays as networks } from '../roles/networks/index.js';
+import { plays as neutron } from '../roles/neutron/index.js';
+import { plays as nova } from '../roles/nova/index.js';
+import { plays as rabbitmq } from '../roles/rabbitmq/index.js';
 
-/** The whole deployment, in the order the install guides follow. */
-export const site = playbook('site', [{ name: 'common: names, repositories, time', hosts: 'all', roles: [common] }]);
+/**
+ * The whole deployment in the order the install guides follow: every node's
+ * basics first (names, repositories, time), then the controller's
+ * infrastructure and identity, then each service controller-side before its
+ * agents, and the initial networks last. Roles that do not apply to a
+ * release (ceilometer, heat and ec2 on Zed) plan nothing there.
+ */
+export const sitePlays: readonly Play[] = [
+  { name: 'common: names, repositories, time', hosts: 'all', roles: [common] },
+  ...mariadb,
+  ...rabbitmq,
+  ...memcached,
+  ...keystone,
+  ...glance,
+  ...nova,
+  ...neutron,
+  ...horizon,
+  ...cinder,
+  ...ceilometer,
+  ...heat,
+  ...ec2,
+  ...networks,
+];
+
+export const site = playbook('site', sitePlays);
 
 if (isMain(import.meta.url)) await main(site);

@@ -1,4 +1,5 @@
 import { pathFact } from '../../lib/facts.js';
+import { simulateBootstrap } from '../../lib/sim-keystone.js';
 import type { Secret } from '../../lib/secret.js';
 import { sh, withStdin } from '../../lib/shell.js';
 import { makeTask, noChange, type ApiFact, type Plan, type Task, type TaskOptions } from '../../lib/task.js';
@@ -85,7 +86,16 @@ mkdir -p /var/lib/keystone && touch ${BOOTSTRAP_MARKER}`;
       return {
         action: 'change',
         summary: `keystone-manage bootstrap: ${why}`,
-        steps: [{ kind: 'exec', cmd, simulate: (h) => h.materialize(BOOTSTRAP_MARKER) }],
+        steps: [
+          {
+            kind: 'exec',
+            cmd,
+            simulate: (h) => {
+              h.materialize(BOOTSTRAP_MARKER);
+              simulateBootstrap(h.network, { adminPassword: args.adminPassword.reveal(), region: args.region, urls: args.urls });
+            },
+          },
+        ],
       };
     },
   });

@@ -107,6 +107,7 @@ export function networks(ctx: HostContext) {
     const demoNet = v.str('demo_network', 'demo-net');
     const demoSubnet = v.str('demo_subnet', 'demo-subnet');
     const demoRouter = v.str('demo_router', 'demo-router');
+    const demoCidr = v.str('demo_cidr', '192.168.1.0/24');
     tasks.push(
       neutronNetwork(api, { name: demoNet, project: demoProject }, tags),
       neutronSubnet(
@@ -115,8 +116,8 @@ export function networks(ctx: HostContext) {
           name: demoSubnet,
           network: demoNet,
           project: demoProject,
-          cidr: v.str('demo_cidr', '192.168.1.0/24'),
-          gateway: v.ipv4('demo_gateway', '192.168.1.1'),
+          cidr: demoCidr,
+          gateway: v.ipv4('demo_gateway', firstHost(demoCidr)),
           dnsNameservers: v.list('demo_dns'),
         },
         tags,
@@ -138,3 +139,12 @@ export function networks(ctx: HostContext) {
 export const plays: Play[] = [{ name: 'networks: initial networks', hosts: 'controller', roles: [networks] }];
 
 if (isMain(import.meta.url)) await main(playbook('networks', plays));
+
+/** The conventional gateway of an IPv4 network: its first host address (10.10.1.0/24 → 10.10.1.1). */
+export function firstHost(cidr: string): string {
+  const [address = '', bits = '32'] = cidr.split('/');
+  const n = address.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+  const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
+  const host = ((n & mask) >>> 0) + 1;
+  return [24, 16, 8, 0].map((shift) => (host >>> shift) & 255).join('.');
+}

@@ -229,20 +229,29 @@ function cellsV2(): Task[] {
   ];
 }
 
+/**
+ * The controller's nova. On a host that is also a compute node (all-in-one,
+ * seeds 001/002) it covers the compute part too: one nova.conf holding both
+ * parts' settings and one handler restarting every nova service, so the two
+ * parts never rewrite each other's file (and `novaCompute` steps aside).
+ */
 export function novaController(ctx: HostContext) {
   const o = new OpenStackHost(ctx);
   const rel = NOVA_RELEASE[o.release];
   const plat = novaPlatform(o.release, o.family);
+  const alsoCompute = o.inGroup('compute');
+  const settings = alsoCompute ? merge(novaSettings(o, 'controller'), novaSettings(o, 'compute')) : novaSettings(o, 'controller');
   return defineRole('nova-controller', {
-    restartNova: restartAll(plat.controllerServices),
+    restartNova: restartAll([...plat.controllerServices, ...(alsoCompute ? [plat.computeService] : [])]),
     // Debian only (never notified elsewhere).
     restartConsoleProxy: service({ name: 'nova-novncproxy', state: 'restarted' }),
   }).tasks([
-    o.packages(plat.controllerPackages, { tags: ['packages'] }),
+    o.packages([...plat.controllerPackages, ...(alsoCompute ? plat.computePackages : [])], { tags: ['packages'] }),
     ...(plat.consoleProxyDefaults
       ? [line({ path: plat.consoleProxyDefaults, regexp: /^\s*NOVA_CONSOLE_PROXY_TYPE=/, line: 'NOVA_CONSOLE_PROXY_TYPE=novnc' }, { notify: ['restartConsoleProxy'], tags: ['config'] })]
       : []),
-    ini({ path: NOVA_CONF, settings: novaSettings(o, 'controller') }, { notify: ['restartNova'], tags: ['config'] }),
+    ini({ path: NOVA_CONF, settings }, { notify: ['restartNova'], tags: ['config'] }),
+    ...(alsoCompute ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })] : []),
     ...rel.databases.flatMap((db) => serviceDatabase(o, 'nova', db)),
     ...(rel.modern ? cellsV2() : []),
     // Seed 003: as the nova user, or the logs it creates belong to root and nova cannot start.
@@ -250,7 +259,12 @@ export function novaController(ctx: HostContext) {
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
     ...serviceRegistration(o, { name: 'nova', type: 'compute', description: 'OpenStack Compute', urls: o.sameUrls(`http://${o.controller}:${API_PORT}/${rel.endpointPath}`) }),
     ...plat.controllerServices.map((name) => service({ name, state: 'started', enabled: true }, { tags: ['services'] })),
+    ...(alsoCompute ? [...plat.libvirt.map((d) => daemon(d, { tags: ['services'] })), service({ name: plat.computeService, state: 'started', enabled: true }, { tags: ['services'] })] : []),
   ]);
+}
+
+function virtTypeOf(o: OpenStackHost): string | undefined {
+  return o.ctx.vars.has('nova_virt_type') ? o.ctx.vars.oneOf('nova_virt_type', ['kvm', 'qemu', 'lxc', 'xen', 'parallels']) : undefined;
 }
 
 function computeDriver(o: OpenStackHost): string | undefined {
@@ -264,10 +278,13 @@ function computeDriver(o: OpenStackHost): string | undefined {
 export function novaCompute(ctx: HostContext) {
   const o = new OpenStackHost(ctx);
   const plat = novaPlatform(o.release, o.family);
-  const virtType = ctx.vars.has('nova_virt_type') ? ctx.vars.oneOf('nova_virt_type', ['kvm', 'qemu', 'lxc', 'xen', 'parallels']) : undefined;
-  return defineRole('nova-compute', {
+  const virtType = virtTypeOf(o);
+  const role = defineRole('nova-compute', {
     restartNovaCompute: service({ name: plat.computeService, state: 'restarted' }),
-  }).tasks([
+  });
+  // An all-in-one host's compute part is configured by novaController.
+  if (o.inGroup('controller')) return role.tasks([]);
+  return role.tasks([
     o.packages(plat.computePackages, { tags: ['packages'] }),
     ini({ path: NOVA_CONF, settings: novaSettings(o, 'compute') }, { notify: ['restartNovaCompute'], tags: ['config'] }),
     virtSettings({ path: plat.virtConfig, virtType, computeDriver: computeDriver(o) }, { notify: ['restartNovaCompute'], tags: ['config'] }),

@@ -104,18 +104,18 @@ const MEMCACHED: Record<Site, { path: string; line: string; packages: string } |
   zed: { path: '/etc/memcached.conf', line: '-l 10.42.0.11', packages: 'memcached python3-memcache' },
 };
 
-/** How each init system starts a service, as the simulated hosts report it (upstart on Ubuntu 14.04, systemd elsewhere). */
+/** How each init system starts a service, as the simulated hosts report it (upstart on Ubuntu 14.04, systemd on CentOS 7, sysv init scripts on the lab's Debian 12). */
 const START: Record<Site, (s: string) => string> = {
   juno: (s) => `initctl start ${s}`,
   libertyCentos: (s) => `systemctl start ${s}`,
   libertyUbuntu: (s) => `initctl start ${s}`,
-  zed: (s) => `systemctl start ${s}`,
+  zed: (s) => `service ${s} start`,
 };
 const ENABLE: Record<Site, (s: string) => string> = {
   juno: (s) => `rm -f /etc/init/${s}.override`,
   libertyCentos: (s) => `systemctl enable ${s}`,
   libertyUbuntu: (s) => `rm -f /etc/init/${s}.override`,
-  zed: (s) => `systemctl enable ${s}`,
+  zed: (s) => `if command -v update-rc.d >/dev/null 2>&1; then update-rc.d ${s} defaults; else chkconfig ${s} on; fi`,
 };
 
 describe('golden: mariadb, rabbitmq, memcached on the controller', function () {
@@ -146,7 +146,7 @@ describe('golden: mariadb, rabbitmq, memcached on the controller', function () {
         expect(sql[0]).to.include(`UPDATE mysql.user SET plugin = '${plugin}', Password = '' WHERE User = 'root' AND Host = 'localhost';`);
         expect(sql[0]).not.to.match(/IDENTIFIED BY|PASSWORD\(|-p/);
         // The clean-up runs after the server restarted with the new options.
-        const restart = plan.commands.findIndex((c) => c === `systemctl restart ${MYSQL[name].service}` || c === `(stop ${MYSQL[name].service} || true) && start ${MYSQL[name].service}`);
+        const restart = plan.commands.findIndex((c) => c === `systemctl restart ${MYSQL[name].service}` || c === `service ${MYSQL[name].service} restart` || c === `(stop ${MYSQL[name].service} || true) && start ${MYSQL[name].service}`);
         expect(restart, 'restart handler flushed before the clean-up').to.be.greaterThan(-1);
         expect(restart).to.be.lessThan(plan.commands.indexOf(sql[0] as string));
       });

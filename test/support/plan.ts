@@ -25,6 +25,8 @@ export interface SitePlan {
   /** The same plays run again on the same simulated hosts. */
   readonly second: RunOutcome;
   readonly results: readonly TaskResult[];
+  /** Task results of the second run: anything 'changed' here is an idempotence bug. */
+  readonly secondResults: readonly TaskResult[];
 }
 
 /**
@@ -61,8 +63,9 @@ export async function planSite(book: Playbook, inventory: string, options: { lim
         },
       });
     }
-    const second = await execute(plays, { ...base, emit: () => {} });
-    return { hosts, first, second, results };
+    const secondResults: TaskResult[] = [];
+    const second = await execute(plays, { ...base, emit: (e) => e.type === 'task' && secondResults.push(e.result) });
+    return { hosts, first, second, results, secondResults };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
