@@ -152,6 +152,8 @@ export class OpenStackHost {
             project_name: 'service',
             username: service,
             password,
+            // Debian's packaged files say `regionOne`; the catalog's region must match.
+            region_name: this.core.region,
           },
         };
     }

@@ -49,11 +49,14 @@ export class Redactor {
 
   redact(text: string): string {
     if (this.#values.size === 0 || text.length === 0) return text;
+    // Longest first: a secret may contain another. Not inside a longer word
+    // or name: with default_password=openstack the password is masked, but
+    // `openstack-dashboard` and `python3-openstackclient` still read as such.
     this.#pattern ??= new RegExp(
-      [...this.#values]
-        .sort((a, b) => b.length - a.length) // longest first: a secret may contain another
+      `(?<![A-Za-z0-9_-])(?:${[...this.#values]
+        .sort((a, b) => b.length - a.length)
         .map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('|'),
+        .join('|')})(?![A-Za-z0-9_-])`,
       'g',
     );
     return text.replace(this.#pattern, MASK);

@@ -119,6 +119,7 @@ export function coreVars(inventory: Inventory, vars: HostVars): CoreVars {
     release,
     osFamily: vars.oneOf('os_family', OS_FAMILIES, DEFAULT_OS[release]),
     controllerAddress: vars.str('controller_address', firstController ?? vars.host),
-    region: vars.str('region', 'RegionOne'),
+    // Seed 004 and the Juno guide name the region `regionOne`; later guides `RegionOne`.
+    region: vars.str('region', release === 'juno' ? 'regionOne' : 'RegionOne'),
   };
 }

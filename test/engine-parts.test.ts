@@ -76,6 +76,12 @@ describe('secrets', () => {
     r.add(new Secret('abcdef'));
     expect(r.redact('x abcdef y abc z')).to.equal('x *** y *** z');
     expect(r.redactDeep({ a: ['abc'], b: { c: 'abcdef!' } })).to.deep.equal({ a: ['***'], b: { c: '***!' } });
+    // Inside a URL or after `=` it is masked; as part of a longer name it is not a secret.
+    const d = new Redactor();
+    d.add('openstack');
+    expect(d.redact('mysql://nova:openstack@controller/nova password=openstack openstack-dashboard python3-openstackclient')).to.equal(
+      'mysql://nova:***@controller/nova password=*** openstack-dashboard python3-openstackclient',
+    );
   });
 
   it('the store generates once, keeps values across loads, writes 0600 atomically', async () => {

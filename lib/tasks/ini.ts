@@ -56,3 +56,14 @@ export function ini<H extends string = never>(args: IniArgs, options?: TaskOptio
     },
   });
 }
+
+/**
+ * Section-wise union of option tables; later parts win key by key. `[DEFAULT]`
+ * comes first (as in oslo's sample files, so a newly written file reads like
+ * one) and sections left empty are dropped.
+ */
+export function mergeSections(...parts: readonly IniSections[]): IniSections {
+  const out: Record<string, Record<string, IniValue>> = { DEFAULT: {} };
+  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
+  return Object.fromEntries(Object.entries(out).filter(([, options]) => Object.keys(options).length > 0));
+}

@@ -5,7 +5,7 @@ import { Secret } from '../../lib/secret.js';
 import { raw, sh } from '../../lib/shell.js';
 import { flushHandlers, makeTask, noChange, type Task } from '../../lib/task.js';
 import { command } from '../../lib/tasks/command.js';
-import { ini, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { service } from '../../lib/tasks/service.js';
 import { CEILOMETER_RELEASE, ceilometerPlatform, type CeilometerPlatform, type CeilometerRelease, type Daemon } from './data.js';
 import { mongoUser } from './mongodb.js';
@@ -20,11 +20,6 @@ import { mongoUser } from './mongodb.js';
 
 const CONF = '/etc/ceilometer/ceilometer.conf';
 
-function merge(...parts: IniSections[]): IniSections {
-  const out: Record<string, Record<string, IniValue>> = {};
-  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
-  return out;
-}
 
 /** `mongodb://ceilometer:PASS@controller:27017/ceilometer`, the password escaped as the guide asks (RFC 2396). */
 export function mongoConnection(o: OpenStackHost): Secret {
@@ -33,7 +28,7 @@ export function mongoConnection(o: OpenStackHost): Secret {
 
 /** ceilometer.conf options of every node: messaging, keystone, service credentials, the publisher's secret. */
 export function ceilometerConf(o: OpenStackHost, rel: CeilometerRelease): IniSections {
-  return merge(o.messaging(), o.authtoken('ceilometer'), {
+  return mergeSections(o.messaging(), o.authtoken('ceilometer'), {
     DEFAULT: rel.verbose ? { verbose: true } : {},
     service_credentials: {
       os_auth_url: `http://${o.controller}:5000/v2.0`,
@@ -86,7 +81,7 @@ export function ceilometerController(ctx: HostContext) {
     mongoUser({ host: o.controller, database: 'ceilometer', user: 'ceilometer', password: o.dbPassword('ceilometer'), roles: ['readWrite', 'dbAdmin'] }, { tags: ['database', 'mongodb'] }),
     ...serviceRegistration(o, { name: 'ceilometer', type: 'metering', description: 'Telemetry', urls: o.sameUrls(`http://${o.controller}:8777`) }),
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: merge({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)) }, { notify: daemons.map((d) => d.daemon), tags: ['config'] }),
+    ini({ path: CONF, settings: mergeSections({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)) }, { notify: daemons.map((d) => d.daemon), tags: ['config'] }),
     ...daemons.map(({ name }) => service({ name, state: 'started', enabled: true })),
   ]);
 }

@@ -5,7 +5,7 @@ import { defineRole, playbook, type HostContext, type Play } from '../../lib/pla
 import { sh } from '../../lib/shell.js';
 import type { Task } from '../../lib/task.js';
 import { absentFile } from '../../lib/tasks/file.js';
-import { ABSENT, ini, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ABSENT, ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { loopDevice, lvmPhysicalVolume, lvmVolumeGroup } from '../../lib/tasks/lvm.js';
 import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
 import { service } from '../../lib/tasks/service.js';
@@ -21,16 +21,11 @@ import { lvmAcceptFilter, lvmConf } from './lvm-conf.js';
 
 const CONF = '/etc/cinder/cinder.conf';
 
-function merge(...parts: IniSections[]): IniSections {
-  const out: Record<string, Record<string, IniValue>> = {};
-  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
-  return out;
-}
 
 /** cinder.conf options both kinds of node share (seed 003 copies the controller's file to the storage node). */
 export function commonCinderConf(o: OpenStackHost): IniSections {
   const rel = CINDER_RELEASE[o.release];
-  return merge(
+  return mergeSections(
     { database: { connection: o.dbConnection('cinder') } },
     o.messaging(),
     o.authtoken('cinder'),
@@ -55,9 +50,9 @@ export function storageCinderConf(o: OpenStackHost): IniSections {
   const t = rel.targetOptions;
   if (!rel.backendSection) {
     // Juno: the default back end (LVM over iSCSI) configured in [DEFAULT], as Ubuntu's packaged file does.
-    return merge(commonCinderConf(o), { DEFAULT: { volume_group: VOLUME_GROUP, [t.helper]: platform.targetHelper } });
+    return mergeSections(commonCinderConf(o), { DEFAULT: { volume_group: VOLUME_GROUP, [t.helper]: platform.targetHelper } });
   }
-  return merge(commonCinderConf(o), {
+  return mergeSections(commonCinderConf(o), {
     DEFAULT: { enabled_backends: 'lvm' },
     lvm: {
       volume_driver: 'cinder.volume.drivers.lvm.LVMVolumeDriver',

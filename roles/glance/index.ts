@@ -3,7 +3,7 @@ import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/o
 import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
 import { sh } from '../../lib/shell.js';
 import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { dbSync } from '../../lib/tasks/migration.js';
 import { service } from '../../lib/tasks/service.js';
 import { API_CONF, API_PORT, GLANCE_RELEASE, glancePlatform, IMAGES_DIR, REGISTRY_CONF, SQLITE_LEFTOVER } from './data.js';
@@ -14,13 +14,6 @@ import { API_CONF, API_PORT, GLANCE_RELEASE, glancePlatform, IMAGES_DIR, REGISTR
  * catalog, keystone auth and images on the local file system.
  */
 
-/** Section-wise union; later parts win key by key. */
-function merge(...parts: readonly IniSections[]): IniSections {
-  // [DEFAULT] first, as oslo's sample files have it, when a new file is written.
-  const out: Record<string, Record<string, IniValue>> = { DEFAULT: {} };
-  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
-  return out;
-}
 
 /**
  * Whether ceilometer collects from glance and nova: seed 004 (Juno) installs
@@ -40,7 +33,7 @@ export function glanceCommonSettings(o: OpenStackHost): IniSections {
   // Seed 004 §10.2: with Telemetry the notifications go to the message queue
   // instead of `noop`. Written here, not by the ceilometer role, so no two roles own one option.
   const telemetry = telemetryDeployed(o);
-  return merge(
+  return mergeSections(
     { database: { connection: o.dbConnection('glance') } },
     { keystone_authtoken: { ...authtoken, ...(plat.authtokenRegion ? { region_name: o.core.region } : {}) } },
     { paste_deploy: { flavor: 'keystone' } },
@@ -51,7 +44,7 @@ export function glanceCommonSettings(o: OpenStackHost): IniSections {
 
 export function glanceApiSettings(o: OpenStackHost): IniSections {
   const rel = GLANCE_RELEASE[o.release];
-  return merge(glanceCommonSettings(o), {
+  return mergeSections(glanceCommonSettings(o), {
     glance_store: { ...(rel.stores ? { stores: rel.stores } : {}), default_store: 'file', filesystem_store_datadir: IMAGES_DIR },
   });
 }

@@ -3,7 +3,7 @@ import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/o
 import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
 import { sh } from '../../lib/shell.js';
 import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { keystoneRole, keystoneRoleAssignment } from '../../lib/tasks/keystone.js';
 import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
 import { service } from '../../lib/tasks/service.js';
@@ -22,22 +22,17 @@ import { heatPlatform } from './data.js';
 
 const CONF = '/etc/heat/heat.conf';
 
-function merge(...parts: IniSections[]): IniSections {
-  const out: Record<string, Record<string, IniValue>> = {};
-  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
-  return out;
-}
 
 export function heatConf(o: OpenStackHost): IniSections {
   const c = o.controller;
-  const common = merge({ database: { connection: o.dbConnection('heat') } }, o.messaging(), o.authtoken('heat'), {
+  const common = mergeSections({ database: { connection: o.dbConnection('heat') } }, o.messaging(), o.authtoken('heat'), {
     DEFAULT: {
       heat_metadata_server_url: `http://${c}:8000`,
       heat_waitcondition_server_url: `http://${c}:8000/v1/waitcondition`,
     },
   });
-  if (o.release === 'juno') return merge(common, { ec2authtoken: { auth_uri: `http://${c}:5000/v2.0` } });
-  return merge(common, {
+  if (o.release === 'juno') return mergeSections(common, { ec2authtoken: { auth_uri: `http://${c}:5000/v2.0` } });
+  return mergeSections(common, {
     ec2authtoken: { auth_uri: `http://${c}:5000/v2.0` },
     // Liberty: trusts are made by the heat user itself.
     trustee: { auth_plugin: 'password', auth_url: `http://${c}:35357`, username: 'heat', password: o.servicePassword('heat'), user_domain_id: 'default' },

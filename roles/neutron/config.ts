@@ -2,7 +2,7 @@ import { InputError } from '../../lib/errors.js';
 import type { HostContext } from '../../lib/playbook.js';
 import type { Inventory } from '../../lib/inventory.js';
 import { OpenStackHost } from '../../lib/openstack.js';
-import { ABSENT, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ABSENT, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { LBAAS, STYLE, agentConfigPath, defaultPhysnet, networkMode, neutronPlatform, type ModeInfo, type NeutronPlatform, type ReleaseStyle } from './data.js';
 
 /**
@@ -66,12 +66,6 @@ export function neutronHost(ctx: HostContext): NeutronHost {
 
 type Sections = Record<string, Record<string, IniValue>>;
 
-/** Section-wise union, later options winning; empty sections dropped. */
-export function merge(...parts: readonly IniSections[]): IniSections {
-  const out: Sections = {};
-  for (const p of parts) for (const [section, options] of Object.entries(p)) out[section] = { ...(out[section] ?? {}), ...options };
-  return Object.fromEntries(Object.entries(out).filter(([, options]) => Object.keys(options).length > 0));
-}
 
 const bridgeOf = (mapping: string): string => mapping.slice(mapping.indexOf(':') + 1);
 const physnetOf = (mapping: string): string => mapping.slice(0, mapping.indexOf(':'));
@@ -153,7 +147,7 @@ function novaNotifications(h: NeutronHost, serviceTenantId: string): IniSections
 
 export function neutronConf(h: NeutronHost, serviceTenantId: string): IniSections {
   const { o, style } = h;
-  return merge(
+  return mergeSections(
     {
       DEFAULT: {
         core_plugin: 'ml2',
@@ -169,7 +163,7 @@ export function neutronConf(h: NeutronHost, serviceTenantId: string): IniSection
     // Seed 003 says lock_path = $state_path/lock; the Liberty guide says /var/lib/neutron/tmp (so does Zed's).
     o.release === 'juno' ? {} : { oslo_concurrency: { lock_path: '/var/lib/neutron/tmp' } },
     h.parts.server
-      ? merge({ database: { connection: o.dbConnection('neutron') } }, novaNotifications(h, serviceTenantId))
+      ? mergeSections({ database: { connection: o.dbConnection('neutron') } }, novaNotifications(h, serviceTenantId))
       : // Seed 004 §8.2/8.3: network and compute nodes do not access the database; a connection left
         // there (Debian ships a sqlite one, seed 003 copied the controller's file) must go.
         { database: { connection: ABSENT } },
@@ -197,7 +191,7 @@ export function ml2Conf(h: NeutronHost): IniSections {
     }
   })();
   const juno = o.release === 'juno';
-  return merge(
+  return mergeSections(
     { ml2: { ...ml2, ...(juno ? {} : { extension_drivers: 'port_security' }) } },
     // Seed 004 writes flat_networks on the network node only; the server validates `neutron net-create
     // --provider:physical_network external` against its own file, so every node gets it.
@@ -221,7 +215,7 @@ export function agentConf(h: NeutronHost): IniSections {
   const tunnel = mode.tenantType === 'gre' || mode.tenantType === 'vxlan';
   if (mode.mechanism === 'openvswitch') {
     const mappings = bridgeMappings(h);
-    return merge(
+    return mergeSections(
       {
         ovs: {
           ...(tunnel ? { local_ip: tunnelIp(h), ...(juno ? { enable_tunneling: style.yes } : {}) } : {}),
@@ -235,7 +229,7 @@ export function agentConf(h: NeutronHost): IniSections {
     );
   }
   const providerInterface = o.ctx.vars.str('provider_interface', 'eth0');
-  return merge(
+  return mergeSections(
     // Seed 003: physnet1:eth0, the host's only NIC (the lab's hosts, too, have only eth0).
     { linux_bridge: { physical_interface_mappings: `${h.physnet}:${providerInterface}` } },
     { vxlan: tunnel ? { enable_vxlan: style.yes, local_ip: tunnelIp(h), l2_population: style.yes } : { enable_vxlan: style.no } },

@@ -5,7 +5,7 @@ import { sh, type Cmd } from '../../lib/shell.js';
 import type { Task } from '../../lib/task.js';
 import { command } from '../../lib/tasks/command.js';
 import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue } from '../../lib/tasks/ini.js';
+import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
 import { line } from '../../lib/tasks/line.js';
 import { dbSync, sqlFingerprint } from '../../lib/tasks/migration.js';
 import { service } from '../../lib/tasks/service.js';
@@ -36,13 +36,6 @@ import { daemon, restartAll, virtSettings } from './tasks.js';
 
 type Node = 'controller' | 'compute';
 
-/** Section-wise union; later parts win key by key. */
-function merge(...parts: readonly IniSections[]): IniSections {
-  // [DEFAULT] first, as oslo's sample files have it, when a new file is written.
-  const out: Record<string, Record<string, IniValue>> = { DEFAULT: {} };
-  for (const part of parts) for (const [section, options] of Object.entries(part)) out[section] = { ...out[section], ...options };
-  return out;
-}
 
 /** `su -s /bin/sh -c '<cmd>' nova`, as every guide runs nova-manage (seed 003: never as root). */
 const asNova = (cmd: string): Cmd => sh`su -s /bin/sh -c ${cmd} nova`;
@@ -125,7 +118,7 @@ function neutronSettings(o: OpenStackHost, node: Node): IniSections {
         },
       }
     : {};
-  return merge(legacy, { neutron: { ...auth, ...metadata } });
+  return mergeSections(legacy, { neutron: { ...auth, ...metadata } });
 }
 
 /** nova.conf of a controller or compute node. */
@@ -134,7 +127,7 @@ export function novaSettings(o: OpenStackHost, node: Node): IniSections {
   const plat = novaPlatform(o.release, o.family);
   const c = o.controller;
   const authtoken = o.authtoken('nova');
-  return merge(
+  return mergeSections(
     { DEFAULT: { my_ip: o.core.managementIp, ...(rel.verbose ? { verbose: 'True' } : {}) } },
     // The guides configure messaging the same way on both nodes. (Seed 000's
     // fix of moving Liberty's rabbit options to [DEFAULT] only uses their
@@ -240,7 +233,7 @@ export function novaController(ctx: HostContext) {
   const rel = NOVA_RELEASE[o.release];
   const plat = novaPlatform(o.release, o.family);
   const alsoCompute = o.inGroup('compute');
-  const settings = alsoCompute ? merge(novaSettings(o, 'controller'), novaSettings(o, 'compute')) : novaSettings(o, 'controller');
+  const settings = alsoCompute ? mergeSections(novaSettings(o, 'controller'), novaSettings(o, 'compute')) : novaSettings(o, 'controller');
   return defineRole('nova-controller', {
     restartNova: restartAll([...plat.controllerServices, ...(alsoCompute ? [plat.computeService] : [])]),
     // Debian only (never notified elsewhere).

