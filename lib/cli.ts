@@ -31,6 +31,8 @@ export interface CliOptions {
   readonly verbose: number;
   readonly plan?: string;
   readonly insecureHostKeys: boolean;
+  readonly maxFailPercentage?: number;
+  readonly anyErrorsFatal: boolean;
 }
 
 /** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input. */
@@ -40,6 +42,11 @@ export const EXIT_NOT_IDEMPOTENT = 3;
 const positiveInt = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+};
+const percentage = (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n > 100) throw new InvalidArgumentError('expected a percentage from 0 to 100');
   return n;
 };
 const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -58,10 +65,12 @@ export function parseCli(argv: readonly string[], name: string): CliOptions {
     .option('-v, --verbose', 'more output (repeat: -vv, -vvv)', (_: string, prev: number) => prev + 1, 0)
     .option('--plan <dir>', 'run offline against simulated hosts and write files and commands per host to <dir>')
     .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
+    .option('--max-fail-percentage <n>', 'abort when more than n% of a play\'s hosts failed', percentage)
+    .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.parse([...argv], { from: 'user' });
-  const o = program.opts<{ inventory: string; check: boolean; diff: boolean; limit?: string; tags: string[]; skipTags: string[]; forks: number; json?: string; verbose: number; plan?: string; insecureHostKeys: boolean }>();
+  const o = program.opts<{ inventory: string; check: boolean; diff: boolean; limit?: string; tags: string[]; skipTags: string[]; forks: number; json?: string; verbose: number; plan?: string; insecureHostKeys: boolean; maxFailPercentage?: number; anyErrorsFatal: boolean }>();
   return {
     inventory: o.inventory,
     check: o.check,
@@ -74,6 +83,8 @@ export function parseCli(argv: readonly string[], name: string): CliOptions {
     verbose: o.verbose,
     ...(o.plan !== undefined ? { plan: o.plan } : {}),
     insecureHostKeys: o.insecureHostKeys,
+    ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}),
+    anyErrorsFatal: o.anyErrorsFatal,
   };
 }
 
@@ -163,7 +174,15 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     throw error;
   }
 
-  const base: Omit<ExecuteOptions, 'connect'> = { check: options.check, forks: options.forks, tags: options.tags, skipTags: options.skipTags, emit: reporter.handle };
+  const base: Omit<ExecuteOptions, 'connect'> = {
+    check: options.check,
+    forks: options.forks,
+    tags: options.tags,
+    skipTags: options.skipTags,
+    emit: reporter.handle,
+    maxFailPercentage: options.maxFailPercentage,
+    anyErrorsFatal: options.anyErrorsFatal,
+  };
   if (options.plan) {
     const sim = simulatedHosts(inventory);
     const first = await execute(plays, { ...base, connect: sim.connect });

@@ -34,7 +34,9 @@ export type RunEvent =
   | { readonly type: 'task-start'; readonly host: string; readonly role: string; readonly task: string }
   | { readonly type: 'task'; readonly result: TaskResult }
   | { readonly type: 'role-end'; readonly host: string; readonly role: string; readonly durationMs: number }
-  | { readonly type: 'unreachable'; readonly host: string; readonly error: string };
+  | { readonly type: 'unreachable'; readonly host: string; readonly error: string }
+  /** The failure policy stopped the run: no task starts after this. */
+  | { readonly type: 'abort'; readonly reason: string };
 
 export interface HostRecap {
   ok: number;
@@ -58,12 +60,18 @@ export interface ExecuteOptions {
   readonly skipTags: readonly string[];
   readonly connect: (host: string) => Promise<HostRuntime>;
   readonly emit: (event: RunEvent) => void;
+  /** Abort the run when more than this percentage of a play's hosts failed or were unreachable (Ansible's max_fail_percentage). */
+  readonly maxFailPercentage?: number | undefined;
+  /** Abort the run at the first failed or unreachable host (Ansible's any_errors_fatal). */
+  readonly anyErrorsFatal?: boolean | undefined;
 }
 
 export interface RunOutcome {
   readonly recap: ReadonlyMap<string, HostRecap>;
   /** 0 all good, 2 some host failed, 4 some host unreachable (failed wins, as in Ansible). */
   readonly exitCode: 0 | 2 | 4;
+  /** Why the failure policy stopped the run early, if it did. */
+  readonly aborted?: string | null;
 }
 
 const emptyRecap = (): HostRecap => ({ ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 });
@@ -71,11 +79,27 @@ const emptyRecap = (): HostRecap => ({ ok: 0, changed: 0, failed: 0, skipped: 0,
 /** A host stops at its first failure or loss; other hosts go on. */
 class HostStopped extends Error {}
 
+/** The failure policy aborted the run; hosts stop at their next task without counting anything. */
+class RunAborted extends Error {}
+
+/** Why the failure policy aborts, or null to go on. */
+function abortReason(failed: number, total: number, options: ExecuteOptions): string | null {
+  if (failed === 0) return null;
+  if (options.anyErrorsFatal) return `a host failed and --any-errors-fatal is set`;
+  const pct = options.maxFailPercentage;
+  if (pct !== undefined && (failed / total) * 100 > pct) return `${failed} of ${total} hosts failed (${Math.round((failed / total) * 100)}%), more than --max-fail-percentage ${pct}`;
+  return null;
+}
+
 export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOptions): Promise<RunOutcome> {
   const recap = new Map<string, HostRecap>();
   const runtimes = new Map<string, Promise<HostRuntime>>();
   const stopped = new Set<string>();
   const queue = new PQueue({ concurrency: Math.max(1, options.forks) });
+  let aborted: string | null = null;
+  const checkAbort = (): void => {
+    if (aborted !== null) throw new RunAborted(aborted);
+  };
 
   const runtimeFor = (host: string): Promise<HostRuntime> => {
     let rt = runtimes.get(host);
@@ -85,22 +109,31 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
 
   try {
     for (const play of plays) {
+      if (aborted !== null) break;
       const hosts = [...play.hosts.keys()].filter((h) => !stopped.has(h));
       options.emit({ type: 'play', name: play.name, hosts });
+      let failedInPlay = 0;
       await queue.addAll(
         hosts.map((host) => async () => {
           const counts = recap.get(host) ?? emptyRecap();
           recap.set(host, counts);
           try {
+            checkAbort();
             const rt = await runtimeFor(host);
-            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options);
+            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options, checkAbort);
           } catch (error) {
+            if (error instanceof RunAborted) return;
             stopped.add(host);
             if (error instanceof UnreachableError) {
               counts.unreachable++;
               options.emit({ type: 'unreachable', host, error: error.message });
             } else if (!(error instanceof HostStopped)) {
               throw error;
+            }
+            const reason = aborted === null ? abortReason(++failedInPlay, hosts.length, options) : null;
+            if (reason !== null) {
+              aborted = reason;
+              options.emit({ type: 'abort', reason });
             }
           }
         }),
@@ -111,8 +144,8 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
   }
 
   const all = [...recap.values()];
-  const exitCode = all.some((r) => r.failed > 0) ? 2 : all.some((r) => r.unreachable > 0) ? 4 : 0;
-  return { recap, exitCode };
+  const exitCode = all.some((r) => r.failed > 0) || (aborted !== null && !all.some((r) => r.unreachable > 0)) ? 2 : all.some((r) => r.unreachable > 0) ? 4 : 0;
+  return { recap, exitCode, aborted };
 }
 
 function selected(task: Task<string>, options: ExecuteOptions): boolean {
@@ -121,7 +154,7 @@ function selected(task: Task<string>, options: ExecuteOptions): boolean {
   return task.tags.some((t) => options.tags.includes(t)) || task.tags.includes('always');
 }
 
-async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: ExecuteOptions): Promise<void> {
+async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: ExecuteOptions, checkAbort: () => void): Promise<void> {
   const started = performance.now();
   const notified = new Set<string>();
   const runHandlers = async () => {
@@ -133,6 +166,7 @@ async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: 
     }
   };
   for (const item of role.tasks) {
+    checkAbort();
     if (item.kind === 'flush') {
       await runHandlers();
       continue;

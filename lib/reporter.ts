@@ -87,6 +87,9 @@ export class Reporter {
         this.#running.delete(event.host);
         this.#print(c.red(`unreachable: [${event.host}] ${event.error}`));
         break;
+      case 'abort':
+        this.#print(c.red.bold(`aborting: ${event.reason}; no further task starts on any host`));
+        break;
     }
   };
 

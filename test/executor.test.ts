@@ -179,6 +179,58 @@ describe('executor', () => {
     expect(peak).to.equal(3);
   });
 
+  describe('failure policy', () => {
+    const ten = Array.from({ length: 10 }, (_, i) => `h${i}`);
+    const chain = defineRole('chain').tasks([step('one'), step('two'), step('three')]);
+    const failing = (n: number) => new Map(ten.map((h, i) => [h, new FakeRuntime(h, i < n ? { failOn: 'one' } : {})]));
+
+    it('--max-fail-percentage 30 on 10 hosts: 3 failures go on', async () => {
+      const rts = failing(3);
+      const { outcome, events } = await run([play(ten, [chain]), play(ten, [chain])], rts, { maxFailPercentage: 30, forks: 10 });
+      expect(events.some((e) => e.type === 'abort')).to.equal(false);
+      expect(rts.get('h9')!.applied).to.deep.equal(['one', 'two', 'three']);
+      expect(outcome.exitCode).to.equal(2);
+      expect(outcome.aborted).to.equal(null);
+    });
+
+    it('--max-fail-percentage 30 on 10 hosts: 4 failures abort the run', async () => {
+      const rts = failing(4);
+      // forks=1: hosts run one after another, so the abort is seen before h4 starts.
+      const { outcome, events } = await run([play(ten, [chain]), play(ten, [chain])], rts, { maxFailPercentage: 30, forks: 1 });
+      const abort = events.find((e) => e.type === 'abort');
+      expect(abort).to.have.property('reason').that.matches(/4 of 10 hosts failed \(40%\)/);
+      expect(events.filter((e) => e.type === 'play')).to.have.length(1);
+      for (const h of ['h4', 'h5', 'h9']) expect(rts.get(h)!.applied, h).to.deep.equal([]);
+      expect(outcome.exitCode).to.equal(2);
+    });
+
+    it('--any-errors-fatal aborts at the first failure; running hosts stop at their next task', async () => {
+      const rts = new Map([
+        ['a', new FakeRuntime('a', { failOn: 'two' })],
+        ['b', new FakeRuntime('b')],
+      ]);
+      class Slow extends FakeRuntime {
+        override async apply(s: Step): Promise<boolean> {
+          await new Promise((r) => setTimeout(r, 30));
+          return super.apply(s);
+        }
+      }
+      rts.set('b', new Slow('b'));
+      const { outcome } = await run([play(['a', 'b'], [chain])], rts, { anyErrorsFatal: true });
+      expect(outcome.aborted).to.match(/any-errors-fatal/);
+      expect(rts.get('b')!.applied.length).to.be.lessThan(3);
+      expect(outcome.exitCode).to.equal(2);
+    });
+
+    it('unreachable hosts count as failed for the policy', async () => {
+      const rts = new Map([['up', new FakeRuntime('up')]]);
+      const { outcome } = await run([play(['gone', 'up'], [chain]), play(['up'], [chain])], rts, { anyErrorsFatal: true, forks: 1 });
+      expect(outcome.aborted).to.match(/any-errors-fatal/);
+      expect(rts.get('up')!.applied).to.deep.equal([]);
+      expect(outcome.exitCode).to.equal(4);
+    });
+  });
+
   it('a misspelled handler name does not compile', () => {
     defineRole('typed', { restartNova: step('restart') }).tasks([
       // @ts-expect-error 'restartNovaa' is not a handler of this role
