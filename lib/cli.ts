@@ -15,6 +15,7 @@ import { Redactor } from './secret.js';
 import { SecretStore } from './secrets-store.js';
 import { SimHost, SimNetwork } from './sim.js';
 import { registerSimServices } from './sim-services.js';
+import { connectWithRetry } from './retry.js';
 import { connectSsh } from './transport/ssh.js';
 import { hostVarsOf, type HostVars } from './vars.js';
 
@@ -92,7 +93,7 @@ function sshConnector(inventory: Inventory, options: CliOptions): (host: string)
   return async (host) => {
     const vars = hostVarsOf(inventory, host);
     const keyPath = vars.opt('ansible_ssh_private_key_file') ?? vars.opt('ansible_private_key_file');
-    const transport = await connectSsh({
+    const transport = await connectWithRetry(() => connectSsh({
       host,
       address: vars.str('ansible_host', host),
       port: vars.int('ansible_port', 22),
@@ -101,7 +102,7 @@ function sshConnector(inventory: Inventory, options: CliOptions): (host: string)
       knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
       hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
       connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
-    });
+    }), { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] });
     return new RemoteRuntime(transport);
   };
 }

@@ -15,6 +15,8 @@ import { Labeled, quote, raw, sh, withStdin } from '../lib/shell.js';
 import { SimHost, SimNetwork } from '../lib/sim.js';
 import { coreVars, hostVarsOf } from '../lib/vars.js';
 import { InputError } from '../lib/errors.js';
+import { connectWithRetry } from '../lib/retry.js';
+import { UnreachableError } from '../lib/transport/transport.js';
 
 const runSh = (script: string): string => execFileSync('/bin/sh', ['-s'], { input: script, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
 
@@ -171,5 +173,45 @@ describe('--plan output', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('connect retries', () => {
+  it('retries transient connect errors with the given waits, then succeeds', async () => {
+    const waits: number[] = [];
+    let calls = 0;
+    const value = await connectWithRetry(
+      async () => {
+        if (++calls < 3) throw new UnreachableError('h', 'connection refused', true);
+        return 'ok';
+      },
+      { delaysMs: [10, 20, 40], sleep: async (ms) => void waits.push(ms) },
+    );
+    expect(value).to.equal('ok');
+    expect(waits).to.deep.equal([10, 20]);
+  });
+  it('never retries an authentication failure', async () => {
+    let calls = 0;
+    const err = await connectWithRetry(
+      async () => {
+        calls++;
+        throw new UnreachableError('h', 'authentication failed for root@h:22', false);
+      },
+      { delaysMs: [10, 20], sleep: async () => {} },
+    ).catch((e: unknown) => e);
+    expect(calls).to.equal(1);
+    expect(String(err)).to.match(/authentication failed/);
+  });
+  it('gives up after the last wait with the last error', async () => {
+    let calls = 0;
+    const err = await connectWithRetry(
+      async () => {
+        calls++;
+        throw new UnreachableError('h', `refused ${calls}`, true);
+      },
+      { delaysMs: [1, 1], sleep: async () => {} },
+    ).catch((e: unknown) => e);
+    expect(calls).to.equal(3);
+    expect(String(err)).to.match(/refused 3/);
   });
 });
