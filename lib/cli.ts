@@ -52,7 +52,13 @@ const percentage = (v: string): number => {
 };
 const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
-export function parseCli(argv: readonly string[], name: string): CliOptions {
+/** Where the CLI writes; injected so tests can run it in-process. */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream;
+}
+
+export function parseCli(argv: readonly string[], name: string, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): CliOptions {
   const program = new Command(name)
     .description(`run the ${name} playbook`)
     .option('-i, --inventory <file>', 'inventory file', 'hosts/lab.ini')
@@ -69,7 +75,7 @@ export function parseCli(argv: readonly string[], name: string): CliOptions {
     .option('--max-fail-percentage <n>', 'abort when more than n% of a play\'s hosts failed', percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   program.parse([...argv], { from: 'user' });
   const o = program.opts<{ inventory: string; check: boolean; diff: boolean; limit?: string; tags: string[]; skipTags: string[]; forks: number; json?: string; verbose: number; plan?: string; insecureHostKeys: boolean; maxFailPercentage?: number; anyErrorsFatal: boolean }>();
   return {
@@ -146,17 +152,18 @@ async function writeJson(path: string, book: Playbook, options: CliOptions, outc
 }
 
 /** Runs a playbook with the shared CLI; returns the process exit code. */
-export async function runPlaybook(book: Playbook, argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+export async function runPlaybook(book: Playbook, argv: readonly string[] = process.argv.slice(2), io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const startedAt = new Date();
   let options: CliOptions;
   try {
-    options = parseCli(argv, book.name);
+    options = parseCli(argv, book.name, io);
   } catch (error) {
     const code = (error as { exitCode?: number; code?: string }).code;
     return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : EXIT_BAD_INPUT;
   }
   const redactor = new Redactor();
-  const reporter = new Reporter({ out: process.stdout, color: Boolean(process.stdout.isTTY), live: Boolean(process.stdout.isTTY) && !options.plan, verbose: options.verbose, diff: options.diff, redactor });
+  const tty = Boolean(io.stdout.isTTY) && !process.env['NO_COLOR'];
+  const reporter = new Reporter({ out: io.stdout, color: tty, live: tty && !options.plan, verbose: options.verbose, diff: options.diff, redactor });
 
   let inventory: Inventory;
   let plays: ResolvedPlay[];
@@ -169,7 +176,7 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     await secrets.save();
   } catch (error) {
     if (error instanceof InputError) {
-      process.stderr.write(`error: ${redactor.redact(error.message)}\n`);
+      io.stderr.write(`error: ${redactor.redact(error.message)}\n`);
       return EXIT_BAD_INPUT;
     }
     throw error;
@@ -190,7 +197,7 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     reporter.recap(first);
     await writePlanOutput(options.plan, [...sim.hosts.values()].filter((h) => first.recap.has(h.name)));
     // Idempotence is the promise: the same plays on the converged simulated hosts must change nothing.
-    const quiet = new Reporter({ out: process.stdout, color: false, live: false, verbose: 0, diff: false, redactor });
+    const quiet = new Reporter({ out: io.stdout, color: false, live: false, verbose: 0, diff: false, redactor });
     const second = await execute(plays, { ...base, connect: sim.connect, emit: () => {} });
     const changed = [...second.recap].filter(([, r]) => r.changed > 0);
     const verdict =
@@ -199,7 +206,7 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
         : changed.length === 0
           ? '0 changed (idempotent)'
           : `NOT idempotent on ${changed.map(([h, r]) => `${h} (${r.changed} changed)`).join(', ')}`;
-    process.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${verdict}\n`);
+    io.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${verdict}\n`);
     if (changed.length > 0) quiet.recap(second);
     if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
     return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;

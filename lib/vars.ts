@@ -8,6 +8,9 @@ import type { Inventory, SourcedValue, VarSource } from './inventory.js';
  * getter.
  */
 export class HostVars {
+  /** Every variable name a role asked for (found or not): unread inventory variables may be typos. */
+  readonly read = new Set<string>();
+
   constructor(
     readonly host: string,
     readonly values: ReadonlyMap<string, SourcedValue>,
@@ -16,11 +19,13 @@ export class HostVars {
   ) {}
 
   has(name: string): boolean {
+    this.read.add(name);
     return this.values.has(name);
   }
 
   /** A value, the default, or an error naming the host and variable. */
   str(name: string, fallback?: string): string {
+    this.read.add(name);
     const v = this.values.get(name);
     if (v !== undefined) return v.value;
     if (fallback !== undefined) return fallback;
@@ -28,6 +33,7 @@ export class HostVars {
   }
 
   opt(name: string): string | undefined {
+    this.read.add(name);
     return this.values.get(name)?.value;
   }
 
