@@ -36,9 +36,11 @@ export interface CliOptions {
   readonly anyErrorsFatal: boolean;
 }
 
-/** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input. */
+/** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input, 130 interrupted. */
 export const EXIT_BAD_INPUT = 5;
 export const EXIT_NOT_IDEMPOTENT = 3;
+/** Stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
 
 const positiveInt = (v: string): number => {
   const n = Number(v);
@@ -109,7 +111,7 @@ function sshConnector(inventory: Inventory, options: CliOptions): (host: string)
       hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
       connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
     }), { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] });
-    return new RemoteRuntime(transport);
+    return new RemoteRuntime(transport, { stateDir: vars.opt('stackplay_state_dir') });
   };
 }
 
@@ -212,10 +214,24 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
   }
 
-  const outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options) });
+  // First Ctrl-C: no new task starts, steps under way finish (files are written atomically
+  // anyway), handlers notified so far stay recorded on the hosts for the next run. Second: leave now.
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    io.stderr.write('\ninterrupted: finishing the steps under way (Ctrl-C again to leave at once)\n');
+    interrupt.abort('interrupted (SIGINT)');
+  };
+  process.on('SIGINT', onSigint);
+  let outcome: RunOutcome;
+  try {
+    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options), signal: interrupt.signal });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   reporter.recap(outcome);
   if (options.json) await writeJson(options.json, book, options, outcome, reporter, redactor, startedAt);
-  return outcome.exitCode;
+  return interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
 }
 
 /** True when `importMetaUrl` is the module node was started with (a playbook or role run directly). */

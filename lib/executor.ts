@@ -1,5 +1,8 @@
 import PQueue from 'p-queue';
+import { hostname, userInfo } from 'node:os';
+import { HostLockedError, type HostSession, type LockHolder } from './host-session.js';
 import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
+import { prefetching } from './prefetch.js';
 import type { Role } from './playbook.js';
 import type { FileDiff, Plan, Task } from './task.js';
 import { UnreachableError } from './transport/transport.js';
@@ -64,6 +67,25 @@ export interface ExecuteOptions {
   readonly maxFailPercentage?: number | undefined;
   /** Abort the run at the first failed or unreachable host (Ansible's any_errors_fatal). */
   readonly anyErrorsFatal?: boolean | undefined;
+  /** Aborting it (Ctrl-C) stops the run like the failure policy: no new task starts; steps under way finish. */
+  readonly signal?: AbortSignal | undefined;
+  /** Who this run is, for the hosts' run locks. */
+  readonly holder?: LockHolder | undefined;
+}
+
+export function currentHolder(): LockHolder {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep 'unknown'
+  }
+  return { pid: process.pid, user, machine: hostname(), startedAt: new Date().toISOString() };
+}
+
+interface Connected {
+  readonly rt: HostRuntime;
+  readonly session: HostSession;
 }
 
 export interface RunOutcome {
@@ -93,18 +115,34 @@ function abortReason(failed: number, total: number, options: ExecuteOptions): st
 
 export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOptions): Promise<RunOutcome> {
   const recap = new Map<string, HostRecap>();
-  const runtimes = new Map<string, Promise<HostRuntime>>();
+  const runtimes = new Map<string, Promise<Connected>>();
+  const holder = options.holder ?? currentHolder();
   const stopped = new Set<string>();
   const queue = new PQueue({ concurrency: Math.max(1, options.forks) });
   let aborted: string | null = null;
   const checkAbort = (): void => {
+    if (aborted === null && options.signal?.aborted) {
+      aborted = typeof options.signal.reason === 'string' ? options.signal.reason : 'interrupted';
+      options.emit({ type: 'abort', reason: aborted });
+    }
     if (aborted !== null) throw new RunAborted(aborted);
   };
 
-  const runtimeFor = (host: string): Promise<HostRuntime> => {
-    let rt = runtimes.get(host);
-    if (!rt) runtimes.set(host, (rt = options.connect(host)));
-    return rt;
+  /** Connects once per run, takes the host's run lock and learns its pending handlers. */
+  const runtimeFor = (host: string): Promise<Connected> => {
+    let connected = runtimes.get(host);
+    if (!connected) {
+      connected = options.connect(host).then(async (rt) => {
+        try {
+          return { rt, session: await rt.begin(holder, !options.check) };
+        } catch (error) {
+          await rt.close().catch(() => {});
+          throw error;
+        }
+      });
+      runtimes.set(host, connected);
+    }
+    return connected;
   };
 
   try {
@@ -119,14 +157,17 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
           recap.set(host, counts);
           try {
             checkAbort();
-            const rt = await runtimeFor(host);
-            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options, checkAbort);
+            const { rt, session } = await runtimeFor(host);
+            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options, checkAbort, session.pending.get(role.name));
           } catch (error) {
             if (error instanceof RunAborted) return;
             stopped.add(host);
             if (error instanceof UnreachableError) {
               counts.unreachable++;
               options.emit({ type: 'unreachable', host, error: error.message });
+            } else if (error instanceof HostLockedError || error instanceof StepFailed) {
+              counts.failed++;
+              options.emit({ type: 'task', result: { host, role: '-', task: 'take the run lock', module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 } });
             } else if (!(error instanceof HostStopped)) {
               throw error;
             }
@@ -140,7 +181,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
       );
     }
   } finally {
-    await Promise.allSettled([...runtimes.values()].map(async (rt) => (await rt).close()));
+    await Promise.allSettled([...runtimes.values()].map(async (c) => (await c).rt.close()));
   }
 
   const all = [...recap.values()];
@@ -154,15 +195,29 @@ function selected(task: Task<string>, options: ExecuteOptions): boolean {
   return task.tags.some((t) => options.tags.includes(t)) || task.tags.includes('always');
 }
 
-async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: ExecuteOptions, checkAbort: () => void): Promise<void> {
+async function runRole(
+  rt: HostRuntime,
+  role: Role,
+  counts: HostRecap,
+  options: ExecuteOptions,
+  checkAbort: () => void,
+  pendingFromLastRun: ReadonlySet<string> = new Set(),
+): Promise<void> {
   const started = performance.now();
-  const notified = new Set<string>();
+  // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts).
+  rt = prefetching(rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)));
+  // Handlers an earlier run notified but never ran (it died or was
+  // interrupted) run this time, whatever this run's tasks report.
+  const known = new Set(Object.keys(role.handlers));
+  const notified = new Set([...pendingFromLastRun].filter((h) => known.has(h)));
+  const persisted = new Set(notified);
   const runHandlers = async () => {
     // Handler order is the role's declaration order, whatever order they were notified in.
     for (const [name, handler] of Object.entries(role.handlers) as [string, Task][]) {
       if (!notified.has(name)) continue;
       notified.delete(name);
       await runTask(rt, role.name, handler, true, counts, options);
+      if (persisted.delete(name) && !options.check) await rt.donePending(role.name, name);
     }
   };
   for (const item of role.tasks) {
@@ -173,7 +228,16 @@ async function runRole(rt: HostRuntime, role: Role, counts: HostRecap, options: 
     }
     if (!selected(item, options)) continue;
     const status = await runTask(rt, role.name, item, false, counts, options);
-    if (status === 'changed') for (const h of item.notify) notified.add(h);
+    if (status === 'changed') {
+      const fresh = item.notify.filter((h) => !notified.has(h));
+      for (const h of fresh) notified.add(h);
+      // Written down on the host first, so a run that dies before the handlers leaves them to the next one.
+      const unrecorded = fresh.filter((h) => !persisted.has(h));
+      if (unrecorded.length > 0 && !options.check) {
+        await rt.notePending(role.name, unrecorded);
+        for (const h of unrecorded) persisted.add(h);
+      }
+    }
   }
   await runHandlers();
   options.emit({ type: 'role-end', host: rt.host, role: role.name, durationMs: performance.now() - started });

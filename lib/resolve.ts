@@ -16,6 +16,7 @@ export const ENGINE_VARIABLES: readonly string[] = [
   'stackplay_known_hosts',
   'stackplay_connect_timeout',
   'stackplay_connect_retries',
+  'stackplay_state_dir',
   'stackplay_init',
   'stackplay_sim_virt',
   'default_password',

@@ -3,6 +3,7 @@ import { raw, sh, type Cmd } from './shell.js';
 import type { SimHost } from './sim.js';
 import type { ApiFact, ExecStep, Fact, Http, ShellFact, Step, WriteStep } from './task.js';
 import type { ExecResult, HttpRequest, HttpResponse, Transport } from './transport/transport.js';
+import { beginScript, DEFAULT_STATE_DIR, donePendingScript, endScript, HostLockedError, notePendingScript, parseBegin, pendingName, type HostSession, type LockHolder } from './host-session.js';
 
 /**
  * Where facts are read and steps applied: a real host over a Transport, or a
@@ -10,9 +11,15 @@ import type { ExecResult, HttpRequest, HttpResponse, Transport } from './transpo
  */
 export interface HostRuntime {
   readonly host: string;
+  /** Once per run, before any task: the run lock (only checked in check mode) and handlers a previous run left pending. Throws HostLockedError. */
+  begin(holder: LockHolder, takeLock: boolean): Promise<HostSession>;
   gather(facts: readonly Fact<unknown>[]): Promise<unknown[]>;
   /** Applies one step; returns whether it changed something. Throws StepFailed. */
   apply(step: Step): Promise<boolean>;
+  /** Records notified handlers on the host until they have run. */
+  notePending(role: string, handlers: readonly string[]): Promise<void>;
+  donePending(role: string, handler: string): Promise<void>;
+  /** Releases the run lock (a dead run's lock goes stale by itself), then closes. */
   close(): Promise<void>;
 }
 
@@ -74,7 +81,35 @@ function judgeExec(step: ExecStep, result: ExecResult): boolean {
 }
 
 export class RemoteRuntime implements HostRuntime {
-  constructor(readonly transport: Transport) {}
+  #locked = false;
+  readonly #stateDir: string;
+  constructor(
+    readonly transport: Transport,
+    options: { readonly stateDir?: string | undefined } = {},
+  ) {
+    this.#stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
+  }
+
+  async begin(holder: LockHolder, takeLock: boolean): Promise<HostSession> {
+    const result = await this.transport.exec(beginScript(holder, takeLock, this.#stateDir).reveal());
+    if (result.exitCode !== 0) throw new StepFailed(`cannot take the run lock (exit ${result.exitCode}): ${result.stderr.trim()}`, result);
+    const session = parseBegin(this.host, result.stdout);
+    this.#locked = takeLock;
+    return session;
+  }
+
+  async notePending(role: string, handlers: readonly string[]): Promise<void> {
+    await this.#must(notePendingScript(role, handlers, this.#stateDir).reveal(), 'record pending handlers');
+  }
+
+  async donePending(role: string, handler: string): Promise<void> {
+    await this.#must(donePendingScript(role, handler, this.#stateDir).reveal(), 'clear a pending handler');
+  }
+
+  async #must(script: string, what: string): Promise<void> {
+    const r = await this.transport.exec(script);
+    if (r.exitCode !== 0) throw new StepFailed(`cannot ${what} (exit ${r.exitCode}): ${r.stderr.trim()}`, r);
+  }
 
   get host(): string {
     return this.transport.host;
@@ -86,28 +121,39 @@ export class RemoteRuntime implements HostRuntime {
     const values = new Array<unknown>(facts.length);
     const shell = facts.flatMap((f, i) => (f.kind === 'shell' ? [{ fact: f, i }] : []));
     if (shell.length > 0) {
-      const results = await this.#runBatch(shell.map((s) => s.fact));
-      shell.forEach(({ fact, i }, j) => (values[i] = fact.parse(results[j] as ExecResult)));
+      const results = await this.probe(shell.map((s) => s.fact));
+      shell.forEach(({ fact, i }, j) => {
+        const r = results[j];
+        if (r instanceof StepFailed) throw r;
+        values[i] = fact.parse(r as ExecResult);
+      });
     }
     for (const [i, f] of facts.entries()) if (f.kind === 'api') values[i] = await f.run(this.http);
     return values;
   }
 
-  /** All shell probes of a task in one round trip, delimited by a per-call nonce. */
-  async #runBatch(facts: readonly ShellFact<unknown>[]): Promise<ExecResult[]> {
+  /**
+   * The raw output of shell probes, all in one round trip, delimited by a
+   * per-call nonce. A probe whose output was cut short (the batch's shell
+   * died) gets a StepFailed instead, so each caller fails on its own facts.
+   */
+  async probe(facts: readonly ShellFact<unknown>[]): Promise<(ExecResult | StepFailed)[]> {
     const nonce = randomBytes(6).toString('hex');
     const script = facts
       .map((f, i) => `printf '%s\\n' '@@${nonce}:${i}'\n( ${f.script.reveal()}\n) </dev/null 2>/dev/null\nprintf '\\n@@${nonce}:%s\\n' "$?"\n`)
       .join('');
     const out = await this.transport.exec(script);
-    const results: ExecResult[] = [];
+    const results: (ExecResult | StepFailed)[] = [];
     let pos = 0;
     for (let i = 0; i < facts.length; i++) {
       const begin = `@@${nonce}:${i}\n`;
       const start = out.stdout.indexOf(begin, pos);
       const endMark = `\n@@${nonce}:`;
       const end = start < 0 ? -1 : out.stdout.indexOf(endMark, start + begin.length);
-      if (start < 0 || end < 0) throw new StepFailed(`fact probe output was cut short (exit ${out.exitCode}): ${out.stderr.trim()}`);
+      if (start < 0 || end < 0) {
+        results.push(new StepFailed(`fact probe output was cut short (exit ${out.exitCode}): ${out.stderr.trim()}`));
+        continue;
+      }
       const lineEnd = out.stdout.indexOf('\n', end + endMark.length);
       const exitCode = Number(out.stdout.slice(end + endMark.length, lineEnd < 0 ? undefined : lineEnd));
       results.push({ exitCode, stdout: out.stdout.slice(start + begin.length, end), stderr: '' });
@@ -130,8 +176,14 @@ export class RemoteRuntime implements HostRuntime {
     }
   }
 
-  close(): Promise<void> {
-    return this.transport.close();
+  async close(): Promise<void> {
+    try {
+      if (this.#locked) await this.transport.exec(endScript(this.#stateDir).reveal());
+    } catch {
+      // The link is gone: the lock is stale already.
+    } finally {
+      await this.transport.close();
+    }
   }
 }
 
@@ -156,6 +208,28 @@ export class SimRuntime implements HostRuntime {
 
   get host(): string {
     return this.sim.name;
+  }
+
+  async begin(holder: LockHolder, takeLock: boolean): Promise<HostSession> {
+    const held = this.sim.value('run-lock');
+    if (held) throw new HostLockedError(this.host, held);
+    if (takeLock) this.sim.setValue('run-lock', `pid ${holder.pid}`);
+    const pending = new Map<string, Set<string>>();
+    for (const name of this.sim.set('pending')) {
+      const at = name.lastIndexOf('@');
+      const role = decodeURIComponent(name.slice(0, at));
+      if (!pending.has(role)) pending.set(role, new Set());
+      pending.get(role)!.add(decodeURIComponent(name.slice(at + 1)));
+    }
+    return { pending };
+  }
+
+  async notePending(role: string, handlers: readonly string[]): Promise<void> {
+    for (const h of handlers) this.sim.set('pending').add(pendingName(role, h));
+  }
+
+  async donePending(role: string, handler: string): Promise<void> {
+    this.sim.set('pending').delete(pendingName(role, handler));
   }
 
   readonly http: Http = async (request: HttpRequest): Promise<HttpResponse> => {
@@ -188,5 +262,7 @@ export class SimRuntime implements HostRuntime {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.sim.setValue('run-lock', '');
+  }
 }

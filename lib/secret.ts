@@ -31,6 +31,17 @@ export function isSecret(value: unknown): value is Secret {
   return value instanceof Secret;
 }
 
+// Values this run does not know can still be secrets: an old password in a
+// file's previous content, a credential someone else set. They are masked by
+// shape — URL credentials, and assignments to password/secret/token keys —
+// wherever text is shown (diff lines keep their +/-/space marker).
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+):[^@\s/]+@/gi;
+const SECRET_ASSIGNMENT = /^([+\- ]?\s*(?:export\s+)?[\w.-]*(?:pass(?:word)?|passwd|secret|token|credential)[\w.-]*\s*[=:]\s*)(?!\*\*\*$)(\S.*?)\s*$/gim;
+
+export function maskByShape(text: string): string {
+  return text.replace(URL_CREDENTIALS, `$1:${MASK}@`).replace(SECRET_ASSIGNMENT, `$1${MASK}`);
+}
+
 /**
  * Masks known secret values in text that came back from a host (stderr,
  * file contents before a change, API bodies). Structural masking covers what
@@ -48,7 +59,9 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    if (this.#values.size === 0 || text.length === 0) return text;
+    if (text.length === 0) return text;
+    text = maskByShape(text);
+    if (this.#values.size === 0) return text;
     // Longest first: a secret may contain another. Not inside a longer word
     // or name: with default_password=openstack the password is masked, but
     // `openstack-dashboard` and `python3-openstackclient` still read as such.

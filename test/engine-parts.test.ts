@@ -86,6 +86,24 @@ describe('secrets', () => {
     );
   });
 
+  it('masks secrets it was never told about by their shape: URL credentials and password/secret/token assignments', () => {
+    const r = new Redactor();
+    const before = [
+      '-connection = mysql+pymysql://nova:OldPw-1@controller/nova',
+      '-password = OldPw-2',
+      ' admin_password=OldPw-3',
+      '+metadata_proxy_shared_secret = OldPw-4',
+      'export OS_PASSWORD=OldPw-5',
+      'transport_url = rabbit://openstack:OldPw-6@controller:5672/',
+      'admin_token: OldPw-7',
+      'my_ip = 10.0.0.31',
+      'auth_url = http://controller:5000/v3',
+    ].join('\n');
+    const masked = r.redact(before);
+    for (let i = 1; i <= 7; i++) expect(masked).not.to.contain(`OldPw-${i}`);
+    expect(masked).to.contain('my_ip = 10.0.0.31').and.contain('auth_url = http://controller:5000/v3').and.contain('-password = ***');
+  });
+
   it('the store generates once, keeps values across loads, writes 0600 atomically', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sp-sec-'));
     try {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
 import { defineRole, type Role } from '../lib/playbook.js';
+import { HostLockedError, type HostSession, type LockHolder } from '../lib/host-session.js';
 import { RemoteRuntime, StepFailed, type HostRuntime } from '../lib/runtime.js';
 import { file } from '../lib/tasks/file.js';
 import type { ExecResult } from '../lib/transport/transport.js';
@@ -17,11 +18,31 @@ import { UnreachableError } from '../lib/transport/transport.js';
 class FakeRuntime implements HostRuntime {
   readonly applied: string[] = [];
   readonly done = new Set<string>();
+  /** `role@handler` markers, as the host keeps them. */
+  readonly pending = new Set<string>();
+  lockedBy: string | null = null;
+  lockTakes = 0;
   closed = false;
   constructor(
     readonly host: string,
     readonly faults: { failOn?: string; dropOn?: string } = {},
   ) {}
+  async begin(_holder: LockHolder, takeLock: boolean): Promise<HostSession> {
+    if (this.lockedBy) throw new HostLockedError(this.host, this.lockedBy);
+    if (takeLock) this.lockTakes++;
+    const pending = new Map<string, Set<string>>();
+    for (const p of this.pending) {
+      const [role = '', h = ''] = p.split('@');
+      pending.set(role, new Set([...(pending.get(role) ?? []), h]));
+    }
+    return { pending };
+  }
+  async notePending(role: string, handlers: readonly string[]): Promise<void> {
+    for (const h of handlers) this.pending.add(`${role}@${h}`);
+  }
+  async donePending(role: string, handler: string): Promise<void> {
+    this.pending.delete(`${role}@${handler}`);
+  }
   async gather(facts: readonly unknown[]): Promise<unknown[]> {
     return facts.map((f) => (f as { key: string }).key).map((k) => this.done.has(k));
   }
@@ -179,6 +200,60 @@ describe('executor', () => {
     expect(peak).to.equal(3);
   });
 
+  describe('run lock and pending handlers', () => {
+    it('a run that dies after a notifying change leaves the handler pending; the next run replays it', async () => {
+      const rt = new FakeRuntime('h1', { dropOn: 'three' });
+      const first = await run([play(['h1'], [role])], new Map([['h1', rt]]));
+      expect(first.outcome.exitCode).to.equal(4);
+      expect(rt.applied).to.deep.equal(['one', 'two']);
+      expect([...rt.pending].sort()).to.deep.equal(['web@restartA', 'web@restartB']);
+      // The host is back; tasks one and two are converged and report ok, yet the handlers run.
+      const again = new FakeRuntime('h1');
+      for (const d of rt.done) again.done.add(d);
+      for (const p of rt.pending) again.pending.add(p);
+      const second = await run([play(['h1'], [role])], new Map([['h1', again]]));
+      expect(second.outcome.exitCode).to.equal(0);
+      expect(again.applied).to.deep.equal(['three', 'restart-a', 'restart-b']);
+      expect([...again.pending]).to.deep.equal([]);
+    });
+
+    it('a host another run holds fails at once, naming the holder; others go on', async () => {
+      const busy = new FakeRuntime('busy');
+      busy.lockedBy = 'pid 4242 ops@deploy1 since 2026-11-21T10:00:00Z';
+      const free = new FakeRuntime('free');
+      const { outcome, results } = await run([play(['busy', 'free'], [role])], new Map([['busy', busy], ['free', free]]));
+      expect(outcome.exitCode).to.equal(2);
+      expect(busy.applied).to.deep.equal([]);
+      expect(results.find((r) => r.host === 'busy')?.error).to.match(/being run by another stackplay \(pid 4242 ops@deploy1 since 2026-11-21T10:00:00Z\)/);
+      expect(free.applied).to.have.length(5);
+      expect(busy.closed).to.equal(true);
+    });
+
+    it('check mode neither takes the lock nor writes pending markers', async () => {
+      const rt = new FakeRuntime('h1');
+      await run([play(['h1'], [role])], new Map([['h1', rt]]), { check: true });
+      expect(rt.lockTakes).to.equal(0);
+      expect([...rt.pending]).to.deep.equal([]);
+    });
+
+    it('an aborted signal (Ctrl-C) stops every host at its next task and says why', async () => {
+      const controller = new AbortController();
+      class Slow extends FakeRuntime {
+        override async apply(s: Step): Promise<boolean> {
+          if (s.kind === 'exec' && s.cmd.display() === 'one') controller.abort('interrupted (SIGINT)');
+          return super.apply(s);
+        }
+      }
+      const rts = new Map([['a', new Slow('a')], ['b', new Slow('b')]]);
+      const { outcome, events } = await run([play(['a', 'b'], [role]), play(['a', 'b'], [role])], rts, { signal: controller.signal });
+      expect(outcome.aborted).to.equal('interrupted (SIGINT)');
+      expect(events.filter((e) => e.type === 'abort')).to.have.length(1);
+      for (const rt of rts.values()) expect(rt.applied).to.deep.equal(['one']);
+      // "one" notified restartB before the abort: it stays pending for the next run.
+      for (const rt of rts.values()) expect([...rt.pending]).to.deep.equal(['web@restartB']);
+    });
+  });
+
   describe('failure policy', () => {
     const ten = Array.from({ length: 10 }, (_, i) => `h${i}`);
     const chain = defineRole('chain').tasks([step('one'), step('two'), step('three')]);
@@ -249,28 +324,31 @@ describe('executor over RemoteRuntime with a fake transport', () => {
   };
   const files = defineRole('files').tasks([file({ path: '/etc/a', content: 'a\n' }), file({ path: '/etc/b', content: 'b\n' }), file({ path: '/etc/c', content: 'c\n' })]);
 
-  it('makes one round trip for facts and one per step', async () => {
+  it('takes the run lock, makes one round trip for facts and one per step, releases the lock', async () => {
     const t = new FakeTransport('h1', answerBatch);
     const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
     expect(outcome.recap.get('h1')).to.include({ changed: 3 });
-    expect(t.scripts).to.have.length(6);
-    expect(t.scripts[1]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
+    expect(t.scripts).to.have.length(8);
+    expect(t.scripts[0]).to.contain('/var/lib/stackplay/run.lock').and.contain('start_of');
+    expect(t.scripts[2]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
+    expect(t.scripts[7]).to.contain('rm -f /var/lib/stackplay/run.lock');
     expect(t.closed).to.equal(true);
   });
 
   it('a transport that dies mid-run makes the host unreachable, not failed', async () => {
     const t = new FakeTransport('h1', (script, i) => {
-      if (i === 3) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
+      if (i === 4) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
       return answerBatch(script);
     });
     const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
     expect(outcome.exitCode).to.equal(4);
     expect(outcome.recap.get('h1')).to.include({ changed: 1, unreachable: 1, failed: 0 });
-    expect(t.scripts).to.have.length(4);
+    // begin, then facts/write of the first file, facts of the second, its write dies; no unlock on a dead link.
+    expect(t.scripts.length).to.be.within(5, 6);
   });
 
   it('a fact probe whose output is cut short fails the task with a clear message', async () => {
-    const t = new FakeTransport('h1', () => ({ exitCode: 141, stdout: '', stderr: 'broken pipe' }));
+    const t = new FakeTransport('h1', (_s, i) => (i === 0 ? { exitCode: 0, stdout: '', stderr: '' } : { exitCode: 141, stdout: '', stderr: 'broken pipe' }));
     const events: RunEvent[] = [];
     const { exitCode } = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: (e) => events.push(e) });
     expect(exitCode).to.equal(2);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,12 +18,38 @@ interface CliRun {
 }
 
 function cli(args: readonly string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile('npx', ['tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return started(args).done;
 }
+
+/** The CLI as a child process (node directly, so signals reach it), its output so far, and its outcome. */
+function started(args: readonly string[]): { child: ChildProcess; output: () => string; done: Promise<CliRun> } {
+  let child!: ChildProcess;
+  let output = '';
+  const done = new Promise<CliRun>((resolve) => {
+    child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? (child.signalCode ? 128 : 1)) : 0, stdout, stderr }),
+    );
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  });
+  return { child, output: () => output, done };
+}
+
+/** Whether the host's run lock names a live process (on this machine: the host is the local sshd). */
+async function lockHeld(stateDir: string): Promise<boolean> {
+  const text = await readFile(join(stateDir, 'run.lock'), 'utf8').catch(() => '');
+  const pid = text.split(' ')[0];
+  return Boolean(pid) && (await exists(`/proc/${pid}`));
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
 
 async function treeHash(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -59,6 +85,7 @@ describe('integration: CLI over real SSH to a local sshd', function () {
         `ansible_ssh_private_key_file=${sshd.clientKeyPath}`,
         `stackplay_known_hosts=${join(work, 'known_hosts')}`,
         `test_root=${root}`,
+        `stackplay_state_dir=${join(work, 'state')}`,
         '',
       ].join('\n'),
     );
@@ -119,6 +146,61 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(await changed('drift-check.json')).to.deep.equal(await changed('drift-real.json'));
     expect(await changed('drift-real.json')).to.have.length(2); // the ini task and its handler
     expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\nrestart\n');
+  });
+
+  it('a second run against a host being run fails fast, naming the holder', async () => {
+    const slow = join(work, 'slow.ini');
+    await writeFile(slow, (await readFile(inventory, 'utf8')).replace('[all:vars]', '[all:vars]\ntest_sleep=4'));
+    // Secrets live beside each inventory: the slow twin uses the same ones.
+    await writeFile(join(work, 'slow.secrets.ini'), await readFile(join(work, 'local.secrets.ini')), { mode: 0o600 });
+    const a = started(['-i', slow]);
+    await waitFor('the first run to hold the lock', () => exists(join(work, 'state/run.lock')));
+    const t0 = Date.now();
+    const b = await cli(['-i', inventory]);
+    expect(Date.now() - t0).to.be.below(4000);
+    expect(b.code).to.equal(2);
+    expect(b.stdout).to.match(new RegExp(`being run by another stackplay \\(pid ${a.child.pid} `));
+    const ra = await a.done;
+    expect(ra.code, ra.stdout + ra.stderr).to.equal(0);
+    expect(await exists(join(work, 'state/run.lock')), 'released at the end').to.equal(false);
+  });
+
+  it('SIGKILL mid-run: files whole, the next run takes over the stale lock, replays the pending handler, then 0 changed', async () => {
+    const slow = join(work, 'slow.ini');
+    const conf = join(root, 'etc/demo/demo.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('workers = 2', 'workers = 3'));
+    const restartsBefore = (await readFile(join(root, 'restarts.log'), 'utf8')).split('\n').length;
+    const a = started(['-i', slow]);
+    // The ini task fixes workers (and notifies the handler) before the slow step.
+    await waitFor('the notifying change to be recorded', async () => (await readdir(join(work, 'state/pending')).catch(() => [])).length > 0);
+    await waitFor('the fix', async () => (await readFile(conf, 'utf8')).includes('workers = 2'));
+    a.child.kill('SIGKILL');
+    await a.done;
+    // The killed run's remote command (the slow step) still runs for a moment and the
+    // host's lock rightly stays held until it ends; then the lock is stale.
+    await waitFor('the killed run\'s remote command to end', async () => !(await lockHeld(join(work, 'state'))));
+    expect(await readFile(conf, 'utf8')).to.match(/^\[DEFAULT\]\ndebug = false\nworkers = 2\n/);
+    expect(await readdir(join(root, 'etc/demo'))).to.deep.equal(['demo.conf', 'motd']);
+    expect(await readdir(join(work, 'state/pending'))).to.deep.equal(['demo@restartDemo']);
+    const next = await cli(['-i', inventory, '--json', join(work, 'replay.json'), '--diff']);
+    expect(next.code, next.stdout + next.stderr).to.equal(0);
+    // Nothing else to change, yet the handler the killed run owed runs now.
+    expect(next.stdout, next.stdout).to.match(/node1 +: ok=4 changed=1 /);
+    expect((await readFile(join(root, 'restarts.log'), 'utf8')).split('\n').length).to.equal(restartsBefore + 1);
+    expect(await readdir(join(work, 'state/pending'))).to.deep.equal([]);
+    const quiet = await cli(['-i', inventory]);
+    expect(quiet.stdout).to.match(/node1 +: ok=4 changed=0 /);
+  });
+
+  it('SIGINT stops at the next task boundary and exits 130', async () => {
+    const slow = join(work, 'slow.ini');
+    const a = started(['-i', slow]);
+    await waitFor('the run to be under way', async () => a.output().includes('PLAY ['));
+    a.child.kill('SIGINT');
+    const r = await a.done;
+    expect(r.code, r.stdout + r.stderr).to.equal(130);
+    expect(r.stderr).to.contain('interrupted: finishing the steps under way');
+    expect(r.stdout).to.contain('aborting: interrupted (SIGINT)');
   });
 
   it('an unreachable host exits 4; a bad inventory exits 5 naming file:line before connecting', async () => {
