@@ -20,17 +20,21 @@ export interface ReporterOptions {
 
 export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor): string {
   return (result.diffs ?? [])
-    .map((d) =>
-      createTwoFilesPatch(
+    .map((d) => {
+      const before = redactor.redact(d.before ?? '');
+      const after = redactor.redact(d.after ?? '');
+      // Masked, a change of secrets alone looks like no change: say so rather than print an empty diff.
+      if (before === after && d.before !== d.after) return `--- ${d.path}\n    (only secret values changed; not shown)\n`;
+      return createTwoFilesPatch(
         d.before === null ? '/dev/null' : `before: ${d.path}`,
         d.after === null ? '/dev/null' : `after: ${d.path}`,
-        redactor.redact(d.before ?? ''),
-        redactor.redact(d.after ?? ''),
+        before,
+        after,
         undefined,
         undefined,
         { context: 3 },
-      ).replace(/^=+\n/, ''),
-    )
+      ).replace(/^=+\n/, '');
+    })
     .join('');
 }
 
