@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Redactor, type Secret } from '../secret.js';
-import { makeTask, noChange, type ApiFact, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
-import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
+import { ApiError, apiTaskKit, changePlan as change, credentialKey, JsonApi, jsonReader, retryPolicy, str, TokenCache, v3Token, type ApiReply, type CachedToken, type CallOptions, type Json, type RetryOptions } from '../api.js';
+import type { Secret } from '../secret.js';
+import { makeTask, noChange, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
+import type { HttpRequest } from '../transport/transport.js';
 
 /**
  * Keystone resources (projects, users, roles, grants, services, endpoints)
@@ -42,53 +42,24 @@ export type KeystoneAuth =
       readonly projectDomain?: string;
     };
 
-type Json = Record<string, unknown>;
-
 /** A request keystone answered with an error status. The message never holds tokens, passwords or request bodies. */
-export class KeystoneError extends Error {
+export class KeystoneError extends ApiError {
   override readonly name = 'KeystoneError';
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly status: number,
-    /** Keystone's own explanation (`error.message`), secrets masked. */
-    readonly detail: string,
-    where: string,
-  ) {
-    super(`keystone ${where}: ${method} ${path} → ${status}${detail ? `: ${detail}` : ''}`);
-  }
 }
 
-export interface KeystoneClientOptions {
-  /** Waits between attempts while keystone is (re)starting; default ~20 s in total. */
-  readonly retryDelaysMs?: readonly number[];
-  readonly sleep?: (ms: number) => Promise<void>;
-}
+/** Waits between attempts while keystone is (re)starting; default ~20 s in total. */
+export type KeystoneClientOptions = RetryOptions;
 
 // Sums to ~20 s: long enough for keystone (or the apache in front of it) to
 // come back after a restart handler, short enough to fail a broken one soon.
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 4000, 4000, 4000];
-const TOKEN_TTL_MS = 5 * 60_000;
-const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-interface CachedToken {
-  readonly value: string;
-  readonly expiresAt: number;
-}
+/** v3 tokens, per runtime and credentials; a task that waited on a login that failed fails with it. */
+const tokens = new TokenCache(false);
 
-/**
- * v3 tokens, per runtime (its `http`: tasks on one host run in order over one
- * runtime) and per credentials, so a role with 30 keystone tasks
- * authenticates once. Keyed by the runtime too because a token obtained
- * from the simulated keystone of `--plan` means nothing to the real one.
- */
-const tokenCache = new WeakMap<Http, Map<string, Promise<CachedToken>>>();
-
-function credentialKey(auth: KeystoneAuth): string {
+function tokenKey(auth: KeystoneAuth): string {
   if (auth.adminToken) return '';
-  // Hashed so the key (which could show up in a debugger or heap dump) does not spell the password.
-  const pw = createHash('sha256').update(auth.password.reveal()).digest('hex');
-  return [auth.host, auth.port, auth.userDomain ?? '', auth.username, auth.projectDomain ?? '', auth.project, pw].join('\0');
+  return credentialKey([auth.host, auth.port, auth.userDomain ?? '', auth.username, auth.projectDomain ?? '', auth.project], auth.password);
 }
 
 /** `default` is the id every keystone has for its first domain; anything else is taken as a domain name. */
@@ -97,44 +68,7 @@ function domainRef(domain: string): Json {
 }
 
 const enc = encodeURIComponent;
-
-function obj(value: unknown, what: string): Json {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-  throw new Error(`keystone: unexpected response, ${what} is not an object`);
-}
-function list(value: unknown, what: string): Json[] {
-  if (!Array.isArray(value)) throw new Error(`keystone: unexpected response, ${what} is not a list`);
-  return value.map((v, i) => obj(v, `${what}[${i}]`));
-}
-const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const id = (o: Json, what: string): string => {
-  const v = str(o['id']);
-  if (v === null) throw new Error(`keystone: unexpected response, ${what} has no id`);
-  return v;
-};
-
-function header(res: HttpResponse, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(res.headers)) if (k.toLowerCase() === wanted) return v;
-  return undefined;
-}
-
-/**
- * A failure of `http()` worth retrying: keystone not listening yet, or the
- * exchange broke off. A lost SSH link (UnreachableError) is not retried here:
- * the executor marks the host unreachable.
- */
-function transientFailure(error: unknown): 'refused' | 'broken' | null {
-  if (error instanceof ForwardError) return error.reason === 'prohibited' ? null : error.reason;
-  if (error instanceof UnreachableError) return null;
-  // Other transports (local, test fakes) throw socket errors as they are;
-  // anything else is a bug to surface at once, not 20 s later.
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || /connection refused/i.test(message)) return 'refused';
-  if ((code && /^E[A-Z]+$/.test(code)) || /socket hang up|reset|timed out/i.test(message)) return 'broken';
-  return null;
-}
+const { obj, list, id } = jsonReader('keystone');
 
 export interface KsProject {
   readonly id: string;
@@ -202,136 +136,40 @@ const service = (o: Json): KsService => ({
   enabled: o['enabled'] !== false,
 });
 
-interface CallOptions {
-  readonly body?: unknown;
-  /** Non-2xx statuses that are answers, not failures (404 of a lookup, 401 of a password check). */
-  readonly accept?: readonly number[];
-  /** Default true: send X-Auth-Token. */
-  readonly authenticated?: boolean;
-  /** Values to mask in error messages besides the credentials of `auth`. */
-  readonly secrets?: readonly Secret[];
-}
-
-interface Reply {
-  readonly status: number;
-  readonly json: Json;
-  readonly response: HttpResponse;
-}
-
 /** The few keystone calls the tasks need, with auth, token cache, retries and safe errors. */
 export class KeystoneClient {
-  readonly #delays: readonly number[];
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #api: JsonApi;
 
   constructor(
     readonly auth: KeystoneAuth,
     readonly http: Http,
     options: KeystoneClientOptions = {},
   ) {
-    this.#delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
-    this.#sleep = options.sleep ?? sleepMs;
+    this.#api = new JsonApi({
+      host: auth.host,
+      port: auth.port,
+      http,
+      retry: retryPolicy(RETRY_DELAYS_MS, options),
+      service: 'keystone',
+      secrets: [auth.adminToken ? auth.adminToken : auth.password],
+      auth: { header: 'x-auth-token', token: () => this.#token(), forget: () => tokens.forget(http, tokenKey(auth)) },
+      errorClass: KeystoneError,
+    });
   }
 
   get #where(): string {
     return `${this.auth.host}:${this.auth.port}`;
   }
 
-  async call(method: HttpRequest['method'], path: string, options: CallOptions = {}): Promise<Reply> {
-    const authenticated = options.authenticated ?? true;
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    for (let attempt = 0; ; attempt++) {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      let cached = false;
-      let token: string | undefined;
-      if (authenticated) {
-        ({ token, cached } = await this.#token());
-        headers['x-auth-token'] = token;
-      }
-      const response = await this.#send({ method, host: this.auth.host, port: this.auth.port, path, headers, ...(body !== undefined ? { body } : {}) });
-      // A cached token can die early (keystone restarted with new fernet keys,
-      // token revoked): authenticate again once rather than fail the task.
-      if (response.status === 401 && cached && attempt === 0) {
-        this.#forgetToken();
-        continue;
-      }
-      if ((response.status >= 200 && response.status < 300) || options.accept?.includes(response.status)) {
-        return { status: response.status, json: parseJson(response.body), response };
-      }
-      throw this.#error(method, path, response, [...(options.secrets ?? []), ...(token ? [token] : [])]);
-    }
+  /** One keystone call; see JsonApi.call. */
+  call(method: HttpRequest['method'], path: string, options?: CallOptions): Promise<ApiReply> {
+    return this.#api.call(method, path, options);
   }
 
-  /** Sends one request, retrying while keystone is starting (refused, 503), within the bounded budget. */
-  async #send(request: HttpRequest): Promise<HttpResponse> {
-    for (let attempt = 0; ; attempt++) {
-      const delay = this.#delays[attempt];
-      let response: HttpResponse;
-      try {
-        response = await this.http(request);
-      } catch (error) {
-        const kind = transientFailure(error);
-        // A broken exchange may have been applied already: only reads are repeated.
-        const retryable = kind === 'refused' || (kind === 'broken' && (request.method === 'GET' || request.method === 'HEAD'));
-        if (kind === null) throw error;
-        if (!retryable || delay === undefined) {
-          // Keystone being down or dropping the request is this task's
-          // failure, not the host being unreachable (which would stop every
-          // other task on it).
-          const why = error instanceof Error ? error.message : String(error);
-          const tries = attempt === 0 ? '' : ` after ${attempt + 1} attempts`;
-          throw new Error(`keystone at ${this.#where} did not answer ${request.method} ${request.path}${tries}: ${why}`, { cause: error });
-        }
-        await this.#sleep(delay);
-        continue;
-      }
-      if (response.status === 503 && delay !== undefined) {
-        await this.#sleep(delay);
-        continue;
-      }
-      return response;
-    }
-  }
-
-  #error(method: string, path: string, response: HttpResponse, extra: readonly (Secret | string)[]): KeystoneError {
-    const redactor = new Redactor();
-    if (this.auth.adminToken) redactor.add(this.auth.adminToken);
-    else redactor.add(this.auth.password);
-    for (const s of extra) redactor.add(s);
-    let detail: string;
-    try {
-      const error = obj(obj(JSON.parse(response.body), 'body')['error'], 'error');
-      detail = [str(error['title']), str(error['message'])].filter((s) => s).join(': ');
-    } catch {
-      detail = response.body.trim().slice(0, 300);
-    }
-    return new KeystoneError(method, path, response.status, redactor.redact(detail), this.#where);
-  }
-
-  async #token(): Promise<{ token: string; cached: boolean }> {
+  async #token(): Promise<{ value: string; cached: boolean }> {
     const auth = this.auth;
-    if (auth.adminToken) return { token: auth.adminToken.reveal(), cached: false };
-    let perHttp = tokenCache.get(this.http);
-    if (!perHttp) tokenCache.set(this.http, (perHttp = new Map()));
-    const key = credentialKey(auth);
-    const hit = perHttp.get(key);
-    if (hit) {
-      const token = await hit;
-      if (token.expiresAt > Date.now()) return { token: token.value, cached: true };
-      if (perHttp.get(key) === hit) perHttp.delete(key);
-    }
-    const pending = this.#authenticate();
-    perHttp.set(key, pending);
-    try {
-      return { token: (await pending).value, cached: false };
-    } catch (error) {
-      if (perHttp.get(key) === pending) perHttp.delete(key);
-      throw error;
-    }
-  }
-
-  #forgetToken(): void {
-    tokenCache.get(this.http)?.delete(credentialKey(this.auth));
+    if (auth.adminToken) return { value: auth.adminToken.reveal(), cached: false };
+    return tokens.get(this.http, tokenKey(auth), () => this.#authenticate());
   }
 
   async #authenticate(): Promise<CachedToken> {
@@ -347,12 +185,7 @@ export class KeystoneClient {
         },
       },
     });
-    const value = header(reply.response, 'x-subject-token');
-    if (!value) throw new Error(`keystone ${this.#where}: POST /v3/auth/tokens returned no X-Subject-Token`);
-    const expires = Date.parse(str(obj(reply.json['token'], 'token')['expires_at']) ?? '');
-    const now = Date.now();
-    // A minute of margin so a token is not used right as it expires.
-    return { value, expiresAt: Math.min(now + TOKEN_TTL_MS, Number.isNaN(expires) ? Infinity : expires - 60_000) };
+    return v3Token(this.#api, reply);
   }
 
   get #v3(): boolean {
@@ -369,15 +202,15 @@ export class KeystoneClient {
     const byName = list((await this.call('GET', `/v3/domains?name=${enc(wanted)}`)).json['domains'], 'domains');
     const found = byName.find((d) => d['name'] === wanted);
     if (found) return id(found, 'domain');
-    const byId = await this.call('GET', `/v3/domains/${enc(wanted)}`, { accept: [404] });
-    if (byId.status === 200) return id(obj(byId.json['domain'], 'domain'), 'domain');
+    const byId = await this.call('GET', `/v3/domains/${enc(wanted)}`, { okStatuses: [404] });
+    if (byId.response.status === 200) return id(obj(byId.json['domain'], 'domain'), 'domain');
     throw new Error(`keystone ${this.#where}: domain ${wanted} does not exist`);
   }
 
   async findProject(name: string, domainId: string | null): Promise<KsProject | null> {
     if (!this.#v3) {
-      const r = await this.call('GET', `/v2.0/tenants?name=${enc(name)}`, { accept: [404] });
-      return r.status === 404 ? null : project(obj(r.json['tenant'], 'tenant'));
+      const r = await this.call('GET', `/v2.0/tenants?name=${enc(name)}`, { okStatuses: [404] });
+      return r.response.status === 404 ? null : project(obj(r.json['tenant'], 'tenant'));
     }
     const r = await this.call('GET', `/v3/projects?name=${enc(name)}&domain_id=${enc(domainId ?? 'default')}`);
     const found = list(r.json['projects'], 'projects').find((p) => p['name'] === name);
@@ -386,8 +219,8 @@ export class KeystoneClient {
 
   async findUser(name: string, domainId: string | null): Promise<KsUser | null> {
     if (!this.#v3) {
-      const r = await this.call('GET', `/v2.0/users?name=${enc(name)}`, { accept: [404] });
-      return r.status === 404 ? null : user(obj(r.json['user'], 'user'));
+      const r = await this.call('GET', `/v2.0/users?name=${enc(name)}`, { okStatuses: [404] });
+      return r.response.status === 404 ? null : user(obj(r.json['user'], 'user'));
     }
     const r = await this.call('GET', `/v3/users?name=${enc(name)}&domain_id=${enc(domainId ?? 'default')}`);
     const found = list(r.json['users'], 'users').find((u) => u['name'] === name);
@@ -434,21 +267,21 @@ export class KeystoneClient {
     const r = this.#v3
       ? await this.call('POST', '/v3/auth/tokens', {
           authenticated: false,
-          accept: [401],
+          okStatuses: [401],
           secrets: [password],
           body: { auth: { identity: { methods: ['password'], password: { user: { id: u.id, password: password.reveal() } } } } },
         })
       : await this.call('POST', '/v2.0/tokens', {
           authenticated: false,
-          accept: [401],
+          okStatuses: [401],
           secrets: [password],
           body: { auth: { passwordCredentials: { username: u.name, password: password.reveal() } } },
         });
-    return r.status !== 401;
+    return r.response.status !== 401;
   }
 
   async regionExists(region: string): Promise<boolean> {
-    return (await this.call('GET', `/v3/regions/${enc(region)}`, { accept: [404] })).status !== 404;
+    return (await this.call('GET', `/v3/regions/${enc(region)}`, { okStatuses: [404] })).response.status !== 404;
   }
 
   async endpointsV2(serviceId: string, region: string): Promise<KsEndpointV2[]> {
@@ -548,7 +381,7 @@ export class KeystoneClient {
   }
 
   async deleteEndpointV2(endpointId: string): Promise<void> {
-    await this.call('DELETE', `/v2.0/endpoints/${enc(endpointId)}`, { accept: [404] });
+    await this.call('DELETE', `/v2.0/endpoints/${enc(endpointId)}`, { okStatuses: [404] });
   }
 
   async createEndpointV3(fields: { serviceId: string; region: string; interface: KsInterface; url: string }): Promise<void> {
@@ -562,49 +395,13 @@ export class KeystoneClient {
   }
 
   async deleteEndpointV3(endpointId: string): Promise<void> {
-    await this.call('DELETE', `/v3/endpoints/${enc(endpointId)}`, { accept: [404] });
-  }
-}
-
-function parseJson(body: string): Json {
-  if (body.trim() === '') return {};
-  try {
-    return obj(JSON.parse(body), 'body');
-  } catch {
-    return {};
+    await this.call('DELETE', `/v3/endpoints/${enc(endpointId)}`, { okStatuses: [404] });
   }
 }
 
 // ---- task plumbing ----------------------------------------------------------
 
-function apiFact<T>(auth: KeystoneAuth, read: (ks: KeystoneClient) => Promise<T>): ApiFact<T> {
-  return { kind: 'api', run: (http) => read(new KeystoneClient(auth, http)) };
-}
-
-function apiStep(auth: KeystoneAuth, description: string, run: (ks: KeystoneClient) => Promise<void>): ApiStep {
-  return {
-    kind: 'api',
-    description,
-    run: async (http) => {
-      await run(new KeystoneClient(auth, http));
-      return true;
-    },
-  };
-}
-
-function change(summary: string, steps: readonly ApiStep[]): Plan {
-  return { action: 'change', summary, steps };
-}
-
-/**
- * Something the plan needed did not exist when facts were read (check mode
- * before the task creating it ran): steps look it up again when they run.
- */
-async function need<T>(known: T | null, lookup: () => Promise<T | null>, what: string): Promise<T> {
-  const value = known ?? (await lookup());
-  if (value === null) throw new Error(`keystone: ${what} does not exist`);
-  return value;
-}
+const { fact: apiFact, step: apiStep, need } = apiTaskKit('keystone', (target: KeystoneAuth, http) => new KeystoneClient(target, http));
 
 const inDomain = (domain: string | undefined) => (domain && domain !== 'default' ? ` in domain ${domain}` : '');
 

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Redactor, Secret } from '../secret.js';
-import { makeTask, noChange, type ApiFact, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
-import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
+import { ApiError, apiTaskKit, changePlan as change, credentialKey, JsonApi, jsonReader, num, retryPolicy, str, TokenCache, tokenExpiry, v3Token, type ApiReply, type CachedToken, type CallOptions, type Json, type RetryOptions } from '../api.js';
+import { Secret } from '../secret.js';
+import { makeTask, noChange, type Http, type Plan, type Task, type TaskOptions } from '../task.js';
+import type { HttpRequest } from '../transport/transport.js';
 import { KeystoneClient, type KeystoneAuth } from './keystone.js';
 
 /**
@@ -32,73 +32,19 @@ export interface NeutronApi {
   };
 }
 
-type Json = Record<string, unknown>;
-
 /** Neutron or keystone answered with an error status; the message holds no token or password. */
-export class NeutronError extends Error {
+export class NeutronError extends ApiError {
   override readonly name = 'NeutronError';
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly status: number,
-    readonly detail: string,
-    where: string,
-  ) {
-    super(`neutron ${where}: ${method} ${path} → ${status}${detail ? `: ${detail}` : ''}`);
-  }
 }
 
-export interface NeutronClientOptions {
-  /** Waits between attempts while neutron-server or keystone (re)starts; default ~30 s in total. */
-  readonly retryDelaysMs?: readonly number[];
-  readonly sleep?: (ms: number) => Promise<void>;
-}
+/** Waits between attempts while neutron-server or keystone (re)starts; default ~30 s in total. */
+export type NeutronClientOptions = RetryOptions;
 
 // neutron-server is restarted by the neutron role's handlers just before the
 // networks role runs, and takes a few seconds to listen again.
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 4000, 4000, 4000, 5000, 5000];
-const TOKEN_TTL_MS = 5 * 60_000;
-const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const enc = encodeURIComponent;
-
-function obj(value: unknown, what: string): Json {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-  throw new Error(`neutron: unexpected response, ${what} is not an object`);
-}
-function list(value: unknown, what: string): Json[] {
-  if (!Array.isArray(value)) throw new Error(`neutron: unexpected response, ${what} is not a list`);
-  return value.map((v, i) => obj(v, `${what}[${i}]`));
-}
-const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const num = (value: unknown): number | null => (typeof value === 'number' ? value : null);
-const id = (o: Json, what: string): string => {
-  const v = str(o['id']);
-  if (v === null) throw new Error(`neutron: unexpected response, ${what} has no id`);
-  return v;
-};
-function parseJson(body: string): Json {
-  if (body.trim() === '') return {};
-  try {
-    return obj(JSON.parse(body), 'body');
-  } catch {
-    return {};
-  }
-}
-function header(res: HttpResponse, name: string): string | undefined {
-  for (const [k, v] of Object.entries(res.headers)) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
-
-/** Not listening yet (worth retrying any request), or the exchange broke (worth retrying reads). */
-function transient(error: unknown): 'refused' | 'broken' | null {
-  if (error instanceof ForwardError) return error.reason === 'prohibited' ? null : error.reason;
-  if (error instanceof UnreachableError) return null;
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || /connection refused/i.test(message)) return 'refused';
-  if ((code && /^E[A-Z]+$/.test(code)) || /socket hang up|reset|timed out/i.test(message)) return 'broken';
-  return null;
-}
+const { obj, list, id } = jsonReader('neutron');
 
 // ---- resources ---------------------------------------------------------------
 
@@ -199,156 +145,84 @@ const securityGroup = (o: Json): NeutronSecurityGroup => ({
 
 // ---- client ------------------------------------------------------------------
 
-interface CachedToken {
-  readonly value: string;
-  readonly expiresAt: number;
-}
+/** Tokens per runtime (`http`) and credentials: the tasks of one run log in once; one that waited on a login that failed tries its own. */
+const tokens = new TokenCache(true);
 
-/** Tokens per runtime (`http`) and credentials: the tasks of one run log in once. */
-const tokenCache = new WeakMap<Http, Map<string, Promise<CachedToken>>>();
-
-function credentialKey(api: NeutronApi): string {
+function tokenKey(api: NeutronApi): string {
   const i = api.identity;
-  const pw = createHash('sha256').update(i.password.reveal()).digest('hex');
-  return [i.version, i.host, i.port, i.domain ?? '', i.username, i.project, pw].join('\0');
-}
-
-interface CallOptions {
-  readonly body?: unknown;
-  /** Non-2xx statuses that are answers (404 of a lookup). */
-  readonly accept?: readonly number[];
+  return credentialKey([i.version, i.host, i.port, i.domain ?? '', i.username, i.project], i.password);
 }
 
 export class NeutronClient {
-  readonly #delays: readonly number[];
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #api: JsonApi;
+  /** Keystone, where the client logs in (no token of its own). */
+  readonly #identity: JsonApi;
 
   constructor(
     readonly api: NeutronApi,
     readonly http: Http,
     options: NeutronClientOptions = {},
   ) {
-    this.#delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
-    this.#sleep = options.sleep ?? sleepMs;
-  }
-
-  #error(where: string, method: string, path: string, response: HttpResponse, token?: string): NeutronError {
-    const redactor = new Redactor();
-    redactor.add(this.api.identity.password);
-    if (token) redactor.add(token);
-    let detail: string;
-    try {
-      const body = obj(JSON.parse(response.body), 'body');
+    const retry = retryPolicy(RETRY_DELAYS_MS, options);
+    const i = api.identity;
+    const common = {
+      http,
+      retry,
+      service: 'neutron',
+      secrets: [i.password],
       // Neutron: {"NeutronError": {"type", "message", "detail"}}; keystone: {"error": {"title", "message"}}.
-      const e = obj(body['NeutronError'] ?? body['error'] ?? body, 'error');
-      detail = [str(e['type']) ?? str(e['title']), str(e['message'])].filter((s) => s).join(': ');
-    } catch {
-      detail = response.body.trim().slice(0, 300);
-    }
-    return new NeutronError(method, path, response.status, redactor.redact(detail), where);
-  }
-
-  /** One request, retried while the service is starting (refused, 503) within the bounded budget. */
-  async #send(request: HttpRequest): Promise<HttpResponse> {
-    for (let attempt = 0; ; attempt++) {
-      const delay = this.#delays[attempt];
-      let response: HttpResponse;
-      try {
-        response = await this.http(request);
-      } catch (error) {
-        const kind = transient(error);
-        if (kind === null) throw error;
-        const retryable = kind === 'refused' || (kind === 'broken' && request.method === 'GET');
-        if (!retryable || delay === undefined) {
-          const why = error instanceof Error ? error.message : String(error);
-          throw new Error(`${request.host}:${request.port} did not answer ${request.method} ${request.path}${attempt ? ` after ${attempt + 1} attempts` : ''}: ${why}`, { cause: error });
-        }
-        await this.#sleep(delay);
-        continue;
-      }
-      if (response.status === 503 && delay !== undefined) {
-        await this.#sleep(delay);
-        continue;
-      }
-      return response;
-    }
+      errorObject: (body: Json) => body['NeutronError'] ?? body['error'] ?? body,
+      errorClass: NeutronError,
+    };
+    this.#identity = new JsonApi({ ...common, host: i.host, port: i.port, where: `keystone ${i.host}:${i.port}`, unanswered: `${i.host}:${i.port}` });
+    this.#api = new JsonApi({
+      ...common,
+      host: api.host,
+      port: api.port,
+      unanswered: `${api.host}:${api.port}`,
+      auth: { header: 'x-auth-token', token: () => this.#token(), forget: () => tokens.forget(http, tokenKey(api)) },
+    });
   }
 
   async #login(): Promise<CachedToken> {
     const i = this.api.identity;
-    const where = `keystone ${i.host}:${i.port}`;
-    const headers = { accept: 'application/json', 'content-type': 'application/json' };
     if (i.version === 'v2.0') {
-      const path = '/v2.0/tokens';
-      const body = JSON.stringify({ auth: { tenantName: i.project, passwordCredentials: { username: i.username, password: i.password.reveal() } } });
-      const res = await this.#send({ method: 'POST', host: i.host, port: i.port, path, headers, body });
-      if (res.status < 200 || res.status >= 300) throw this.#error(where, 'POST', path, res);
-      const token = obj(obj(parseJson(res.body)['access'], 'access')['token'], 'token');
-      const expires = Date.parse(str(token['expires']) ?? '');
-      return { value: id(token, 'token'), expiresAt: Math.min(Date.now() + TOKEN_TTL_MS, Number.isNaN(expires) ? Infinity : expires - 60_000) };
+      const reply = await this.#identity.call('POST', '/v2.0/tokens', {
+        body: { auth: { tenantName: i.project, passwordCredentials: { username: i.username, password: i.password.reveal() } } },
+      });
+      const token = obj(obj(reply.json['access'], 'access')['token'], 'token');
+      return { value: id(token, 'token'), expiresAt: tokenExpiry(str(token['expires'])) };
     }
     const domain = i.domain === undefined || i.domain === 'default' ? { id: 'default' } : { name: i.domain };
-    const path = '/v3/auth/tokens';
-    const body = JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: i.username, domain, password: i.password.reveal() } } },
-        scope: { project: { name: i.project, domain } },
+    const reply = await this.#identity.call('POST', '/v3/auth/tokens', {
+      body: {
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: i.username, domain, password: i.password.reveal() } } },
+          scope: { project: { name: i.project, domain } },
+        },
       },
     });
-    const res = await this.#send({ method: 'POST', host: i.host, port: i.port, path, headers, body });
-    if (res.status < 200 || res.status >= 300) throw this.#error(where, 'POST', path, res);
-    const value = header(res, 'x-subject-token');
-    if (!value) throw new Error(`${where}: POST ${path} returned no X-Subject-Token`);
-    const expires = Date.parse(str(obj(parseJson(res.body)['token'], 'token')['expires_at']) ?? '');
-    return { value, expiresAt: Math.min(Date.now() + TOKEN_TTL_MS, Number.isNaN(expires) ? Infinity : expires - 60_000) };
+    return v3Token(this.#identity, reply);
   }
 
-  async #token(): Promise<{ token: string; cached: boolean }> {
-    let perHttp = tokenCache.get(this.http);
-    if (!perHttp) tokenCache.set(this.http, (perHttp = new Map()));
-    const key = credentialKey(this.api);
-    const hit = perHttp.get(key);
-    if (hit) {
-      const t = await hit.catch(() => null);
-      if (t && t.expiresAt > Date.now()) return { token: t.value, cached: true };
-      if (perHttp.get(key) === hit) perHttp.delete(key);
-    }
-    const pending = this.#login();
-    perHttp.set(key, pending);
-    try {
-      return { token: (await pending).value, cached: false };
-    } catch (error) {
-      if (perHttp.get(key) === pending) perHttp.delete(key);
-      throw error;
-    }
+  #token(): Promise<{ value: string; cached: boolean }> {
+    return tokens.get(this.http, tokenKey(this.api), () => this.#login());
   }
 
-  async call(method: HttpRequest['method'], path: string, options: CallOptions = {}): Promise<{ status: number; json: Json }> {
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    for (let attempt = 0; ; attempt++) {
-      const { token, cached } = await this.#token();
-      const headers: Record<string, string> = { accept: 'application/json', 'x-auth-token': token };
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await this.#send({ method, host: this.api.host, port: this.api.port, path, headers, ...(body !== undefined ? { body } : {}) });
-      // A cached token can die early (keystone restarted, token revoked): log in again once.
-      if (res.status === 401 && cached && attempt === 0) {
-        tokenCache.get(this.http)?.delete(credentialKey(this.api));
-        continue;
-      }
-      if ((res.status >= 200 && res.status < 300) || options.accept?.includes(res.status)) return { status: res.status, json: parseJson(res.body) };
-      throw this.#error(`${this.api.host}:${this.api.port}`, method, path, res, token);
-    }
+  /** One neutron call, with a token; see JsonApi.call. */
+  call(method: HttpRequest['method'], path: string, options?: CallOptions): Promise<ApiReply> {
+    return this.#api.call(method, path, options);
   }
 
   /** A project's id by name, through keystone with the same token; null when it does not exist. */
   async projectId(name: string): Promise<string | null> {
-    const { token } = await this.#token();
+    const { value: token } = await this.#token();
     const i = this.api.identity;
     const auth: KeystoneAuth =
       i.version === 'v2.0'
         ? { version: 'v2.0', host: i.host, port: i.port, adminToken: new Secret(token) }
         : { version: 'v3', host: i.host, port: i.port, adminToken: new Secret(token) };
-    const ks = new KeystoneClient(auth, this.http, { retryDelaysMs: this.#delays, sleep: this.#sleep });
+    const ks = new KeystoneClient(auth, this.http, { retryDelaysMs: this.#api.retry.delaysMs, sleep: this.#api.retry.sleep });
     const domainId = await ks.domainId(i.domain);
     return (await ks.findProject(name, domainId))?.id ?? null;
   }
@@ -411,27 +285,7 @@ export class NeutronClient {
 
 // ---- task plumbing -----------------------------------------------------------------
 
-function apiFact<T>(api: NeutronApi, read: (n: NeutronClient) => Promise<T>): ApiFact<T> {
-  return { kind: 'api', run: (http) => read(new NeutronClient(api, http)) };
-}
-function apiStep(api: NeutronApi, description: string, run: (n: NeutronClient) => Promise<void>): ApiStep {
-  return {
-    kind: 'api',
-    description,
-    run: async (http) => {
-      await run(new NeutronClient(api, http));
-      return true;
-    },
-  };
-}
-const change = (summary: string, steps: readonly ApiStep[]): Plan => ({ action: 'change', summary, steps });
-
-/** Something the plan needs did not exist when facts were read (check mode, before the task that creates it ran). */
-async function need<T>(known: T | null, lookup: () => Promise<T | null>, what: string): Promise<T> {
-  const value = known ?? (await lookup());
-  if (value === null) throw new Error(`neutron: ${what} does not exist`);
-  return value;
-}
+const { fact: apiFact, step: apiStep, need } = apiTaskKit('neutron', (target: NeutronApi, http) => new NeutronClient(target, http));
 const projectOf = (n: NeutronClient, project: string) => () => n.projectId(project);
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
