@@ -227,15 +227,24 @@ async function runRole(
       continue;
     }
     if (!selected(item, options)) continue;
-    const status = await runTask(rt, role.name, item, false, counts, options);
-    if (status === 'changed') {
-      const fresh = item.notify.filter((h) => !notified.has(h));
-      for (const h of fresh) notified.add(h);
-      // Written down on the host first, so a run that dies before the handlers leaves them to the next one.
-      const unrecorded = fresh.filter((h) => !persisted.has(h));
-      if (unrecorded.length > 0 && !options.check) {
-        await rt.notePending(role.name, unrecorded);
-        for (const h of unrecorded) persisted.add(h);
+    // The handlers this task would notify are written down on the host before
+    // its first step: a run that dies after the change but before the handlers
+    // (or even before recording them) leaves them to the next run. A restart
+    // owed is never lost; at worst one is made that the change did not need.
+    let recordedNow: string[] = [];
+    const record = async () => {
+      recordedNow = item.notify.filter((h) => !persisted.has(h));
+      if (recordedNow.length === 0 || options.check) return;
+      await rt.notePending(role.name, recordedNow);
+      for (const h of recordedNow) persisted.add(h);
+    };
+    const status = await runTask(rt, role.name, item, false, counts, options, item.notify.length > 0 ? record : undefined);
+    if (status === 'changed') for (const h of item.notify) notified.add(h);
+    else if (!options.check) {
+      // It ran but changed nothing (changedWhen): take back what it recorded.
+      for (const h of recordedNow) {
+        persisted.delete(h);
+        await rt.donePending(role.name, h);
       }
     }
   }
@@ -250,6 +259,8 @@ async function runTask(
   handler: boolean,
   counts: HostRecap,
   options: ExecuteOptions,
+  /** Called once the task is about to change something, before its first step. */
+  beforeApply?: () => Promise<void>,
 ): Promise<TaskStatus> {
   const started = performance.now();
   options.emit({ type: 'task-start', host: rt.host, role, task: task.name });
@@ -280,6 +291,7 @@ async function runTask(
 
   let changed = plan.action === 'change';
   try {
+    await beforeApply?.();
     for (const step of plan.steps) {
       const stepChanged = await rt.apply(step);
       if (plan.action === 'run') changed ||= stepChanged;

@@ -217,6 +217,13 @@ describe('executor', () => {
       expect([...again.pending]).to.deep.equal([]);
     });
 
+    it('records a task\'s handlers before its change, so dying mid-change still owes the restart', async () => {
+      const rt = new FakeRuntime('h1', { dropOn: 'two' });
+      await run([play(['h1'], [role])], new Map([['h1', rt]]));
+      // "two" never finished (its change may or may not have landed): both its handlers are owed.
+      expect([...rt.pending].sort()).to.deep.equal(['web@restartA', 'web@restartB']);
+    });
+
     it('a host another run holds fails at once, naming the holder; others go on', async () => {
       const busy = new FakeRuntime('busy');
       busy.lockedBy = 'pid 4242 ops@deploy1 since 2026-11-21T10:00:00Z';
