@@ -31,9 +31,11 @@ export class SecretStore {
       if (!line.trim() || /^\s*[#;]/.test(line)) return;
       const m = /^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$/.exec(line);
       if (!m) throw new InputError(path, i + 1, 'expected name = value');
+      if (m[2] === '') throw new InputError(path, i + 1, `secret ${m[1]} is empty`, m[1]);
       this.#values.set(m[1] as string, m[2] as string);
       redactor.add(m[2] as string);
     });
+    if (defaultPassword !== undefined && defaultPassword.trim() === '') throw new InputError(path, 0, 'default_password is set but empty');
     if (defaultPassword) redactor.add(defaultPassword);
   }
 

@@ -13,16 +13,19 @@ import { plays as memcached } from '../roles/memcached/index.js';
 import { plays as networks } from '../roles/networks/index.js';
 import { plays as neutron } from '../roles/neutron/index.js';
 import { plays as nova } from '../roles/nova/index.js';
+import { plays as prechecks } from '../roles/prechecks/index.js';
 import { plays as rabbitmq } from '../roles/rabbitmq/index.js';
 
 /**
- * The whole deployment in the order the install guides follow: every node's
+ * The whole deployment in the order the install guides follow: read-only
+ * prechecks on every host before anything changes, then every node's
  * basics first (names, repositories, time), then the controller's
  * infrastructure and identity, then each service controller-side before its
  * agents, and the initial networks last. Roles that do not apply to a
  * release (ceilometer, heat and ec2 on Zed) plan nothing there.
  */
 export const sitePlays: readonly Play[] = [
+  ...prechecks,
   { name: 'common: names, repositories, time', hosts: 'all', roles: [common] },
   ...mariadb,
   ...rabbitmq,
