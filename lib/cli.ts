@@ -11,12 +11,14 @@ import type { Playbook } from './playbook.js';
 import { Reporter } from './reporter.js';
 import { resolvePlaybook } from './resolve.js';
 import { RemoteRuntime, SimRuntime, type HostRuntime } from './runtime.js';
-import { Redactor } from './secret.js';
+import { Redactor, Secret } from './secret.js';
 import { SecretStore } from './secrets-store.js';
 import { SimHost, SimNetwork } from './sim.js';
 import { registerSimServices } from './sim-services.js';
 import { connectWithRetry } from './retry.js';
+import { BecomeTransport } from './transport/become.js';
 import { connectSsh } from './transport/ssh.js';
+import { UnreachableError } from './transport/transport.js';
 import { hostVarsOf, type HostVars } from './vars.js';
 
 /** The command line every playbook and role entry point shares (ansible-playbook's flags). */
@@ -97,9 +99,11 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
   };
 }
 
-function sshConnector(inventory: Inventory, options: CliOptions): (host: string) => Promise<HostRuntime> {
+function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
   return async (host) => {
     const vars = hostVarsOf(inventory, host);
+    const becomePassword = vars.opt('ansible_become_password');
+    if (becomePassword) redactor.add(becomePassword);
     const keyPath = vars.opt('ansible_ssh_private_key_file') ?? vars.opt('ansible_private_key_file');
     const transport = await connectWithRetry(() => connectSsh({
       host,
@@ -111,7 +115,16 @@ function sshConnector(inventory: Inventory, options: CliOptions): (host: string)
       hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
       connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
     }), { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] });
-    return new RemoteRuntime(transport, { stateDir: vars.opt('stackplay_state_dir') });
+    // Ansible's become (sudo) for a login user other than root.
+    const become = vars.bool('ansible_become', false);
+    const wrapped = become
+      ? await BecomeTransport.open(transport, { user: vars.str('ansible_become_user', 'root'), password: becomePassword ? new Secret(becomePassword) : undefined }).catch(async (error: unknown) => {
+          await transport.close();
+          // A refused sudo is not a connection problem to retry: the host cannot be worked on.
+          throw new UnreachableError(host, error instanceof Error ? error.message : String(error), false);
+        })
+      : transport;
+    return new RemoteRuntime(wrapped, { stateDir: vars.opt('stackplay_state_dir') });
   };
 }
 
@@ -225,7 +238,7 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
   process.on('SIGINT', onSigint);
   let outcome: RunOutcome;
   try {
-    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options), signal: interrupt.signal });
+    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options, redactor), signal: interrupt.signal });
   } finally {
     process.off('SIGINT', onSigint);
   }
