@@ -7,8 +7,8 @@ export DEBIAN_FRONTEND := noninteractive
 # Debian packages the tests and the lab need on this machine:
 # openssh-server (a real sshd for integration tests and inside lab hosts),
 # debootstrap + apt-cacher-ng (lab base image and package cache), iproute2
-# (network namespaces), nftables (the lab's firewall table).
-APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables
+# (network namespaces), nftables (the lab's firewall table), sudo (become tests).
+APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo
 APT_STAMP := .lab/apt-packages.stamp
 
 .PHONY: help deps test typecheck unit lab lab-up lab-down lab-status lab-base site plan clean
@@ -61,10 +61,22 @@ lab-base: deps
 site: deps
 	npx tsx playbooks/site.ts -i $(INVENTORY)
 
-lab: lab-up site
+lab: lab-up site verify
+
+verify: deps
+	npx tsx playbooks/verify.ts -i $(INVENTORY)
 
 plan: deps
 	npx tsx playbooks/site.ts -i hosts/juno.ini --plan out/juno
 
 clean:
 	rm -rf out
+
+# stackplay vs ansible-playbook vs the floor on N benchmark hosts (bench/run.ts,
+# results in bench/results/). Needs: ansible-core and ansible (ini_file lives in
+# community.general), librsvg2-bin (chart.png), time (CPU and max RSS).
+bench: deps
+	@pkgs="ansible-core ansible librsvg2-bin time"; \
+	if [ "$$(dpkg-query -W -f='$${Status}\n' $$pkgs 2>/dev/null | grep -c ' installed$$')" != 4 ]; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$pkgs; fi
+	node --import tsx bench/run.ts --n $(N) --runs $(or $(RUNS),5)

@@ -54,7 +54,9 @@ export function parsePendingName(name: string): [string, string] | null {
 }
 
 // starttime is field 22 of /proc/PID/stat; the command name before it may hold spaces.
-const START_OF = `start_of() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }`;
+// A zombie (state Z: killed, not yet reaped — hosts whose PID 1 does not
+// reap keep them) holds nothing.
+const START_OF = `start_of() { s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 0; case "$s" in Z*|X*) return 0 ;; esac; echo "$s" | cut -d' ' -f20; }`;
 
 /**
  * Takes the lock (or, with `takeLock` false — check mode — only checks it)
@@ -68,7 +70,8 @@ mkdir -p "$d/pending" 2>/dev/null
 exec 9>>"$d/run.mutex"
 if command -v flock >/dev/null 2>&1; then flock -w 10 9; fi
 ${raw(START_OF)}
-me=$PPID
+# The connection's sshd process: the SSH transport exports it (a script's own parent is its long-lived shell there).
+me=\${STACKPLAY_SSH_PID:-$PPID}
 if [ -f ${lock} ]; then
   read -r pid st holder < ${lock}
   if [ -n "$pid" ] && [ "$pid" != "$me" ] && [ -n "$st" ] && [ "$(start_of "$pid")" = "$st" ]; then
@@ -112,5 +115,5 @@ export function donePendingScript(role: string, handler: string, stateDir = DEFA
 /** Releases the lock if this session still holds it. */
 export function endScript(stateDir = DEFAULT_STATE_DIR) {
   const lock = `${stateDir}/run.lock`;
-  return sh`read -r pid rest < ${lock} 2>/dev/null && [ "$pid" = "$PPID" ] && rm -f ${lock}; exit 0`;
+  return sh`read -r pid rest < ${lock} 2>/dev/null && [ "$pid" = "\${STACKPLAY_SSH_PID:-$PPID}" ] && rm -f ${lock}; exit 0`;
 }

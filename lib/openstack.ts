@@ -85,9 +85,9 @@ export class OpenStackHost {
     return new Secret(`${this.profile.dbScheme}://${service}:${this.dbPassword(service).reveal()}@${this.controller}/${database}`);
   }
 
-  /** Install packages with the host's package manager. */
+  /** Install packages with the host's package manager (services held back where the OS starts them on install). */
   packages<H extends string = never>(names: readonly string[], options?: TaskOptions<H>): Task<H> {
-    return packages({ names, manager: this.os.packageManager }, options);
+    return packages({ names, manager: this.os.packageManager, holdServices: this.os.holdServicesOnInstall }, options);
   }
 
   /** Messaging settings every service shares, by release. */
@@ -201,6 +201,8 @@ export interface RegistrationArgs {
   readonly urls: EndpointUrls;
   /** Whether the service has its own keystone user in the service project (default true). */
   readonly user?: boolean;
+  /** Name of the service entity when it differs from the user's (Zed's `cinderv3` entity, used by user `cinder`). */
+  readonly serviceName?: string;
 }
 
 /** The keystone side of a service: its user with the admin role in `service`, the service entity, the endpoints. */
@@ -214,7 +216,7 @@ export function serviceRegistration(o: OpenStackHost, args: RegistrationArgs): T
           keystoneUser(auth, { name: args.name, password: o.servicePassword(args.name), project: 'service' }, tags),
           keystoneRoleAssignment(auth, { user: args.name, project: 'service', role: 'admin' }, tags),
         ]),
-    keystoneService(auth, { name: args.name, type: args.type, description: args.description }, tags),
+    keystoneService(auth, { name: args.serviceName ?? args.name, type: args.type, description: args.description }, tags),
     keystoneEndpoint(auth, { service: args.type, region: o.core.region, ...args.urls }, tags),
   ];
 }

@@ -10,12 +10,19 @@ export interface OsPlatform {
   readonly packageManager: PackageManager;
   /** Time service package, service name and config file (chrony's names differ per family). */
   readonly timeSync: { readonly package: string; readonly service: string; readonly config: string; readonly kind: 'ntp' | 'chrony' };
+  /**
+   * Package installs run under a policy-rc.d that forbids starting services:
+   * Debian 12's packages start every daemon from its postinst with the packaged
+   * config (keystone, glance, nova… against SQLite or nothing); the roles write
+   * the config and then start each service themselves. Proved on the Zed lab.
+   */
+  readonly holdServicesOnInstall: boolean;
 }
 
 export const OS: Readonly<Record<OsFamily, OsPlatform>> = {
-  ubuntu: { packageManager: 'apt', timeSync: { kind: 'ntp', package: 'ntp', service: 'ntp', config: '/etc/ntp.conf' } },
-  debian: { packageManager: 'apt', timeSync: { kind: 'chrony', package: 'chrony', service: 'chrony', config: '/etc/chrony/chrony.conf' } },
-  centos: { packageManager: 'yum', timeSync: { kind: 'chrony', package: 'chrony', service: 'chronyd', config: '/etc/chrony.conf' } },
+  ubuntu: { packageManager: 'apt', timeSync: { kind: 'ntp', package: 'ntp', service: 'ntp', config: '/etc/ntp.conf' }, holdServicesOnInstall: false },
+  debian: { packageManager: 'apt', timeSync: { kind: 'chrony', package: 'chrony', service: 'chrony', config: '/etc/chrony/chrony.conf' }, holdServicesOnInstall: true },
+  centos: { packageManager: 'yum', timeSync: { kind: 'chrony', package: 'chrony', service: 'chronyd', config: '/etc/chrony.conf' }, holdServicesOnInstall: false },
 };
 
 export type OpenStackRepo =

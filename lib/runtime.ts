@@ -165,7 +165,8 @@ export class RemoteRuntime implements HostRuntime {
   async apply(step: Step): Promise<boolean> {
     switch (step.kind) {
       case 'exec':
-        return judgeExec(step, await this.transport.exec(isolated(step.cmd).reveal()));
+        // A command may start daemons that keep writing to what they inherited: never into a shell later scripts share.
+        return judgeExec(step, await this.transport.exec(isolated(step.cmd).reveal(), { ownChannel: true }));
       case 'write': {
         const result = await this.transport.exec(writeScript(step).reveal());
         if (result.exitCode !== 0) throw new StepFailed(`writing ${step.path} failed (exit ${result.exitCode}): ${result.stderr.trim()}`, result);

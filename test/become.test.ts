@@ -56,9 +56,9 @@ describe('become (sudo) for a non-root login (root only)', function () {
     try {
       expect((await inner.exec('id -un')).stdout.trim()).to.equal(USER);
       const t = await BecomeTransport.open(inner, { password: new Secret(RIGHT) });
-      const r = await t.exec('id -u; cat >/dev/null <<EOF\nhere-doc inside the script\nEOF\necho done');
+      const r = await t.exec('id -u; cat >/dev/null <<EOF\nhere-doc inside the script\nEOF\necho done; echo "lock holder: ${STACKPLAY_SSH_PID:-none}"');
       expect(r.exitCode, r.stderr).to.equal(0);
-      expect(r.stdout).to.equal('0\ndone\n');
+      expect(r.stdout).to.match(/^0\ndone\nlock holder: \d+\n$/);
       expect(r.stderr).not.to.contain('stackplay-sudo-prompt');
     } finally {
       await inner.close();

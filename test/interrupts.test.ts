@@ -90,8 +90,9 @@ describe('interrupts: SIGINT and SIGKILL at 20 random points', function () {
       contents.set(next, (await conf())!);
       expect([before.conf, contents.get(next)], `${label}: demo.conf is neither old nor new`).to.include(now);
       // The config went from old to new in this trial (in the interrupted run or the recovery):
-      // exactly the restart that owes is made, once, whoever made the change.
-      expect(await restarts(), label).to.equal(before.restarts + 1);
+      // the restart it owes is made whoever made the change — never lost; repeated once at most,
+      // when the run died between running the handler and clearing its record.
+      expect(await restarts(), label).to.be.within(before.restarts + 1, before.restarts + 2);
       const quiet = await run(inv).done;
       expect(quiet.out, label).to.match(/node1 +: ok=4 changed=0 /);
       current = next;

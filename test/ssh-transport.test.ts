@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -16,6 +17,9 @@ import { ForwardError, UnreachableError, type Transport } from '../lib/transport
 import { freePort, keygen, startSshd, type TestSshd } from './support/sshd.js';
 
 const run = promisify(execFile);
+
+/** Kills the sshd process serving this connection (the first sshd among the script's ancestors). */
+const KILL_SSHD = 'p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(cut -d" " -f4 /proc/$p/stat); done; echo begun; kill -9 $p; sleep 1';
 
 async function forwardRejection(p: Promise<unknown>): Promise<ForwardError> {
   try {
@@ -64,7 +68,16 @@ describe('SSH transport (against a local sshd)', function () {
     await sshd?.stop();
   });
 
-  describe('exec', function () {
+  for (const persistentShell of [true, false]) describe(`exec (${persistentShell ? "the connection's long-lived shell" : 'a channel per exec'})`, function () {
+    // Shadows the suite's transport: the same tests in both modes.
+    let t: Transport;
+    before(async function () {
+      t = await connectSsh(opts({ persistentShell }));
+    });
+    after(async function () {
+      await t?.close();
+    });
+
     it('returns stdout, stderr and a non-zero exit code as a result', async function () {
       const r = await t.exec('echo out; echo err >&2; printf "ünï\\n"; exit 3');
       expect(r).to.deep.equal({ exitCode: 3, stdout: 'out\nünï\n', stderr: 'err\n' });
@@ -151,6 +164,126 @@ describe('SSH transport (against a local sshd)', function () {
       expect(ps.stdout, 'positive control: the first script is running').to.include('sleep 1');
       expect(ps.stdout).not.to.include(marker);
       expect((await first).stdout).to.equal('done\n');
+    });
+  });
+
+  describe("the connection's long-lived shell", function () {
+    it('serves sequential execs from one shell, a child of the connection\'s sshd', async function () {
+      const a = await t.exec('echo $PPID; cat /proc/$PPID/comm; cat /proc/$STACKPLAY_SSH_PID/comm');
+      const b = await t.exec('echo $PPID');
+      const [pid, comm, sshd] = a.stdout.split('\n');
+      expect(comm).to.equal('sh');
+      expect(sshd).to.equal('sshd');
+      expect(b.stdout).to.equal(`${pid}\n`);
+    });
+
+    it('keeps every script in its own shell: variables, cd, set -e, traps, umask and exit stay inside', async function () {
+      const a = await t.exec("x=1; export Y=2; cd /tmp; umask 077; trap 'echo trapped' EXIT; set -e; false; echo never");
+      expect(a).to.deep.equal({ exitCode: 1, stdout: 'trapped\n', stderr: '' });
+      const b = await t.exec('echo "${x:-unset} ${Y:-unset} $(pwd) $(umask)"; exit 7');
+      expect(b.exitCode).to.equal(7);
+      expect(b.stdout).to.equal(`unset unset ${process.env['HOME'] === '/root' ? '/root' : b.stdout.split(' ')[2]} 0022\n`);
+      expect((await t.exec('echo still here')).stdout).to.equal('still here\n');
+    });
+
+    it('a syntax error runs nothing, exits 2, and leaves the shell usable', async function () {
+      const r = await t.exec('echo before\nif then fi\n');
+      expect(r.exitCode).to.equal(2);
+      expect(r.stdout).to.equal('');
+      expect(r.stderr).to.match(/syntax error/i);
+      expect((await t.exec('echo after')).stdout).to.equal('after\n');
+    });
+
+    it('gives commands that read stdin an immediate end of file, never the next script', async function () {
+      const started = Date.now();
+      const r = await t.exec('read x; echo "got[$x]"; cat; head -c 10; echo end');
+      expect(r).to.deep.equal({ exitCode: 0, stdout: 'got[]\nend\n', stderr: '' });
+      expect(Date.now() - started).to.be.below(2000);
+      const [a, b] = await Promise.all([t.exec('cat; echo one'), t.exec('cat; echo two')]);
+      expect([a.stdout, b.stdout]).to.deep.equal(['one\n', 'two\n']);
+    });
+
+    it('keeps stdout and stderr of concurrent execs apart', async function () {
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => t.exec(`i=${i}; for k in 1 2 3; do echo "out $i $k"; echo "err $i $k" >&2; sleep 0.0$((i % 7)); done; exit $((i % 5))`)),
+      );
+      results.forEach((r, i) => {
+        expect(r.exitCode).to.equal(i % 5);
+        expect(r.stdout).to.equal([1, 2, 3].map((k) => `out ${i} ${k}\n`).join(''));
+        expect(r.stderr).to.equal([1, 2, 3].map((k) => `err ${i} ${k}\n`).join(''));
+      });
+    });
+
+    it('carries large scripts and large output intact, bytes as sent', async function () {
+      const body = Array.from({ length: 20000 }, (_, i) => `line ${i} ünï ${'x'.repeat(40)}`).join('\n');
+      const r = await t.exec(`cat <<'EOF' | sha256sum\n${body}\nEOF\nhead -c 3000000 /dev/zero | tr '\\0' y`);
+      expect(r.exitCode).to.equal(0);
+      const [sum, big] = [r.stdout.slice(0, 64), r.stdout.slice(r.stdout.indexOf('\n') + 1)];
+      expect(sum).to.equal(createHash('sha256').update(`${body}\n`).digest('hex'));
+      expect(big.length).to.equal(3_000_000);
+      expect(/^y+$/.test(big)).to.equal(true);
+    });
+
+    it('recovers after a timeout: the killed script is reported, later execs run normally', async function () {
+      const r = await t.exec('echo partial; sleep 30', { timeoutMs: 200 });
+      expect(r.exitCode).to.equal(124);
+      expect(r.stdout).to.equal('partial\n');
+      for (let i = 0; i < 5; i++) expect((await t.exec(`echo ${i}`)).stdout).to.equal(`${i}\n`);
+    });
+
+    it('reports a shell killed under the script like the old per-exec shell, then opens a new one', async function () {
+      const started = Date.now();
+      const r = await t.exec('echo x; kill -9 $PPID; sleep 5');
+      expect(Date.now() - started, 'settled soon after the shell ended, not when the orphan ends').to.be.below(2500);
+      expect(r.exitCode).to.equal(137);
+      expect(r.stdout).to.equal('x\n');
+      expect(r.stderr).to.match(/remote shell ended/);
+      expect((await t.exec('echo fresh')).stdout).to.equal('fresh\n');
+    });
+
+    it('drops what a background job prints after its script ended', async function () {
+      expect((await t.exec('(sleep 0.3; echo LATE; echo LATE >&2) & echo a')).stdout).to.equal('a\n');
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await t.exec('echo b')).to.deep.equal({ exitCode: 0, stdout: 'b\n', stderr: '' });
+    });
+
+    it('runs ownChannel scripts (which may leave daemons) where their leftovers never reach later results', async function () {
+      const a = await t.exec('(sleep 0.3; echo LATE; echo LATE >&2) & echo a', { ownChannel: true });
+      // Its own channel settles 0.5 s after the last output, so the job's line may still be its own.
+      expect(a.stdout).to.match(/^a\n/);
+      const b = await t.exec('sleep 0.8; echo b');
+      expect(b).to.deep.equal({ exitCode: 0, stdout: 'b\n', stderr: '' });
+    });
+
+    it('keeps shells and own channels together within sshd\'s MaxSessions (10)', async function () {
+      const x = await connectSsh(opts());
+      try {
+        // 8 shells stay open after this...
+        await Promise.all(Array.from({ length: 20 }, (_, i) => x.exec(`sleep 0.05; echo ${i}`)));
+        const started = Date.now();
+        // ...and must make room for 8 channels of their own, then come back.
+        const own = await Promise.all(Array.from({ length: 20 }, (_, i) => x.exec(`sleep 0.05; echo ${i}`, { ownChannel: true })));
+        own.forEach((r, i) => expect(r.stdout).to.equal(`${i}\n`));
+        const mixed = await Promise.all(Array.from({ length: 20 }, (_, i) => x.exec(`echo ${i}`, { ownChannel: i % 2 === 0 })));
+        mixed.forEach((r, i) => expect(r.stdout).to.equal(`${i}\n`));
+        expect(Date.now() - started).to.be.below(5000);
+      } finally {
+        await x.close();
+      }
+    });
+
+    it('counts execs and channels per connection when STACKPLAY_EXEC_COUNT names a file', async function () {
+      const file = join(sshd.dir, `counts.${process.pid}`);
+      process.env['STACKPLAY_EXEC_COUNT'] = file;
+      try {
+        const x = await connectSsh(opts({ host: 'counted' }));
+        for (let i = 0; i < 4; i++) await x.exec('true');
+        await x.exec('true', { ownChannel: true });
+        await x.close();
+      } finally {
+        delete process.env['STACKPLAY_EXEC_COUNT'];
+      }
+      expect(JSON.parse(await readFile(file, 'utf8'))).to.deep.equal({ host: 'counted', execs: 5, http: 0, channels: 2 });
     });
   });
 
@@ -356,8 +489,8 @@ describe('SSH transport (against a local sshd)', function () {
   describe('connection loss and close', function () {
     it('throws transient UnreachableError when the connection dies mid-command', async function () {
       const x = await connectSsh(opts());
-      // $PPID is this session's sshd process; killing it drops the TCP connection.
-      const err = await rejection(x.exec('echo begun; kill -9 $PPID; sleep 1'));
+      // The nearest sshd above the script serves this connection; killing it drops the TCP connection.
+      const err = await rejection(x.exec(KILL_SSHD));
       expect(err.transient).to.equal(true);
       expect(err.message).to.match(/lost/);
       const again = await rejection(x.exec('true'));

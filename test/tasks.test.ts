@@ -8,6 +8,7 @@ import { Secret } from '../lib/secret.js';
 import { sh } from '../lib/shell.js';
 import type { Plan, ShellFact, Task } from '../lib/task.js';
 import { command } from '../lib/tasks/command.js';
+import { debconf } from '../lib/tasks/debconf.js';
 import { absentFile, directory, file, symlink } from '../lib/tasks/file.js';
 import { hostname } from '../lib/tasks/hostname.js';
 import { hostsEntries, renderHosts } from '../lib/tasks/hosts.js';
@@ -52,6 +53,31 @@ const fixtures: Fixture[] = [
   { name: 'apt: lists already refreshed by this run', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out(''), marker(RUN_ID)], action: 'change', steps: ['DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached'] },
   { name: 'apt: all installed', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\n'), marker()], action: 'none', reason: /all installed/ },
   { name: 'apt: config-files only counts as not installed', task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }), facts: [out('ntp\tdeinstall ok config-files\n'), marker()], action: 'change', steps: ['DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp'] },
+  // Issue 5, the Zed lab: Debian's postinsts start every daemon with its packaged config; a policy-rc.d holds them for the role.
+  {
+    name: 'apt: holdServices installs under a policy-rc.d that exits 101, removed afterwards',
+    task: packages({ names: ['keystone'], manager: 'apt', updateCache: false, holdServices: true }),
+    facts: [out(''), marker()],
+    action: 'change',
+    steps: [
+      "if [ ! -e /usr/sbin/policy-rc.d ] || grep -qs 'stackplay: no service starts during package installs' /usr/sbin/policy-rc.d; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' 'stackplay: no service starts during package installs' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- keystone",
+    ],
+  },
+  // keystone's postinst ends with `db_unregister keystone/create-admin-tenant`: answered, nothing left to preseed.
+  {
+    name: 'debconf: a question the installed package unregistered is not set again',
+    task: debconf({ package: 'keystone', settings: [{ question: 'keystone/configure_db', type: 'boolean', value: false }, { question: 'keystone/create-admin-tenant', type: 'boolean', value: false }] }),
+    facts: [out("0 false\n10 keystone/create-admin-tenant doesn't exist\n@@end\n"), out('install ok installed')],
+    action: 'none',
+    reason: /unregistered by installed keystone/,
+  },
+  {
+    name: 'debconf: before the package is installed, a missing question is preseeded',
+    task: debconf({ package: 'keystone', settings: [{ question: 'keystone/create-admin-tenant', type: 'boolean', value: false }] }),
+    facts: [out("10 keystone/create-admin-tenant doesn't exist\n@@end\n"), out('')],
+    action: 'change',
+    steps: ["debconf-set-selections <<'SP_EOF'\nkeystone keystone/create-admin-tenant boolean false\nSP_EOF"],
+  },
   { name: 'yum: installs missing', task: packages({ names: ['chrony', 'mariadb'], manager: 'yum' }), facts: [out('chrony\n'), marker()], action: 'change', steps: ['yum install -y -q -- mariadb'] },
   { name: 'yum: absent removes installed', task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }), facts: [out('NetworkManager\n'), marker()], action: 'change', steps: ['yum remove -y -q -- NetworkManager'] },
   { name: 'yum: absent and not installed', task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }), facts: [out(''), marker()], action: 'none' },

@@ -87,6 +87,16 @@ echo @@end`,
   };
 }
 
+/** Whether the package owning the questions is installed (dpkg's status). */
+function packageInstalledFact(pkg: string): ShellFact<boolean> {
+  return {
+    kind: 'shell',
+    script: sh`dpkg-query -W -f='\${Status}' -- ${pkg} 2>/dev/null; true`,
+    parse: ({ stdout }) => stdout.trim().endsWith(' installed'),
+    simulate: (host) => host.set('packages').has(pkg),
+  };
+}
+
 /** Preseeds debconf answers; only the ones that differ are set again. */
 export function debconf<H extends string = never>(args: DebconfArgs, options?: TaskOptions<H>): Task<H> {
   validate(args);
@@ -94,10 +104,14 @@ export function debconf<H extends string = never>(args: DebconfArgs, options?: T
     module: 'debconf',
     name: `debconf ${args.package}: ${args.settings.map((s) => s.question).join(' ')}`,
     options,
-    facts: { current: debconfFact(args) },
-    plan: ({ current }): Plan => {
-      const todo = args.settings.filter((s) => current.get(s.question) !== expected(s));
-      if (todo.length === 0) return noChange(`${args.settings.length} answer(s) already set`);
+    facts: { current: debconfFact(args), installed: packageInstalledFact(args.package) },
+    plan: ({ current, installed }): Plan => {
+      // A question the installed package has unregistered (keystone's postinst ends with
+      // `db_unregister keystone/create-admin-tenant`) has been asked and answered: nothing is left to preseed.
+      // An upgrade registers it again, and the answer is set then.
+      const unregistered = args.settings.filter((s) => installed === true && current.get(s.question) === null);
+      const todo = args.settings.filter((s) => current.get(s.question) !== expected(s) && !unregistered.includes(s));
+      if (todo.length === 0) return noChange(`${args.settings.length - unregistered.length} answer(s) already set${unregistered.length ? `; ${unregistered.map((s) => s.question).join(', ')} unregistered by installed ${args.package}` : ''}`);
       // The here-document body piece by piece, so only secret values show as ***.
       const body: { text: string; secret: boolean }[] = [];
       todo.forEach((s, i) => {

@@ -11,6 +11,13 @@ export interface PackagesArgs {
   readonly state?: 'present' | 'absent';
   /** apt only: refresh the lists first, at most once per run per host (default true). */
   readonly updateCache?: boolean;
+  /**
+   * apt only: keep maintainer scripts from starting services while installing
+   * (a `/usr/sbin/policy-rc.d` that exits 101, removed afterwards), so the
+   * role that owns a service's configuration also owns when it first starts.
+   * Debian's packages otherwise start every daemon with its packaged config.
+   */
+  readonly holdServices?: boolean;
 }
 
 /** Marker written by the apt-get update this run made; a repository change removes it. */
@@ -57,9 +64,18 @@ const aptEnv = sh`DEBIAN_FRONTEND=noninteractive`;
 // Ansible's apt lock_timeout does. Old apt ignores options it does not know.
 const aptOpts = sh`-o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300`;
 
-function installCmd(manager: PackageManager, names: readonly string[]): Cmd {
+/** invoke-rc.d asks this script whether a maintainer script may start a service (101: no). */
+export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+/** Marks the policy-rc.d this module writes, so one left behind by a lost connection is still recognised as its own. */
+const POLICY_MARK = 'stackplay: no service starts during package installs';
+
+// A policy-rc.d someone else put there stays (and keeps deciding); ours goes when the install ends, however it ends.
+const holdPrefix = sh`if [ ! -e ${POLICY_RC_D} ] || grep -qs ${POLICY_MARK} ${POLICY_RC_D}; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' ${POLICY_MARK} >${POLICY_RC_D} && chmod 0755 ${POLICY_RC_D} && trap ${`rm -f ${POLICY_RC_D}`} EXIT; fi
+`;
+
+function installCmd(manager: PackageManager, names: readonly string[], hold: boolean): Cmd {
   return manager === 'apt'
-    ? sh`${aptEnv} apt-get install -y -q ${aptOpts} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
+    ? sh`${hold ? holdPrefix : sh``}${aptEnv} apt-get install -y -q ${aptOpts} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
     : sh`yum install -y -q -- ${names}`;
 }
 
@@ -90,7 +106,7 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
       }
       steps.push({
         kind: 'exec',
-        cmd: state === 'present' ? installCmd(args.manager, todo) : removeCmd(args.manager, todo),
+        cmd: state === 'present' ? installCmd(args.manager, todo, args.holdServices === true) : removeCmd(args.manager, todo),
         simulate: (h) => todo.forEach((n) => (state === 'present' ? h.set('packages').add(n) : h.set('packages').delete(n))),
       });
       return { action: 'change', summary: `${state === 'present' ? 'install' : 'remove'} ${todo.join(' ')}`, steps };

@@ -38,7 +38,15 @@ elif [ -f "/etc/init/$n.conf" ] && command -v initctl >/dev/null 2>&1; then
 else
   echo sysv
   if [ -x "/etc/init.d/$n" ]; then echo exists; else echo missing; fi
-  service "$n" status >/dev/null 2>&1 && echo running || echo stopped
+  if grep -qs 'openstack-pkg-tools' "/etc/init.d/$n" && grep -qs '^PIDFILE=/var/run/\${PROJECT_NAME}/\${NAME}.pid' "/etc/init.d/$n"; then
+    # Debian's OpenStack init scripts (openstack-pkg-tools) answer status with status_of_proc on the binary:
+    # every uwsgi service shares /usr/bin/uwsgi_python3*, so keystone's uwsgi made placement-api look running.
+    # Their start writes /var/run/<project>/<name>.pid: the daemon runs when that pid is alive.
+    pf=$(eval "$(grep -E '^(PROJECT_NAME|NAME)=' "/etc/init.d/$n" | head -n 2)"; echo "/var/run/$PROJECT_NAME/$NAME.pid")
+    [ -s "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null && echo running || echo stopped
+  else
+    service "$n" status >/dev/null 2>&1 && echo running || echo stopped
+  fi
   e=disabled
   for f in /etc/rc2.d/S[0-9][0-9]"$n" /etc/rc.d/rc3.d/S[0-9][0-9]"$n"; do [ -e "$f" ] && e=enabled; done
   echo "$e"

@@ -42,7 +42,9 @@ export class BecomeTransport implements Transport {
   #sudo(args: string, body: string): string {
     const feed = this.password ? `printf '%s\\n' ${quote(this.password.reveal())}` : ':';
     const delimiter = `SP_BECOME_${Math.random().toString(36).slice(2, 10)}`;
-    const rest = body === '' ? '' : `cat <<'${delimiter}'\n${body}${body.endsWith('\n') ? '' : '\n'}${delimiter}\n`;
+    // sudo resets the environment: hand the connection's sshd pid (the run lock's holder) to the root shell first.
+    const pid = `printf 'STACKPLAY_SSH_PID=%s; export STACKPLAY_SSH_PID\\n' "\${STACKPLAY_SSH_PID:-$PPID}"\n`;
+    const rest = body === '' ? '' : `${pid}cat <<'${delimiter}'\n${body}${body.endsWith('\n') ? '' : '\n'}${delimiter}\n`;
     return `{ ${feed}\n${rest}} | sudo -S -k -p ${quote(PROMPT)} -u ${quote(this.user)} ${args}\n`;
   }
 

@@ -2,11 +2,18 @@
  * SSH transport: one ssh2 connection per host, scripts fed to `/bin/sh -s`
  * on a session channel's stdin, HTTP tunnelled over direct-tcpip channels.
  *
+ * By default a session channel is not opened per script: each channel runs
+ * one long-lived `/bin/sh` (see ShellSession) that starts every script as a
+ * fresh `/bin/sh -s` child, so an exec costs one round trip and two process
+ * starts on the host instead of a channel open, a login shell (which on
+ * Debian reads ~/.bashrc) and a channel close.
+ *
  * Host keys are checked against an OpenSSH-format known_hosts file by this
  * module: ssh2 itself accepts any host key unless a verifier says otherwise.
  */
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { mkdir, readFile, appendFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import * as http from 'node:http';
@@ -50,6 +57,12 @@ export interface SshOptions {
   readonly maxSessions?: number;
   /** Reserved for privilege escalation (not used yet). */
   readonly sudoPassword?: string;
+  /**
+   * Run scripts through long-lived `/bin/sh` sessions (one channel each,
+   * reused for every exec) instead of a new channel and login shell per
+   * exec. Default true.
+   */
+  readonly persistentShell?: boolean;
 }
 
 const DEFAULTS = {
@@ -471,6 +484,16 @@ class SshTransport implements Transport {
   readonly #forwards: PQueue;
   readonly #control = new PQueue({ concurrency: 1 });
   readonly #httpTimeoutMs: number;
+  readonly #persistent: boolean;
+  readonly #maxShells: number;
+  /** Long-lived shells (persistent mode); idle ones are reused, at most #maxShells. */
+  readonly #shells: ShellSession[] = [];
+  #shellsOpening = 0;
+  /** Per-exec channels (ownChannel scripts) open right now: they share sshd's MaxSessions with the shells. */
+  #ownChannels = 0;
+  #shellWaiters: (() => void)[] = [];
+  /** What this connection did (for STACKPLAY_EXEC_COUNT). */
+  readonly #counts = { execs: 0, http: 0, channels: 0 };
   /** Set once the connection is gone; the reason later calls report. */
   #dead: UnreachableError | undefined;
   #closing: Promise<void> | undefined;
@@ -491,6 +514,9 @@ class SshTransport implements Transport {
     // direct-tcpip channels do not count against MaxSessions.
     this.#forwards = new PQueue({ concurrency });
     this.#httpTimeoutMs = options.httpTimeoutMs ?? DEFAULTS.httpTimeoutMs;
+    // STACKPLAY_PERSISTENT_SHELL=0 goes back to a channel per exec (for comparisons).
+    this.#persistent = options.persistentShell ?? process.env['STACKPLAY_PERSISTENT_SHELL'] !== '0';
+    this.#maxShells = concurrency;
     // ssh2 emits 'error' for keepalive timeouts and socket resets; without a
     // listener that would crash the process.
     client.on('error', (err: Ssh2Error) => {
@@ -504,6 +530,7 @@ class SshTransport implements Transport {
     client.on('close', () => {
       this.#disconnected = true;
       this.#dead ??= new UnreachableError(host, `connection to ${target} lost`, true);
+      this.#wakeShellWaiters(true);
     });
   }
 
@@ -513,7 +540,71 @@ class SshTransport implements Transport {
 
   async exec(script: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.#checkAlive();
-    return this.#sessions.add(() => this.#execNow(script, options));
+    this.#counts.execs++;
+    const shell = this.#persistent && options.ownChannel !== true;
+    return this.#sessions.add(() => (shell ? this.#execInShell(script, options) : this.#execNow(script, options)));
+  }
+
+  async #execInShell(script: string, options: ExecOptions): Promise<ExecResult> {
+    for (;;) {
+      const shell = await this.#acquireShell();
+      // A shell that ended while idle ran nothing of this script: take another.
+      if (!shell.usable) {
+        this.#dropShell(shell);
+        continue;
+      }
+      try {
+        return await shell.run(script, options);
+      } finally {
+        this.#releaseShell(shell);
+      }
+    }
+  }
+
+  /** An idle shell, a new one while fewer than #maxShells exist, or the next one to become free. */
+  async #acquireShell(): Promise<ShellSession> {
+    for (;;) {
+      this.#checkAlive();
+      const idle = this.#shells.find((s) => s.idle);
+      if (idle !== undefined) {
+        idle.idle = false;
+        return idle;
+      }
+      if (this.#shells.length + this.#shellsOpening + this.#ownChannels < this.#maxShells) {
+        this.#shellsOpening++;
+        let shell: ShellSession;
+        try {
+          shell = new ShellSession(await this.#openSession(SHELL_COMMAND), {
+            lost: (what) => this.#lost(what),
+            killTree: (pid) => this.#killRemote(killTreeScript(pid)),
+            ended: (s) => this.#dropShell(s),
+            freed: () => this.#wakeShellWaiters(false),
+          });
+        } finally {
+          this.#shellsOpening--;
+        }
+        this.#shells.push(shell);
+        return shell;
+      }
+      await new Promise<void>((resolve) => this.#shellWaiters.push(resolve));
+    }
+  }
+
+  #releaseShell(shell: ShellSession): void {
+    // A timed-out script's session stays busy until its shell reports the kill (then `freed`).
+    if (shell.reusable && !shell.busy) shell.idle = true;
+    this.#wakeShellWaiters(false);
+  }
+
+  #dropShell(shell: ShellSession): void {
+    const i = this.#shells.indexOf(shell);
+    if (i >= 0) this.#shells.splice(i, 1);
+    this.#wakeShellWaiters(false);
+  }
+
+  #wakeShellWaiters(all: boolean): void {
+    const wake = all ? this.#shellWaiters.splice(0) : this.#shellWaiters.splice(0, 1);
+    for (const w of wake) w();
   }
 
   #lost(what: string, cause?: unknown): UnreachableError {
@@ -527,11 +618,23 @@ class SshTransport implements Transport {
   }
 
   async #execNow(script: string, options: ExecOptions): Promise<ExecResult> {
-    const channel = await this.#openSession(REMOTE_COMMAND);
-    return runOnChannel(channel, script, options, {
-      lost: (what) => this.#lost(what),
-      killGroup: (pid) => this.#killGroup(pid),
-    });
+    // Shells kept open for later use must not crowd this channel out of sshd's MaxSessions.
+    while (this.#shells.length + this.#shellsOpening + this.#ownChannels >= this.#maxShells) {
+      const idle = this.#shells.find((s) => s.idle);
+      if (idle === undefined) break;
+      idle.retire();
+    }
+    this.#ownChannels++;
+    try {
+      const channel = await this.#openSession(REMOTE_COMMAND);
+      return await runOnChannel(channel, script, options, {
+        lost: (what) => this.#lost(what),
+        killGroup: (pid) => this.#killGroup(pid),
+      });
+    } finally {
+      this.#ownChannels--;
+      this.#wakeShellWaiters(false);
+    }
   }
 
   /**
@@ -546,9 +649,11 @@ class SshTransport implements Transport {
     for (let attempt = 0; ; attempt++) {
       this.#checkAlive();
       try {
-        return await new Promise<ClientChannel>((resolve, reject) => {
+        const channel = await new Promise<ClientChannel>((resolve, reject) => {
           this.#client.exec(command, (err, channel) => (err ? reject(err) : resolve(channel)));
         });
+        this.#counts.channels++;
+        return channel;
       } catch (err) {
         if (this.#dead !== undefined) throw this.#dead;
         const message = err instanceof Error ? err.message : String(err);
@@ -571,13 +676,17 @@ class SshTransport implements Transport {
    * most one session above the queue's limit.
    */
   #killGroup(pid: number): void {
+    // sshd makes the session's process a session (and group) leader,
+    // and REMOTE_COMMAND execs sh in place, so -pid is the script and
+    // everything it started that did not detach itself.
+    this.#killRemote(`kill -9 -- -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`);
+  }
+
+  #killRemote(command: string): void {
     if (this.#dead !== undefined) return;
     void this.#control
       .add(async () => {
-        // sshd makes the session's process a session (and group) leader,
-        // and REMOTE_COMMAND execs sh in place, so -pid is the script and
-        // everything it started that did not detach itself.
-        const ch = await this.#openSession(`kill -9 -- -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`);
+        const ch = await this.#openSession(command);
         await new Promise<void>((resolve) => {
           ch.on('close', () => resolve()).on('error', () => resolve());
           ch.resume();
@@ -592,6 +701,7 @@ class SshTransport implements Transport {
 
   async http(request: HttpRequest): Promise<HttpResponse> {
     this.#checkAlive();
+    this.#counts.http++;
     return this.#forwards.add(() => this.#httpNow(request));
   }
 
@@ -629,6 +739,7 @@ class SshTransport implements Transport {
   }
 
   close(): Promise<void> {
+    if (this.#closing === undefined) recordCounts(this.host, this.#counts);
     this.#closing ??= new Promise<void>((resolve) => {
       this.#dead ??= new UnreachableError(this.host, `transport to ${this.#target} was closed`, false);
       const client = this.#client;
@@ -812,6 +923,297 @@ function runOnChannel(
 
     channel.end(wrapScript(script));
   });
+}
+
+// ---------------------------------------------------------------------------
+// persistent shell sessions
+
+/**
+ * What a persistent session channel runs (through the login shell, once per
+ * channel; SHELL_SETUP is its first input). SHELL_SETUP also exports
+ * STACKPLAY_SSH_PID, the connection's sshd process (the session shell's
+ * parent; a script's own $PPID is the session shell), for anything that must
+ * outlive one script but not the connection, such as a run lock.
+ */
+const SHELL_COMMAND = 'exec /bin/sh -s';
+const SHELL_SETUP = 'STACKPLAY_SSH_PID=$PPID; export STACKPLAY_SSH_PID\n';
+
+/**
+ * Kills a timed-out script's process tree: stop it top-down (a stopped
+ * process cannot fork), collecting children from /proc (or pgrep), then
+ * SIGKILL all of it. The script's own shell is not a process-group leader
+ * (`setsid` would make it one, at ~3 ms per exec), so a group kill is not
+ * available; daemons that detached themselves are left alone either way.
+ */
+export function killTreeScript(pid: number): string {
+  return `q=${pid}; all=
+while [ -n "$q" ]; do
+  next=
+  for p in $q; do
+    kill -STOP "$p" 2>/dev/null || continue
+    all="$all $p"
+    c=$(cat /proc/"$p"/task/*/children 2>/dev/null || pgrep -P "$p")
+    next="$next $c"
+  done
+  q=$(echo $next)
+done
+[ -n "$all" ] && kill -9 $all 2>/dev/null; true`;
+}
+
+interface ShellHooks {
+  lost(what: string): UnreachableError;
+  killTree(pid: number): void;
+  ended(session: ShellSession): void;
+  /** A session that was busy with a timed-out script is free again. */
+  freed(): void;
+}
+
+interface ShellRun {
+  readonly nonce: string;
+  readonly outBegin: Buffer;
+  readonly outEnd: Buffer;
+  readonly errBegin: Buffer;
+  readonly errEnd: Buffer;
+  pid?: number;
+  outStart: number;
+  errStart: number;
+  /** Already answered (timed out): the session waits for the end markers, then is free again. */
+  answered: boolean;
+  timer?: NodeJS.Timeout;
+  resolve(result: ExecResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One session channel running a long-lived `/bin/sh` that reads, from the
+ * channel's stdin, one small program per exec:
+ *
+ *     /bin/sh -s <<'@@NONCE'
+ *     printf '@@NONCE:b:%s\n' "$$"; printf '@@NONCE:b\n' >&2
+ *     {
+ *     SCRIPT
+ *     } </dev/null
+ *     @@NONCE
+ *     printf '\n@@NONCE:e:%s\n' "$?"; printf '\n@@NONCE:e\n' >&2
+ *
+ * The script runs in its own `/bin/sh`, as before: `exit`, `set -e`, traps,
+ * variables and a syntax error (exit 2, nothing run) stay inside it; the
+ * here-document keeps the script off every argv; `</dev/null` keeps its
+ * commands from reading the rest of it. Output between the begin and end
+ * markers (a fresh random nonce per exec) is the result; anything outside
+ * them is dropped. A process a script leaves running keeps the shell's
+ * stdout, so what it prints while a later script runs would land in that
+ * script's result: scripts that may start daemons (every exec step: service
+ * starts, package installs) say `ownChannel` and get a channel of their own.
+ * One exec at a time per session.
+ */
+class ShellSession {
+  idle = false;
+  /** False once the shell is gone or stuck on a killed script. */
+  reusable = true;
+  readonly #channel: ClientChannel;
+  readonly #hooks: ShellHooks;
+  #out: Buffer = Buffer.alloc(0);
+  #err: Buffer = Buffer.alloc(0);
+  #run: ShellRun | undefined;
+  #exit: { code: number | null; signal?: string } | undefined;
+  #closed = false;
+
+  get busy(): boolean {
+    return this.#run !== undefined;
+  }
+
+  /** Its shell is still there and nothing runs in it. */
+  get usable(): boolean {
+    return !this.#closed && this.#run === undefined && this.reusable;
+  }
+
+  constructor(channel: ClientChannel, hooks: ShellHooks) {
+    this.#channel = channel;
+    this.#hooks = hooks;
+    channel.on('data', (chunk: Buffer) => {
+      this.#out = this.#out.length === 0 ? chunk : Buffer.concat([this.#out, chunk]);
+      this.#check();
+    });
+    channel.stderr.on('data', (chunk: Buffer) => {
+      this.#err = this.#err.length === 0 ? chunk : Buffer.concat([this.#err, chunk]);
+      this.#check();
+    });
+    channel.on('exit', (code: number | null, signal?: string) => {
+      this.#exit = signal === undefined ? { code } : { code, signal };
+      // The shell is gone; a process it left may hold the channel open for long: settle soon anyway.
+      setTimeout(() => {
+        if (this.#closed) return;
+        this.#onClose();
+        this.#channel.close();
+      }, EXIT_GRACE_MS).unref();
+    });
+    channel.on('close', () => this.#onClose());
+    channel.on('error', () => {
+      // Surfaced through 'close'.
+    });
+    channel.write(SHELL_SETUP);
+  }
+
+  run(script: string, options: ExecOptions): Promise<ExecResult> {
+    if (this.#closed || this.#run !== undefined) return Promise.reject(this.#hooks.lost('shell session is not usable'));
+    let nonce = randomBytes(8).toString('hex');
+    while (script.includes(nonce)) nonce = randomBytes(8).toString('hex');
+    const m = `@@${nonce}`;
+    return new Promise<ExecResult>((resolve, reject) => {
+      const run: ShellRun = {
+        nonce,
+        outBegin: Buffer.from(`${m}:b:`),
+        outEnd: Buffer.from(`\n${m}:e:`),
+        errBegin: Buffer.from(`${m}:b\n`),
+        errEnd: Buffer.from(`\n${m}:e\n`),
+        outStart: -1,
+        errStart: -1,
+        answered: false,
+        resolve,
+        reject,
+      };
+      this.#run = run;
+      // Whatever arrived while idle is stray output of earlier scripts' children.
+      this.#out = Buffer.alloc(0);
+      this.#err = Buffer.alloc(0);
+      if (options.timeoutMs !== undefined) {
+        const timeoutMs = options.timeoutMs;
+        run.timer = setTimeout(() => this.#timeout(run, timeoutMs), timeoutMs);
+      }
+      const body = wrapScript(script);
+      this.#channel.write(
+        `/bin/sh -s <<'${m}'\n` +
+          `printf '${m}:b:%s\\n' "$$"; printf '${m}:b\\n' >&2\n` +
+          `${body}${m}\n` +
+          `printf '\\n${m}:e:%s\\n' "$?"; printf '\\n${m}:e\\n' >&2\n`,
+      );
+    });
+  }
+
+  /** Text between the markers so far (up to `end` when given). */
+  #slice(buf: Buffer, start: number, end?: number): string {
+    return buf.subarray(Math.max(0, start), end).toString('utf8');
+  }
+
+  #check(): void {
+    const run = this.#run;
+    if (run === undefined) {
+      this.#out = Buffer.alloc(0);
+      this.#err = Buffer.alloc(0);
+      return;
+    }
+    if (run.outStart < 0) {
+      const b = this.#out.indexOf(run.outBegin);
+      const nl = b < 0 ? -1 : this.#out.indexOf(10, b + run.outBegin.length);
+      if (nl >= 0) {
+        run.pid = Number(this.#out.subarray(b + run.outBegin.length, nl).toString('latin1'));
+        run.outStart = nl + 1;
+      }
+    }
+    if (run.errStart < 0) {
+      const b = this.#err.indexOf(run.errBegin);
+      if (b >= 0) run.errStart = b + run.errBegin.length;
+    }
+    const outEnd = this.#out.indexOf(run.outEnd, Math.max(0, run.outStart - 1));
+    const codeEnd = outEnd < 0 ? -1 : this.#out.indexOf(10, outEnd + run.outEnd.length);
+    const errEnd = this.#err.indexOf(run.errEnd, Math.max(0, run.errStart - 1));
+    if (codeEnd < 0 || errEnd < 0) return;
+    const exitCode = Number(this.#out.subarray(outEnd + run.outEnd.length, codeEnd).toString('latin1'));
+    // No begin marker: the script's shell never started; everything before the end marker is the shell's complaint.
+    const stdout = this.#slice(this.#out, run.outStart < 0 ? 0 : run.outStart, outEnd);
+    let stderr = this.#slice(this.#err, run.errStart < 0 ? 0 : run.errStart, errEnd);
+    this.#finishRun(run);
+    if (run.answered) {
+      if (this.reusable) {
+        this.idle = true;
+        this.#hooks.freed();
+      }
+      return;
+    }
+    const sig = exitCode > 128 ? signalName(exitCode - 128) : undefined;
+    if (sig !== undefined) stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}exit ${exitCode}: killed by ${sig} (or exited ${exitCode})\n`;
+    run.resolve({ exitCode, stdout, stderr });
+  }
+
+  #finishRun(run: ShellRun): void {
+    if (run.timer !== undefined) clearTimeout(run.timer);
+    this.#run = undefined;
+    this.#out = Buffer.alloc(0);
+    this.#err = Buffer.alloc(0);
+  }
+
+  #timeout(run: ShellRun, timeoutMs: number): void {
+    if (this.#run !== run || run.answered) return;
+    run.answered = true;
+    const stdout = run.outStart < 0 ? '' : this.#slice(this.#out, run.outStart);
+    const stderr = run.errStart < 0 ? '' : this.#slice(this.#err, run.errStart);
+    run.resolve({ exitCode: 124, stdout, stderr: `${stderr}${stderr ? '\n' : ''}timed out after ${timeoutMs} ms\n` });
+    if (run.pid !== undefined && Number.isInteger(run.pid)) this.#hooks.killTree(run.pid);
+    // Free again once the killed script's end markers arrive; if they do not, give the session up.
+    run.timer = setTimeout(() => {
+      if (this.#run === run) this.#abandon();
+    }, CLOSE_GRACE_MS);
+    run.timer.unref();
+  }
+
+  /** Stop using this session: close its channel, which ends its shell. */
+  /** Close an idle session to free its channel. */
+  retire(): void {
+    if (this.#run === undefined) this.#abandon();
+  }
+
+  #abandon(): void {
+    this.reusable = false;
+    this.idle = false;
+    this.#channel.close();
+    this.#hooks.ended(this);
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.reusable = false;
+    this.idle = false;
+    const run = this.#run;
+    this.#run = undefined;
+    if (run !== undefined) {
+      if (run.timer !== undefined) clearTimeout(run.timer);
+      if (!run.answered) {
+        const exit = this.#exit;
+        if (exit === undefined) {
+          run.reject(this.#hooks.lost('connection lost while a command was running (it may or may not have completed)'));
+        } else {
+          // The session's shell itself ended (killed, say, by the script): report it as the old per-exec shell would have.
+          const exitCode = exit.code ?? signalExitCode(exit.signal);
+          const stdout = run.outStart < 0 ? '' : this.#slice(this.#out, run.outStart);
+          const stderr = run.errStart < 0 ? '' : this.#slice(this.#err, run.errStart);
+          run.resolve({ exitCode, stdout, stderr: `${stderr}${stderr ? '\n' : ''}the remote shell ended${exit.signal ? ` (killed by ${exit.signal})` : ` (exit ${exitCode})`}\n` });
+        }
+      }
+    }
+    this.#hooks.ended(this);
+  }
+}
+
+function signalName(n: number): string | undefined {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
+  return undefined;
+}
+
+/**
+ * STACKPLAY_EXEC_COUNT=FILE: at close, each connection appends one JSON line
+ * `{"host", "execs", "http", "channels"}` — how many round trips a run made,
+ * for benchmarks. Off unless set.
+ */
+function recordCounts(host: string, counts: { execs: number; http: number; channels: number }): void {
+  const file = process.env['STACKPLAY_EXEC_COUNT'];
+  if (!file) return;
+  try {
+    appendFileSync(file, `${JSON.stringify({ host, ...counts })}\n`);
+  } catch {
+    // Counting is a diagnostic; it never fails a run.
+  }
 }
 
 /** Path without its query string, for messages: queries may carry values callers would not want logged. */

@@ -13,6 +13,14 @@ export interface ExecResult {
 export interface ExecOptions {
   /** Abort the command (and report it as failed, not unreachable) after this long. */
   readonly timeoutMs?: number;
+  /**
+   * The script may start processes that outlive it (a service start, a
+   * package install whose postinst starts a daemon): run it where nothing
+   * it leaves behind can ever write into a later script's output. Over SSH:
+   * a session channel of its own instead of the connection's long-lived
+   * shell. Fact probes and file writes leave nothing behind and need not.
+   */
+  readonly ownChannel?: boolean;
 }
 
 export interface HttpRequest {

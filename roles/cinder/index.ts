@@ -76,13 +76,25 @@ export function cinderController(ctx: HostContext) {
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
     ini({ path: CONF, settings: commonCinderConf(o) }, { notify: ['restartScheduler', 'restartApi'], tags: ['config'] }),
     ...serviceDatabase(o, 'cinder'),
-    dbSync({ service: 'cinder', user: 'cinder', command: sh`cinder-manage db sync`, fingerprint: versionCommand(sh`cinder-manage db version`) }, { notify: ['restartScheduler', 'restartApi'], tags: ['database'] }),
+    dbSync(
+      {
+        service: 'cinder',
+        user: 'cinder',
+        command: sh`cinder-manage db sync`,
+        // Zed's cinder-manage logs alembic's INFO lines (timestamped) to stdout before the version: the last line
+        // alone is the fingerprint, or every run on the lab reported a migration and restarted cinder.
+        fingerprint: versionCommand(sh`cinder-manage db version | tail -n 1`),
+      },
+      { notify: ['restartScheduler', 'restartApi'], tags: ['database'] },
+    ),
     ...rel.apis.flatMap((api, i) =>
       serviceRegistration(o, {
-        name: api.name,
+        // One `cinder` user (the name cinder.conf's [keystone_authtoken] logs in with); the v1/v2/v3 entities
+        // share it. The first run on the lab made a `cinderv3` user for Zed, and cinder-api rejected every token.
+        name: 'cinder',
+        serviceName: api.name,
         type: api.type,
         description: 'OpenStack Block Storage',
-        // One `cinder` user; the v2/v3 entities share it.
         user: i === 0,
         urls: o.sameUrls(`http://${o.controller}:8776/${api.path}`),
       }),

@@ -66,7 +66,7 @@ export function common(ctx: HostContext) {
     hostname({ name: ctx.host }, { tags: ['hostname'] }),
     hostsEntries({ entries: everyHost }, { tags: ['hostname'] }),
     ...repoTasks,
-    packages({ names: [ts.package], manager: os.packageManager }, { tags: ['time'] }),
+    packages({ names: [ts.package], manager: os.packageManager, holdServices: os.holdServicesOnInstall }, { tags: ['time'] }),
     file(
       {
         path: ts.config,

@@ -44,7 +44,10 @@ export function glanceCommonSettings(o: OpenStackHost): IniSections {
 
 export function glanceApiSettings(o: OpenStackHost): IniSections {
   const rel = GLANCE_RELEASE[o.release];
-  return mergeSections(glanceCommonSettings(o), {
+  // `glance_workers` in the inventory: glance-api's worker processes (`[DEFAULT] workers`; glance's default is
+  // one per CPU). Unset, the option is left as the package ships it.
+  const workers = o.ctx.vars.has('glance_workers') ? { DEFAULT: { workers: o.ctx.vars.int('glance_workers') } } : {};
+  return mergeSections(glanceCommonSettings(o), workers, {
     glance_store: { ...(rel.stores ? { stores: rel.stores } : {}), default_store: 'file', filesystem_store_datadir: IMAGES_DIR },
   });
 }

@@ -1,6 +1,8 @@
 import { isMain, main } from '../../lib/cli.js';
 import { OpenStackHost } from '../../lib/openstack.js';
 import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
+import { debconf } from '../../lib/tasks/debconf.js';
+import { absentFile } from '../../lib/tasks/file.js';
 import { packages } from '../../lib/tasks/package.js';
 import { service } from '../../lib/tasks/service.js';
 import { HORIZON_RELEASE, horizonPlatform } from './data.js';
@@ -68,9 +70,11 @@ export function horizon(ctx: HostContext) {
   return defineRole('horizon', {
     reloadWebServer: service({ name: platform.webService, state: 'reloaded' }),
   }).tasks([
+    ...(platform.debconf ? [debconf(platform.debconf, { tags: ['packages'] })] : []),
     o.packages(platform.packages, { tags: ['packages'] }),
     ...(platform.remove.length > 0 ? [packages({ names: platform.remove, manager: o.os.packageManager, state: 'absent' }, { notify: ['reloadWebServer'], tags: ['packages'] })] : []),
     pythonSettings({ path: platform.settingsPath, settings: dashboardSettings(o) }, { notify: ['reloadWebServer'], tags: ['config'] }),
+    ...platform.disableSites.map((site) => absentFile(`/etc/apache2/sites-enabled/${site}.conf`, { notify: ['reloadWebServer'], tags: ['config'] })),
     service({ name: 'memcached', state: 'started', enabled: true }),
     service({ name: platform.webService, state: 'started', enabled: true }),
   ]);

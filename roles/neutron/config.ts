@@ -159,6 +159,8 @@ export function neutronConf(h: NeutronHost, serviceTenantId: string): IniSection
     o.messaging(),
     // Zed's authtoken() has no [DEFAULT] auth_strategy; the Zed neutron guide still sets it.
     { DEFAULT: { auth_strategy: 'keystone' } },
+    // Every neutron process of the host reads neutron.conf: the server loads the mechanism driver, later releases' agents check too.
+    style.experimental.includes(h.mode.mechanism) ? { experimental: { [h.mode.mechanism]: style.yes } } : {},
     o.authtoken('neutron'),
     // Seed 003 says lock_path = $state_path/lock; the Liberty guide says /var/lib/neutron/tmp (so does Zed's).
     o.release === 'juno' ? {} : { oslo_concurrency: { lock_path: '/var/lib/neutron/tmp' } },

@@ -190,14 +190,16 @@ export interface ReleaseStyle {
   readonly dbTarget: string;
   /** Instance MTU pushed by dnsmasq on tunnel networks (Juno, Liberty guides); Zed sets network MTUs itself. */
   readonly dnsmasqMtu: Readonly<Partial<Record<'gre' | 'vxlan', number>>>;
+  /** Mechanisms this release marks experimental: neutron.conf `[experimental] <mechanism> = true` where they are used. */
+  readonly experimental: readonly Mechanism[];
 }
 
 const FULL_IFACE = { openvswitch: 'neutron.agent.linux.interface.OVSInterfaceDriver', linuxbridge: 'neutron.agent.linux.interface.BridgeInterfaceDriver' } as const;
 const FULL_FW = { openvswitch: 'neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver', linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver' } as const;
 
 export const STYLE: Readonly<Record<Release, ReleaseStyle>> = {
-  juno: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'juno', dnsmasqMtu: { gre: 1454, vxlan: 1450 } },
-  liberty: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'head', dnsmasqMtu: { gre: 1454, vxlan: 1450 } },
+  juno: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'juno', dnsmasqMtu: { gre: 1454, vxlan: 1450 }, experimental: [] },
+  liberty: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'head', dnsmasqMtu: { gre: 1454, vxlan: 1450 }, experimental: [] },
   zed: {
     yes: 'true',
     no: 'false',
@@ -206,6 +208,10 @@ export const STYLE: Readonly<Record<Release, ReleaseStyle>> = {
     firewallDriver: { openvswitch: 'iptables_hybrid', linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver' },
     dbTarget: 'head',
     dnsmasqMtu: {},
+    // Neutron 21 (Zed) refuses to load the linuxbridge mechanism driver without `[experimental] linuxbridge = true`
+    // ("Feature 'linuxbridge' is experimental and has to be explicitly enabled"): neutron-api's uwsgi workers died
+    // in a loop on the lab controller. The Zed install guide predates the flag.
+    experimental: ['linuxbridge'],
   },
 };
 

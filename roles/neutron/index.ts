@@ -160,7 +160,9 @@ function neutronRole(h: NeutronHost) {
           service: 'neutron',
           user: 'neutron',
           command: sh`neutron-db-manage ${configFiles} upgrade ${h.style.dbTarget}`,
-          fingerprint: versionCommand(sh`neutron-db-manage ${configFiles} current`),
+          // `current` prints the expand and contract heads in no fixed order: sorted, the same schema
+          // always gives the same fingerprint (unsorted, a run on the lab reported a migration that was not).
+          fingerprint: versionCommand(sh`neutron-db-manage ${configFiles} current | sort`),
         },
         { tags: ['database'] },
       ),
@@ -172,7 +174,7 @@ function neutronRole(h: NeutronHost) {
             service: 'neutron-lbaas',
             user: 'neutron',
             command: sh`neutron-db-manage --subproject neutron-lbaas ${configFiles} upgrade head`,
-            fingerprint: versionCommand(sh`neutron-db-manage --subproject neutron-lbaas ${configFiles} current`),
+            fingerprint: versionCommand(sh`neutron-db-manage --subproject neutron-lbaas ${configFiles} current | sort`),
           },
           { tags: ['database', 'lbaas'] },
         ),

@@ -86,6 +86,13 @@ export interface Daemon {
    * have no systemd: there the binary is started directly (`<binary> -d`).
    */
   readonly binary?: string;
+  /** `key = value` settings of the daemon's own config files (values as written, quotes included). */
+  readonly config?: readonly DaemonConfig[];
+}
+
+export interface DaemonConfig {
+  readonly path: string;
+  readonly settings: Readonly<Record<string, string>>;
 }
 
 export interface NovaPlatform {
@@ -154,7 +161,26 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
     // libvirt-daemon-system has systemd units but no init scripts (LAB-NOTES); virtlogd first, libvirtd needs it.
     libvirt: [
       { service: 'virtlogd', binary: '/usr/sbin/virtlogd' },
-      { service: 'libvirtd', binary: '/usr/sbin/libvirtd' },
+      {
+        service: 'libvirtd',
+        binary: '/usr/sbin/libvirtd',
+        // Debian's libvirtd authorizes the read-write socket through polkit over the D-Bus system bus. nova-compute
+        // runs as `nova` (in group libvirt, added by nova-compute's postinst); on the lab hosts, without systemd,
+        // neither D-Bus nor polkitd runs and nova-compute died with "Unable to get system bus connection". The
+        // socket's group gives the same access polkit's 60-libvirt.rules gives (group libvirt), without polkit.
+        config: [
+          {
+            path: '/etc/libvirt/libvirtd.conf',
+            settings: {
+              unix_sock_group: '"libvirt"',
+              unix_sock_ro_perms: '"0777"',
+              unix_sock_rw_perms: '"0770"',
+              auth_unix_ro: '"none"',
+              auth_unix_rw: '"none"',
+            },
+          },
+        ],
+      },
     ],
     // /etc/init.d/nova-compute adds --config-file=/etc/nova/nova-compute.conf when it exists.
     virtConfig: '/etc/nova/nova-compute.conf',
@@ -178,6 +204,9 @@ export function linuxnetInterfaceDriver(release: Release, agent: 'ovs' | 'linuxb
   // Liberty renamed the linuxbridge driver (seed 003 notes the new name).
   return release === 'juno' ? 'nova.network.linux_net.LinuxBridgeInterfaceDriver' : 'nova.network.linux_net.NeutronLinuxBridgeInterfaceDriver';
 }
+
+/** qemu.conf, read by libvirtd's QEMU driver. */
+export const QEMU_CONF = '/etc/libvirt/qemu.conf';
 
 /** `nova_compute_driver` inventory values: short names or a full class path. */
 export const COMPUTE_DRIVERS: Readonly<Record<string, string>> = {

@@ -2,7 +2,7 @@ import { isMain, main } from '../../lib/cli.js';
 import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
 import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
 import { sh, type Cmd } from '../../lib/shell.js';
-import type { Task } from '../../lib/task.js';
+import { flushHandlers, type Task } from '../../lib/task.js';
 import { command } from '../../lib/tasks/command.js';
 import { absentFile } from '../../lib/tasks/file.js';
 import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
@@ -24,9 +24,11 @@ import {
   NOVNC_PORT,
   PLACEMENT_CONF,
   PLACEMENT_PORT,
+  QEMU_CONF,
   SQLITE_LEFTOVER,
+  type Daemon,
 } from './data.js';
-import { daemon, restartAll, virtSettings } from './tasks.js';
+import { daemon, daemonConfig, restartAll, restartDaemons, virtSettings } from './tasks.js';
 
 /**
  * Compute (seed 004 §7, seed 003 §3.6–3.7, the Zed guide): the nova
@@ -233,8 +235,10 @@ export function novaController(ctx: HostContext) {
   const rel = NOVA_RELEASE[o.release];
   const plat = novaPlatform(o.release, o.family);
   const alsoCompute = o.inGroup('compute');
+  const libvirt = libvirtDaemons(o);
   const settings = alsoCompute ? mergeSections(novaSettings(o, 'controller'), novaSettings(o, 'compute')) : novaSettings(o, 'controller');
   return defineRole('nova-controller', {
+    restartLibvirt: restartDaemons(alsoCompute ? libvirt : []),
     restartNova: restartAll([...plat.controllerServices, ...(alsoCompute ? [plat.computeService] : [])]),
     // Debian only (never notified elsewhere).
     restartConsoleProxy: service({ name: 'nova-novncproxy', state: 'restarted' }),
@@ -252,8 +256,29 @@ export function novaController(ctx: HostContext) {
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
     ...serviceRegistration(o, { name: 'nova', type: 'compute', description: 'OpenStack Compute', urls: o.sameUrls(`http://${o.controller}:${API_PORT}/${rel.endpointPath}`) }),
     ...plat.controllerServices.map((name) => service({ name, state: 'started', enabled: true }, { tags: ['services'] })),
-    ...(alsoCompute ? [...plat.libvirt.map((d) => daemon(d, { tags: ['services'] })), service({ name: plat.computeService, state: 'started', enabled: true }, { tags: ['services'] })] : []),
+    ...(alsoCompute
+      ? [
+          ...libvirt.flatMap((d) => daemonConfig(d, { notify: ['restartLibvirt'], tags: ['config'] })),
+          ...libvirt.map((d) => daemon(d, { tags: ['services'] })),
+          flushHandlers(),
+          service({ name: plat.computeService, state: 'started', enabled: true }, { tags: ['services'] }),
+        ]
+      : []),
   ]);
+}
+
+/**
+ * The platform's libvirt daemons, with qemu.conf's `namespaces` from the inventory when it says
+ * (`libvirt_qemu_namespaces`, a list; empty: none). libvirt starts each QEMU in a private mount namespace
+ * with its own /dev; inside the lab's hosts (a chroot whose /dev is the machine's, bound) that /dev came out
+ * without /dev/urandom and every instance failed to boot ("Could not open '/dev/urandom'").
+ */
+function libvirtDaemons(o: OpenStackHost): readonly Daemon[] {
+  const plat = novaPlatform(o.release, o.family);
+  if (!o.ctx.vars.has('libvirt_qemu_namespaces')) return plat.libvirt;
+  const namespaces = o.ctx.vars.list('libvirt_qemu_namespaces');
+  const value = namespaces.length === 0 ? '[]' : `[ ${namespaces.map((n) => `"${n.replace(/[^a-z]/g, '')}"`).join(', ')} ]`;
+  return plat.libvirt.map((d) => (d.service === 'libvirtd' ? { ...d, config: [...(d.config ?? []), { path: QEMU_CONF, settings: { namespaces: value } }] } : d));
 }
 
 function virtTypeOf(o: OpenStackHost): string | undefined {
@@ -272,17 +297,23 @@ export function novaCompute(ctx: HostContext) {
   const o = new OpenStackHost(ctx);
   const plat = novaPlatform(o.release, o.family);
   const virtType = virtTypeOf(o);
+  const libvirt = libvirtDaemons(o);
   const role = defineRole('nova-compute', {
+    restartLibvirt: restartDaemons(libvirt),
     restartNovaCompute: service({ name: plat.computeService, state: 'restarted' }),
   });
   // An all-in-one host's compute part is configured by novaController.
   if (o.inGroup('controller')) return role.tasks([]);
   return role.tasks([
     o.packages(plat.computePackages, { tags: ['packages'] }),
+    // nova-compute connects to libvirt when it starts and exits when it cannot (the lab's first run: polkit without
+    // D-Bus): libvirt runs with its own config, restarted if that changed, before nova-compute is configured and started.
+    ...libvirt.flatMap((d) => daemonConfig(d, { notify: ['restartLibvirt'], tags: ['config'] })),
+    ...libvirt.map((d) => daemon(d, { tags: ['services'] })),
+    flushHandlers(),
     ini({ path: NOVA_CONF, settings: novaSettings(o, 'compute') }, { notify: ['restartNovaCompute'], tags: ['config'] }),
     virtSettings({ path: plat.virtConfig, virtType, computeDriver: computeDriver(o) }, { notify: ['restartNovaCompute'], tags: ['config'] }),
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
-    ...plat.libvirt.map((d) => daemon(d, { tags: ['services'] })),
     service({ name: plat.computeService, state: 'started', enabled: true }, { tags: ['services'] }),
   ]);
 }

@@ -4,6 +4,7 @@ import { sh } from '../../lib/shell.js';
 import { makeTask, noChange, type Plan, type Step, type Task, type TaskOptions } from '../../lib/task.js';
 import { planContent } from '../../lib/tasks/file.js';
 import { toIniSettings, type IniSections } from '../../lib/tasks/ini.js';
+import { line } from '../../lib/tasks/line.js';
 import { service, serviceFact } from '../../lib/tasks/service.js';
 import type { Daemon } from './data.js';
 
@@ -82,6 +83,45 @@ export function daemon<H extends string = never>(d: Daemon, options?: TaskOption
 }
 
 /**
+ * Restarts a daemon: through its service when it has one, else by ending
+ * the running binary (SIGTERM, up to 10 s) and starting it again (`-d`).
+ */
+export function daemonRestarted(d: Daemon): Task {
+  const binary = d.binary;
+  if (binary === undefined) return service({ name: d.service, state: 'restarted' });
+  const viaService = service({ name: d.service, state: 'restarted' });
+  const name = basename(binary);
+  return makeTask({
+    module: 'service',
+    name: `daemon ${d.service} restarted`,
+    facts: { svc: serviceFact(d.service) },
+    plan: ({ svc }): Plan => {
+      if (svc.exists) return viaService.plan([svc]);
+      return {
+        action: 'change',
+        summary: `restart ${binary} (no ${svc.init} service for it)`,
+        steps: [
+          {
+            kind: 'exec',
+            // Up to 30 s for a clean exit (libvirtd shuts its drivers down), then SIGKILL: never two at once.
+            cmd: sh`for p in $(pgrep -x ${name}); do kill "$p"; i=0; while kill -0 "$p" 2>/dev/null && [ "$i" -lt 150 ]; do sleep 0.2; i=$((i + 1)); done; kill -9 "$p" 2>/dev/null; done
+${binary} -d`,
+            simulate: (h) => void h.set('services:running').add(d.service),
+          },
+        ],
+      };
+    },
+  });
+}
+
+/** The `key = value` lines of a daemon's config files (libvirtd.conf, qemu.conf); commented defaults stay as they are. */
+export function daemonConfig<H extends string = never>(d: Daemon, options?: TaskOptions<H>): Task<H>[] {
+  return (d.config ?? []).flatMap(({ path, settings }) =>
+    Object.entries(settings).map(([key, value]) => line({ path, regexp: new RegExp(`^\\s*${key}\\s*=`), line: `${key} = ${value}` }, options)),
+  );
+}
+
+/**
  * Several tasks as one (one result, one notify): the handler that restarts
  * every nova service on the controller when nova.conf changed.
  */
@@ -119,4 +159,10 @@ export function allOf<H extends string = never>(name: string, tasks: readonly Ta
 /** `service X restarted` for each name, in order, as one handler. */
 export function restartAll(names: readonly string[]): Task {
   return allOf(`restart ${names.join(' ')}`, names.map((name) => service({ name, state: 'restarted' })));
+}
+
+/** The daemons that have a config file of their own, restarted as one handler (none: a handler with nothing to do). */
+export function restartDaemons(daemons: readonly Daemon[]): Task {
+  const configured = daemons.filter((d) => d.config);
+  return allOf(`restart ${configured.map((d) => d.service).join(' ') || 'nothing'}`, configured.map(daemonRestarted));
 }

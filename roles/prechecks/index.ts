@@ -87,7 +87,9 @@ export function portsFree(ports: readonly number[]): Task {
     plan: ({ listening }) => {
       const taken = ports.flatMap((p) => {
         const program = listening.get(p);
-        return program !== undefined && !(SERVICE_PORTS[p] ?? []).includes(program) ? [`${p} (${program})`] : [];
+        // Debian 12 runs its uwsgi services as /usr/bin/uwsgi_python311 (the lab's keystone, nova-api, placement-api, neutron-api).
+        const name = program?.replace(/^uwsgi_python\d*$/, 'uwsgi');
+        return program !== undefined && !(SERVICE_PORTS[p] ?? []).includes(name ?? program) ? [`${p} (${program})`] : [];
       });
       if (taken.length > 0) throw new Error(`precheck ports: taken by another program: ${taken.join(', ')}`);
       return noChange('no conflicting listener');

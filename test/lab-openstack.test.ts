@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { $ } from 'zx';
+import { REPO_ROOT } from '../lab/paths.js';
+import { loadState } from '../lab/state.js';
+import { connectSsh } from '../lib/transport/ssh.js';
+
+/**
+ * Issue 5's promise on real hosts: the site playbook deploys OpenStack Zed
+ * into the local lab (controller, network, compute1, block1), a second run
+ * changes nothing and restarts no service (the pid of every daemon on every
+ * host compared), and one changed inventory option (glance_workers) changes
+ * glance-api.conf only and restarts glance-api only.
+ *
+ * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (root only; skipped when a lab is
+ * already up, which it never touches). It brings up its own lab and takes
+ * it down. Warm apt cache: about 25 minutes on 2 CPUs; a cold one adds the
+ * download of ~1 GB of packages (see the issue 5 report).
+ */
+const INVENTORY = 'hosts/lab.ini';
+const SECRETS = 'hosts/lab.secrets.ini';
+const TUNED = '.lab/lab-openstack-workers.ini';
+const TUNED_SECRETS = '.lab/lab-openstack-workers.secrets.ini';
+const JSON_REPORT = '.lab/lab-openstack.json';
+const HOSTS = [
+  ['controller', '10.42.0.11'],
+  ['network', '10.42.0.12'],
+  ['compute1', '10.42.0.21'],
+  ['block1', '10.42.0.31'],
+] as const;
+
+interface Result {
+  host: string;
+  role: string;
+  task: string;
+  status: string;
+  handler: boolean;
+}
+
+function site(inventory: string): Promise<{ code: number; out: string; results: Result[] }> {
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'playbooks/site.ts', '-i', inventory, '--json', JSON_REPORT],
+      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        let results: Result[] = [];
+        try {
+          results = (JSON.parse(readFileSync(path.join(REPO_ROOT, JSON_REPORT), 'utf8')) as { results: Result[] }).results;
+        } catch {
+          results = [];
+        }
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr, results });
+      },
+    ),
+  );
+}
+
+async function onHost(address: string, script: string): Promise<string> {
+  const t = await connectSsh({ host: address, address, privateKeyPath: path.join(REPO_ROOT, '.lab/id_ed25519'), knownHostsPath: path.join(REPO_ROOT, '.lab/known_hosts') });
+  try {
+    return (await t.exec(script)).stdout.trim();
+  } finally {
+    await t.close();
+  }
+}
+
+/**
+ * Every daemon of a host: processes whose parent is the host's PID 1 (sshd:
+ * daemons detach to it) and their children (uwsgi and Apache workers,
+ * mod_wsgi's Horizon processes), as `pid command`. sshd's own sessions and
+ * this probe are left out.
+ */
+const DAEMONS = `ps -e -o pid=,ppid=,args= | awk '
+  { pid=$1; ppid=$2; $1=""; $2=""; sub(/^  /, ""); args[pid]=$0; parent[pid]=ppid }
+  END { for (p in args) { if (args[p] ~ /^sshd|^ps |^awk |^sh -s|^-?bash|^sh$/) continue;
+        q = parent[p]; if (q == 1 || (q in parent && parent[q] == 1 && args[q] !~ /^sshd/)) print p, args[p] } }' | sort -n`;
+
+async function daemons(): Promise<Record<string, string[]>> {
+  const all = await Promise.all(HOSTS.map(async ([name, a]) => [name, (await onHost(a, DAEMONS)).split('\n').filter(Boolean)] as const));
+  return Object.fromEntries(all);
+}
+
+const changedOf = (results: Result[]) => results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
+
+describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, converges, restarts only what changed', function () {
+  this.timeout(90 * 60_000);
+  let started = false;
+
+  before(async function () {
+    if (process.env['STACKPLAY_LAB_OPENSTACK'] !== '1') return this.skip();
+    if (process.getuid?.() !== 0) return this.skip();
+    if (loadState()) {
+      console.log('      skipped: a lab is already up; not touching it');
+      return this.skip();
+    }
+    started = true;
+    const up = await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts up -i ${INVENTORY} 2>&1`;
+    expect(up.exitCode, up.stdout).to.equal(0);
+  });
+
+  after(async () => {
+    if (!started) return;
+    await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts down 2>&1`;
+    for (const f of [TUNED, TUNED_SECRETS, JSON_REPORT]) rmSync(path.join(REPO_ROOT, f), { force: true });
+  });
+
+  let pidsBefore: Record<string, string[]> = {};
+
+  it('first run deploys every host', async () => {
+    const run = await site(INVENTORY);
+    expect(run.code, run.out.slice(-6000)).to.equal(0);
+    for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=\\d+ unreachable=0 failed=0`));
+    pidsBefore = await daemons();
+    for (const [name] of HOSTS) expect(pidsBefore[name]?.length, name).to.be.greaterThan(0);
+    expect(pidsBefore['controller']!.join('\n')).to.match(/glance-api/);
+  });
+
+  it('second run: 0 changed, every daemon keeps its pid', async () => {
+    const run = await site(INVENTORY);
+    expect(run.code, run.out.slice(-6000)).to.equal(0);
+    expect(changedOf(run.results)).to.deep.equal([]);
+    for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=0 unreachable=0 failed=0`));
+    expect(await daemons()).to.deep.equal(pidsBefore);
+  });
+
+  it('glance_workers changes glance-api.conf and restarts glance-api only, then converges', async () => {
+    const text = readFileSync(path.join(REPO_ROOT, INVENTORY), 'utf8').replace(/^\[all:vars\]$/m, '[all:vars]\nglance_workers=2');
+    writeFileSync(path.join(REPO_ROOT, TUNED), text);
+    // The same secrets (they live beside the inventory): only the option differs.
+    copyFileSync(path.join(REPO_ROOT, SECRETS), path.join(REPO_ROOT, TUNED_SECRETS));
+    chmodSync(path.join(REPO_ROOT, TUNED_SECRETS), 0o600);
+    const run = await site(TUNED);
+    expect(run.code, run.out.slice(-6000)).to.equal(0);
+    expect(changedOf(run.results).sort()).to.deep.equal(['controller: glance | handler: service glance-api restarted', 'controller: glance | ini /etc/glance/glance-api.conf [DEFAULT] [database] [keystone_authtoken] [paste_deploy] [glance_store]'].sort());
+    expect(await onHost('10.42.0.11', "grep -E '^workers *=' /etc/glance/glance-api.conf")).to.match(/^workers = 2$/);
+    const after = await daemons();
+    for (const [name] of HOSTS) {
+      const gone = pidsBefore[name]!.filter((p) => !after[name]!.includes(p));
+      const added = after[name]!.filter((p) => !pidsBefore[name]!.includes(p));
+      if (name === 'controller') {
+        expect(gone.length, gone.join('\n')).to.be.greaterThan(0);
+        for (const p of [...gone, ...added]) expect(p, 'only glance-api processes changed').to.match(/glance-api/);
+      } else {
+        expect([...gone, ...added], name).to.deep.equal([]);
+      }
+    }
+    const again = await site(TUNED);
+    expect(changedOf(again.results)).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import { execute, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
+import { defineRole, type Role } from '../lib/playbook.js';
+import { prefetching } from '../lib/prefetch.js';
+import { RemoteRuntime, SimRuntime } from '../lib/runtime.js';
+import { SimHost, SimNetwork } from '../lib/sim.js';
+import { file } from '../lib/tasks/file.js';
+import type { ExecResult } from '../lib/transport/transport.js';
+import { FakeTransport } from './support/fake-transport.js';
+
+/**
+ * A host with files only, behind a fake transport that answers fact batches
+ * (pathFact probes) and applies write scripts: enough to watch how many
+ * round trips the executor makes and what each task saw.
+ */
+class FileHost {
+  readonly files = new Map<string, string>();
+  readonly transport = new FakeTransport('h1', (script) => this.#answer(script));
+  /** Kinds of the scripts received, in order: lock, facts:<paths>, write:<path>, unlock. */
+  readonly log: string[] = [];
+  /** Batches after which the output is cut short (the probe's shell dies). */
+  cutAfterFacts: number | undefined;
+
+  #answer(script: string): ExecResult {
+    const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
+    if (script.includes('start_of')) return this.log.push('lock'), ok();
+    if (script.includes('run.lock')) return this.log.push('unlock'), ok();
+    const write = /^p=(\S+)$[\s\S]*base64 -d >"\$t" <<'SP_EOF'\n([\s\S]*?)\nSP_EOF/m.exec(script);
+    if (write) {
+      this.log.push(`write:${write[1]}`);
+      this.files.set(write[1]!, Buffer.from(write[2]!.replace(/\n/g, ''), 'base64').toString('utf8'));
+      return ok();
+    }
+    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+):(\d+)'\n\( p=(\S+)\n/g)];
+    if (markers.length > 0) {
+      this.log.push(`facts:${markers.map((m) => m[3]).join(',')}`);
+      let out = '';
+      for (const [i, m] of markers.entries()) {
+        if (this.cutAfterFacts !== undefined && i >= this.cutAfterFacts) return { exitCode: 141, stdout: out, stderr: 'broken pipe' };
+        const content = this.files.get(m[3]!);
+        out += `${m[1]}:${m[2]}\n${content === undefined ? 'absent\n' : `file 644 root root\n${content}`}\n${m[1]}:0\n`;
+      }
+      return ok(out);
+    }
+    this.log.push(`other:${script.slice(0, 40)}`);
+    return ok();
+  }
+}
+
+const play = (roles: readonly Role[]): ResolvedPlay => ({ name: 'p', hosts: new Map([['h1', roles]]) });
+
+async function run(host: FileHost, roles: readonly Role[], check = false): Promise<TaskResult[]> {
+  const results: TaskResult[] = [];
+  await execute([play(roles)], {
+    check,
+    forks: 1,
+    tags: [],
+    skipTags: [],
+    connect: async () => new RemoteRuntime(host.transport),
+    emit: (e: RunEvent) => {
+      if (e.type === 'task') results.push(e.result);
+    },
+  });
+  return results;
+}
+
+const paths = (n: number): string[] => Array.from({ length: n }, (_, i) => `/etc/f${i}`);
+
+describe('fact prefetching (one round trip per role while nothing changes)', () => {
+  it('an idempotent role reads the facts of all its tasks in one round trip', async () => {
+    const host = new FileHost();
+    for (const p of paths(5)) host.files.set(p, `${p}\n`);
+    const role = defineRole('r').tasks(paths(5).map((p) => file({ path: p, content: `${p}\n` })));
+    const results = await run(host, [role]);
+    expect(results.map((r) => r.status)).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(host.log).to.deep.equal(['lock', `facts:${paths(5).join(',')}`, 'unlock']);
+  });
+
+  it('a change drops what was read ahead: later tasks see the host as the change left it', async () => {
+    const host = new FileHost();
+    for (const p of paths(4)) host.files.set(p, `${p}\n`);
+    host.files.set('/etc/f0', 'old\n');
+    // Task 2 manages the same file as task 0: it must plan from task 0's result, not from the read-ahead.
+    const role = defineRole('r').tasks([
+      file({ path: '/etc/f0', content: 'new\n' }),
+      file({ path: '/etc/f1', content: '/etc/f1\n' }),
+      file({ path: '/etc/f0', content: 'newer\n' }),
+      file({ path: '/etc/f3', content: '/etc/f3\n' }),
+    ]);
+    const results = await run(host, [role]);
+    expect(results.map((r) => r.status)).to.deep.equal(['changed', 'ok', 'changed', 'ok']);
+    expect(results[2]!.diffs?.[0]?.before).to.equal('new\n');
+    expect(host.log).to.deep.equal([
+      'lock',
+      'facts:/etc/f0,/etc/f1,/etc/f0,/etc/f3',
+      'write:/etc/f0',
+      'facts:/etc/f1,/etc/f0,/etc/f3',
+      'write:/etc/f0',
+      'facts:/etc/f3',
+      'unlock',
+    ]);
+  });
+
+  it('check mode changes nothing, so one round trip serves the whole role', async () => {
+    const host = new FileHost();
+    const role = defineRole('r').tasks(paths(4).map((p) => file({ path: p, content: 'x\n' })));
+    const results = await run(host, [role], true);
+    expect(results.map((r) => r.status)).to.deep.equal(['changed', 'changed', 'changed', 'changed']);
+    expect(host.log).to.deep.equal(['lock', `facts:${paths(4).join(',')}`]);
+  });
+
+  it('a probe cut short fails the task it belongs to, after the tasks whose facts arrived', async () => {
+    const host = new FileHost();
+    for (const p of paths(4)) host.files.set(p, 'x\n');
+    host.cutAfterFacts = 2;
+    const role = defineRole('r').tasks(paths(4).map((p) => file({ path: p, content: 'x\n' })));
+    const results = await run(host, [role]);
+    expect(results.map((r) => r.status)).to.deep.equal(['ok', 'ok', 'failed']);
+    expect(results[2]!.error).to.match(/cut short \(exit 141\): broken pipe/);
+  });
+
+  it('handlers read their facts when they run, after the changes that notified them', async () => {
+    const host = new FileHost();
+    const role = defineRole('r', { h: file({ path: '/etc/f0', content: 'by handler\n' }) }).tasks([
+      file({ path: '/etc/f0', content: 'by task\n' }, { notify: ['h'] }),
+      file({ path: '/etc/f1', content: 'x\n' }),
+    ]);
+    const results = await run(host, [role]);
+    expect(results.map((r) => `${r.task}:${r.status}`)).to.deep.equal(['file /etc/f0:changed', 'file /etc/f1:changed', 'file /etc/f0:changed']);
+    expect(results[2]!.diffs?.[0]?.before).to.equal('by task\n');
+    expect(host.files.get('/etc/f0')).to.equal('by handler\n');
+  });
+
+  it('after a change, reads ahead only up to a byte budget (big files are not re-read over and over)', async () => {
+    const host = new FileHost();
+    const big = 'x'.repeat(100 * 1024) + '\n';
+    for (const p of paths(6)) host.files.set(p, big);
+    host.files.set('/etc/f0', 'old\n');
+    const role = defineRole('r').tasks(paths(6).map((p) => file({ path: p, content: p === '/etc/f0' ? 'new\n' : big })));
+    const results = await run(host, [role]);
+    expect(results.every((r) => r.status === (r.task === 'file /etc/f0' ? 'changed' : 'ok'))).to.equal(true);
+    const facts = host.log.filter((l) => l.startsWith('facts:'));
+    expect(facts[0]).to.equal(`facts:${paths(6).join(',')}`);
+    // ~100 KiB each, budget 256 KiB: two files per read after the change.
+    expect(facts.slice(1)).to.deep.equal(['facts:/etc/f1,/etc/f2', 'facts:/etc/f3,/etc/f4', 'facts:/etc/f5']);
+  });
+
+  it('leaves runtimes that cannot probe (the simulated hosts of --plan) as they are', () => {
+    const sim = new SimRuntime(new SimHost('s', new SimNetwork(), {}), () => undefined);
+    const tasks = [file({ path: '/a', content: '' }), file({ path: '/b', content: '' })];
+    expect(prefetching(sim, tasks)).to.equal(sim);
+  });
+});
