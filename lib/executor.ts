@@ -85,7 +85,8 @@ export function currentHolder(): LockHolder {
 
 interface Connected {
   readonly rt: HostRuntime;
-  readonly session: HostSession;
+  /** Handlers the last run owed, by role; each role takes its own once. */
+  readonly owed: Map<string, ReadonlySet<string>>;
 }
 
 export interface RunOutcome {
@@ -134,7 +135,8 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
     if (!connected) {
       connected = options.connect(host).then(async (rt) => {
         try {
-          return { rt, session: await rt.begin(holder, !options.check) };
+          const session: HostSession = await rt.begin(holder, !options.check);
+          return { rt, owed: new Map(session.pending) };
         } catch (error) {
           await rt.close().catch(() => {});
           throw error;
@@ -157,8 +159,12 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
           recap.set(host, counts);
           try {
             checkAbort();
-            const { rt, session } = await runtimeFor(host);
-            for (const role of play.hosts.get(host) ?? []) await runRole(rt, role, counts, options, checkAbort, session.pending.get(role.name));
+            const { rt, owed } = await runtimeFor(host);
+            for (const role of play.hosts.get(host) ?? []) {
+              const pending = owed.get(role.name);
+              owed.delete(role.name);
+              await runRole(rt, role, counts, options, checkAbort, pending);
+            }
           } catch (error) {
             if (error instanceof RunAborted) return;
             stopped.add(host);
@@ -167,7 +173,8 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
               options.emit({ type: 'unreachable', host, error: error.message });
             } else if (error instanceof HostLockedError || error instanceof StepFailed) {
               counts.failed++;
-              options.emit({ type: 'task', result: { host, role: '-', task: 'take the run lock', module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 } });
+              const task = error instanceof HostLockedError ? 'take the run lock' : 'keep run state on the host (lock, pending handlers)';
+              options.emit({ type: 'task', result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 } });
             } else if (!(error instanceof HostStopped)) {
               throw error;
             }
