@@ -47,12 +47,17 @@ function planFrom(f: Fixture): Plan {
   return f.task.plan(values);
 }
 
+// Issue 5: on the Zed lab an `apt-get update` hung 19 minutes on a connection the proxy had closed; downloads
+// (update, install --download-only) now run under `timeout` with two retries, dpkg's install itself never does.
+const retryApt = (seconds: number) => `retry_apt() { n=0; until timeout -k 10 ${seconds} "$@"; do rc=$?; n=$((n + 1)); case $rc in 124|137) [ "$n" -lt 3 ] || return "$rc"; echo "stackplay: apt stalled (exit $rc), retrying" >&2 ;; *) return "$rc" ;; esac; done; }\n`;
+const aptDownload = (names: string) => `${retryApt(300)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -- ${names}`;
+
 const fixtures: Fixture[] = [
   // package
-  { name: 'apt: installs what is missing, refreshing lists once per run', task: packages({ names: ['memcached', 'python-memcache'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\npython-memcache\tunknown ok not-installed\n'), marker()], action: 'change', steps: ['DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 && mkdir -p /var/lib/stackplay && echo $RUN_ID > /var/lib/stackplay/apt-updated', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- python-memcache'] },
-  { name: 'apt: lists already refreshed by this run', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out(''), marker(RUN_ID)], action: 'change', steps: ['DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached'] },
+  { name: 'apt: installs what is missing, refreshing lists once per run', task: packages({ names: ['memcached', 'python-memcache'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\npython-memcache\tunknown ok not-installed\n'), marker()], action: 'change', steps: [`${retryApt(120)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 && mkdir -p /var/lib/stackplay && echo $RUN_ID > /var/lib/stackplay/apt-updated`, aptDownload('python-memcache'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- python-memcache'] },
+  { name: 'apt: lists already refreshed by this run', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out(''), marker(RUN_ID)], action: 'change', steps: [aptDownload('memcached'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached'] },
   { name: 'apt: all installed', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\n'), marker()], action: 'none', reason: /all installed/ },
-  { name: 'apt: config-files only counts as not installed', task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }), facts: [out('ntp\tdeinstall ok config-files\n'), marker()], action: 'change', steps: ['DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp'] },
+  { name: 'apt: config-files only counts as not installed', task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }), facts: [out('ntp\tdeinstall ok config-files\n'), marker()], action: 'change', steps: [aptDownload('ntp'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp'] },
   // Issue 5, the Zed lab: Debian's postinsts start every daemon with its packaged config; a policy-rc.d holds them for the role.
   {
     name: 'apt: holdServices installs under a policy-rc.d that exits 101, removed afterwards',
@@ -60,6 +65,7 @@ const fixtures: Fixture[] = [
     facts: [out(''), marker()],
     action: 'change',
     steps: [
+      aptDownload('keystone'),
       "if [ ! -e /usr/sbin/policy-rc.d ] || grep -qs 'stackplay: no service starts during package installs' /usr/sbin/policy-rc.d; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' 'stackplay: no service starts during package installs' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- keystone",
     ],
   },

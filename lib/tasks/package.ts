@@ -64,6 +64,22 @@ const aptEnv = sh`DEBIAN_FRONTEND=noninteractive`;
 // Ansible's apt lock_timeout does. Old apt ignores options it does not know.
 const aptOpts = sh`-o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300`;
 
+/**
+ * apt's own timeouts do not cover everything: on the Zed lab, hosts
+ * refreshing the same index at the same second made apt-cacher-ng fail
+ * ("Failure to move file … InRelease out of the way") and close the
+ * connection, and `apt-get update` then sat with its http method on that
+ * closed connection (CLOSE-WAIT) for as long as it was left — 19 minutes
+ * once. Downloads (update, `install --download-only`) therefore run under
+ * `timeout` and are retried twice when they stall (a retry resumes partial
+ * files); dpkg itself (the install proper, from the downloaded files) is
+ * never interrupted.
+ */
+export const APT_STALL_SECONDS = { update: 120, download: 300 } as const;
+const retryApt = (seconds: number) =>
+  sh`retry_apt() { n=0; until timeout -k 10 ${seconds} "$@"; do rc=$?; n=$((n + 1)); case $rc in 124|137) [ "$n" -lt 3 ] || return "$rc"; echo "stackplay: apt stalled (exit $rc), retrying" >&2 ;; *) return "$rc" ;; esac; done; }
+`;
+
 /** invoke-rc.d asks this script whether a maintainer script may start a service (101: no). */
 export const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 /** Marks the policy-rc.d this module writes, so one left behind by a lost connection is still recognised as its own. */
@@ -100,9 +116,12 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
       if (state === 'present' && args.manager === 'apt' && (args.updateCache ?? true) && marker !== RUN_ID) {
         steps.push({
           kind: 'exec',
-          cmd: sh`${aptEnv} apt-get update -q ${aptOpts} && mkdir -p ${STATE_DIR} && echo ${new Labeled(RUN_ID, '$RUN_ID')} > ${APT_MARKER}`,
+          cmd: sh`${retryApt(APT_STALL_SECONDS.update)}retry_apt env ${aptEnv} apt-get update -q ${aptOpts} && mkdir -p ${STATE_DIR} && echo ${new Labeled(RUN_ID, '$RUN_ID')} > ${APT_MARKER}`,
           simulate: (h) => h.setValue('apt-marker', RUN_ID),
         });
+      }
+      if (state === 'present' && args.manager === 'apt') {
+        steps.push({ kind: 'exec', cmd: sh`${retryApt(APT_STALL_SECONDS.download)}retry_apt env ${aptEnv} apt-get install --download-only -y -q ${aptOpts} -- ${todo}` });
       }
       steps.push({
         kind: 'exec',
