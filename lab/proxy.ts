@@ -147,6 +147,27 @@ export async function stopLabProxy(): Promise<ProxyRecord | undefined> {
 }
 
 /**
+ * apt-cacher-ng moves an index it refreshes (InRelease, Release…) aside to
+ * `NAME.<number>` and never removes those copies; the number repeats, and a
+ * refresh that finds its name taken fails ("Failure to move file … out of
+ * the way … File exists") and leaves the client's connection hanging (seen
+ * on the Zed lab: apt-get update stalled until killed). The copies are of no
+ * use to it: remove them before starting it.
+ */
+function removeMovedIndexes(cache = '/var/cache/apt-cacher-ng'): void {
+  if (!fs.existsSync(cache)) return;
+  for (const repo of fs.readdirSync(cache)) {
+    const dists = path.join(cache, repo, 'dists');
+    if (!fs.existsSync(dists)) continue;
+    for (const suite of fs.readdirSync(dists)) {
+      const dir = path.join(dists, suite);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      for (const f of fs.readdirSync(dir)) if (/^(In)?Release(\.gpg)?\.\d+$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    }
+  }
+}
+
+/**
  * Make sure apt-cacher-ng answers on 127.0.0.1 (debootstrap) and, given a
  * bridge address, there too (the hosts). Reuses the lab's own if it already
  * binds what is needed, else (re)starts it; uses one started by someone
@@ -174,13 +195,15 @@ export async function ensureProxy(bridgeIp: string | undefined, backendChanged: 
   }
   // Its own user, in the foreground (so the recorded pid is the daemon), on loopback (+ bridge) only.
   fs.mkdirSync(path.dirname(PROXY_RECORD), { recursive: true });
+  removeMovedIndexes();
   await $`chown apt-cacher-ng:apt-cacher-ng ${path.dirname(PROXY_SOCKET)}`;
   const log = path.join(LOG_DIR, 'apt-cacher-ng.log');
   const proc = spawnDaemon(
     [
       'setpriv', '--reuid=apt-cacher-ng', '--regid=apt-cacher-ng', '--init-groups',
       '/usr/sbin/apt-cacher-ng', '-c', '/etc/apt-cacher-ng',
-      'ForeGround=1', `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
+      // Lab hosts refresh the same indexes within minutes of each other: serve them fresh for 10 minutes (default 27 s).
+      'ForeGround=1', 'FreshIndexMaxAge=600', `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
     ],
     log,
   );

@@ -1,8 +1,8 @@
 import PQueue from 'p-queue';
 import { hostname, userInfo } from 'node:os';
-import { HostLockedError, type HostSession, type LockHolder } from './host-session.js';
+import { BeginFailed, HostLockedError, type LockHolder } from './host-session.js';
 import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
-import { prefetching } from './prefetch.js';
+import { prefetching, readAhead } from './prefetch.js';
 import type { Role } from './playbook.js';
 import type { FileDiff, Plan, Task } from './task.js';
 import { UnreachableError } from './transport/transport.js';
@@ -85,8 +85,16 @@ export function currentHolder(): LockHolder {
 
 interface Connected {
   readonly rt: HostRuntime;
-  /** Handlers the last run owed, by role; each role takes its own once. */
-  readonly owed: Map<string, ReadonlySet<string>>;
+  /** Handlers the last run owed, by role (known once the session is); each role takes its own once. */
+  owed?: Map<string, ReadonlySet<string>>;
+}
+
+/** What the last run owed `role` on this host, taken once; waits for the host's session (lock, pending handlers). */
+async function takeOwed(c: Connected, role: string): Promise<ReadonlySet<string> | undefined> {
+  c.owed ??= new Map((await c.rt.session()).pending);
+  const pending = c.owed.get(role);
+  c.owed.delete(role);
+  return pending;
 }
 
 export interface RunOutcome {
@@ -129,18 +137,13 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
     if (aborted !== null) throw new RunAborted(aborted);
   };
 
-  /** Connects once per run, takes the host's run lock and learns its pending handlers. */
+  /** Connects once per run and asks for the host's run lock and pending handlers (answered with the first facts read). */
   const runtimeFor = (host: string): Promise<Connected> => {
     let connected = runtimes.get(host);
     if (!connected) {
-      connected = options.connect(host).then(async (rt) => {
-        try {
-          const session: HostSession = await rt.begin(holder, !options.check);
-          return { rt, owed: new Map(session.pending) };
-        } catch (error) {
-          await rt.close().catch(() => {});
-          throw error;
-        }
+      connected = options.connect(host).then((rt) => {
+        rt.begin(holder, !options.check);
+        return { rt };
       });
       runtimes.set(host, connected);
     }
@@ -159,11 +162,9 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
           recap.set(host, counts);
           try {
             checkAbort();
-            const { rt, owed } = await runtimeFor(host);
+            const connected = await runtimeFor(host);
             for (const role of play.hosts.get(host) ?? []) {
-              const pending = owed.get(role.name);
-              owed.delete(role.name);
-              await runRole(rt, role, counts, options, checkAbort, pending);
+              await runRole(connected.rt, role, counts, options, checkAbort, () => takeOwed(connected, role.name));
             }
           } catch (error) {
             if (error instanceof RunAborted) return;
@@ -171,9 +172,9 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
             if (error instanceof UnreachableError) {
               counts.unreachable++;
               options.emit({ type: 'unreachable', host, error: error.message });
-            } else if (error instanceof HostLockedError || error instanceof StepFailed) {
+            } else if (error instanceof HostLockedError || error instanceof BeginFailed || error instanceof StepFailed) {
               counts.failed++;
-              const task = error instanceof HostLockedError ? 'take the run lock' : 'keep run state on the host (lock, pending handlers)';
+              const task = error instanceof StepFailed ? 'keep run state on the host (lock, pending handlers)' : 'take the run lock';
               options.emit({ type: 'task', result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 } });
             } else if (!(error instanceof HostStopped)) {
               throw error;
@@ -208,11 +209,15 @@ async function runRole(
   counts: HostRecap,
   options: ExecuteOptions,
   checkAbort: () => void,
-  pendingFromLastRun: ReadonlySet<string> = new Set(),
+  /** Handlers the last run left owed to this role; waits for the host's session. */
+  owed: () => Promise<ReadonlySet<string> | undefined>,
 ): Promise<void> {
   const started = performance.now();
-  // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts).
+  // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts);
+  // on a host's first role that read also carries the run lock and the pending handlers.
   rt = prefetching(rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)));
+  await readAhead(rt);
+  const pendingFromLastRun = (await owed()) ?? new Set<string>();
   // Handlers an earlier run notified but never ran (it died or was
   // interrupted) run this time, whatever this run's tasks report.
   const known = new Set(Object.keys(role.handlers));

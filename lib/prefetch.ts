@@ -30,6 +30,18 @@ export interface ProbingRuntime extends HostRuntime {
 
 const READ_AHEAD_BYTES = 256 * 1024;
 
+const READ_AHEAD = Symbol('readAhead');
+
+/**
+ * Reads the facts of a prefetching runtime's first tasks now, before the
+ * first task asks (so what rides along with that read — the run lock on a
+ * host's first role — is known first). Other runtimes: nothing.
+ */
+export async function readAhead(rt: HostRuntime): Promise<void> {
+  const start = (rt as unknown as Record<symbol, unknown>)[READ_AHEAD];
+  if (typeof start === 'function') await (start as () => Promise<void>)();
+}
+
 function canProbe(rt: HostRuntime): rt is ProbingRuntime {
   const r = rt as Partial<ProbingRuntime>;
   return typeof r.probe === 'function' && typeof r.http === 'function';
@@ -42,10 +54,11 @@ function canProbe(rt: HostRuntime): rt is ProbingRuntime {
  * hosts of `--plan`) come back unchanged.
  */
 export function prefetching<R extends HostRuntime>(rt: R, tasks: readonly Task<string>[]): R {
-  if (!canProbe(rt) || tasks.length < 2) return rt;
+  if (!canProbe(rt) || tasks.length === 0) return rt;
   const prefetch = new Prefetch(rt, tasks);
   return new Proxy(rt, {
     get(target, prop) {
+      if (prop === READ_AHEAD) return () => prefetch.start();
       if (prop === 'gather') return (facts: readonly Fact<unknown>[]) => prefetch.gather(facts);
       if (prop === 'apply') return (step: Step) => prefetch.apply(step);
       const value: unknown = Reflect.get(target, prop, target);
@@ -95,6 +108,11 @@ class Prefetch {
     return values;
   }
 
+  /** Reads ahead from the first task, unless a task already read. */
+  async start(): Promise<void> {
+    if (this.#next === 0 && this.#ahead.size === 0) await this.#readAhead(0);
+  }
+
   async apply(step: Step): Promise<boolean> {
     // Whatever the step does, facts read before it may be stale.
     this.#ahead.clear();
@@ -113,6 +131,7 @@ class Prefetch {
       bytes += size;
       for (const f of shell) if (!batch.includes(f)) batch.push(f);
     }
+    if (batch.length === 0) return;
     const results = await this.#rt.probe(batch);
     batch.forEach((f, j) => {
       const r = results[j]!;

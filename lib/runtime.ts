@@ -3,7 +3,7 @@ import { raw, sh, type Cmd } from './shell.js';
 import type { SimHost } from './sim.js';
 import type { ApiFact, ExecStep, Fact, Http, ShellFact, Step, WriteStep } from './task.js';
 import type { ExecResult, HttpRequest, HttpResponse, Transport } from './transport/transport.js';
-import { beginScript, DEFAULT_STATE_DIR, donePendingScript, endScript, HostLockedError, notePendingScript, parseBegin, pendingName, type HostSession, type LockHolder } from './host-session.js';
+import { beginScript, DEFAULT_STATE_DIR, donePendingScript, HostLockedError, notePendingScript, parseBegin, parsePendingName, pendingName, type HostSession, type LockHolder } from './host-session.js';
 
 /**
  * Where facts are read and steps applied: a real host over a Transport, or a
@@ -11,15 +11,24 @@ import { beginScript, DEFAULT_STATE_DIR, donePendingScript, endScript, HostLocke
  */
 export interface HostRuntime {
   readonly host: string;
-  /** Once per run, before any task: the run lock (only checked in check mode) and handlers a previous run left pending. Throws HostLockedError. */
-  begin(holder: LockHolder, takeLock: boolean): Promise<HostSession>;
+  /**
+   * Once per run, before any task: asks for the run lock (only checked in
+   * check mode) and the handlers a previous run left pending. Sends nothing
+   * yet: a remote host gets the question with the first facts read.
+   */
+  begin(holder: LockHolder, takeLock: boolean): void;
+  /**
+   * The answer to `begin` (sent on its own if no facts read carried it).
+   * Rejects with HostLockedError. Nothing is applied before it is known.
+   */
+  session(): Promise<HostSession>;
   gather(facts: readonly Fact<unknown>[]): Promise<unknown[]>;
   /** Applies one step; returns whether it changed something. Throws StepFailed. */
   apply(step: Step): Promise<boolean>;
   /** Records notified handlers on the host until they have run. */
   notePending(role: string, handlers: readonly string[]): Promise<void>;
   donePending(role: string, handler: string): Promise<void>;
-  /** Releases the run lock (a dead run's lock goes stale by itself), then closes. */
+  /** Closes the connection, which releases the run lock. */
   close(): Promise<void>;
 }
 
@@ -80,8 +89,16 @@ function judgeExec(step: ExecStep, result: ExecResult): boolean {
   return step.changedWhen ? step.changedWhen(result) : true;
 }
 
+/** The begin script, asked once per run; `answer` settles when its output arrives. */
+interface Begin {
+  readonly fact: ShellFact<string>;
+  sent: boolean;
+  readonly answer: Promise<HostSession>;
+  settle(stdout: string | Error): void;
+}
+
 export class RemoteRuntime implements HostRuntime {
-  #locked = false;
+  #begin: Begin | undefined;
   readonly #stateDir: string;
   constructor(
     readonly transport: Transport,
@@ -90,12 +107,30 @@ export class RemoteRuntime implements HostRuntime {
     this.#stateDir = options.stateDir ?? DEFAULT_STATE_DIR;
   }
 
-  async begin(holder: LockHolder, takeLock: boolean): Promise<HostSession> {
-    const result = await this.transport.exec(beginScript(holder, takeLock, this.#stateDir).reveal());
-    if (result.exitCode !== 0) throw new StepFailed(`cannot take the run lock (exit ${result.exitCode}): ${result.stderr.trim()}`, result);
-    const session = parseBegin(this.host, result.stdout);
-    this.#locked = takeLock;
-    return session;
+  begin(holder: LockHolder, takeLock: boolean): void {
+    const script = beginScript(holder, takeLock, this.#stateDir);
+    let settle!: (stdout: string | Error) => void;
+    const answer = new Promise<HostSession>((resolve, reject) => {
+      settle = (stdout) => {
+        if (stdout instanceof Error) return reject(stdout);
+        try {
+          resolve(parseBegin(this.host, stdout));
+        } catch (error) {
+          reject(error);
+        }
+      };
+    });
+    // Whoever needs it awaits it; a run that never does must not see an unhandled rejection.
+    answer.catch(() => {});
+    this.#begin = { fact: { kind: 'shell', script, parse: (r) => r.stdout, simulate: () => '' }, sent: false, answer, settle };
+  }
+
+  async session(): Promise<HostSession> {
+    const begin = this.#begin;
+    // Used without begin (a one-off script, a test): no lock asked for, nothing pending to learn.
+    if (!begin) return { pending: new Map() };
+    if (!begin.sent) await this.probe([]);
+    return begin.answer;
   }
 
   async notePending(role: string, handlers: readonly string[]): Promise<void> {
@@ -107,6 +142,7 @@ export class RemoteRuntime implements HostRuntime {
   }
 
   async #must(script: string, what: string): Promise<void> {
+    await this.session();
     const r = await this.transport.exec(script);
     if (r.exitCode !== 0) throw new StepFailed(`cannot ${what} (exit ${r.exitCode}): ${r.stderr.trim()}`, r);
   }
@@ -138,6 +174,23 @@ export class RemoteRuntime implements HostRuntime {
    * died) gets a StepFailed instead, so each caller fails on its own facts.
    */
   async probe(facts: readonly ShellFact<unknown>[]): Promise<(ExecResult | StepFailed)[]> {
+    // The run's begin goes out with its first facts read: no round trip of its own.
+    const begin = this.#begin !== undefined && !this.#begin.sent ? this.#begin : undefined;
+    if (begin === undefined) return this.#probe(facts);
+    begin.sent = true;
+    let results: (ExecResult | StepFailed)[];
+    try {
+      results = await this.#probe([begin.fact, ...facts]);
+    } catch (error) {
+      begin.settle(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+    const [answer, ...rest] = results;
+    begin.settle(answer instanceof StepFailed ? answer : answer!.stdout);
+    return rest;
+  }
+
+  async #probe(facts: readonly ShellFact<unknown>[]): Promise<(ExecResult | StepFailed)[]> {
     const nonce = randomBytes(6).toString('hex');
     const script = facts
       .map((f, i) => `printf '%s\\n' '@@${nonce}:${i}'\n( ${f.script.reveal()}\n) </dev/null 2>/dev/null\nprintf '\\n@@${nonce}:%s\\n' "$?"\n`)
@@ -163,6 +216,7 @@ export class RemoteRuntime implements HostRuntime {
   }
 
   async apply(step: Step): Promise<boolean> {
+    await this.session();
     switch (step.kind) {
       case 'exec':
         // A command may start daemons that keep writing to what they inherited: never into a shell later scripts share.
@@ -177,14 +231,9 @@ export class RemoteRuntime implements HostRuntime {
     }
   }
 
+  /** The lock's keeper sees the connection go and exits: nothing to send. */
   async close(): Promise<void> {
-    try {
-      if (this.#locked) await this.transport.exec(endScript(this.#stateDir).reveal());
-    } catch {
-      // The link is gone: the lock is stale already.
-    } finally {
-      await this.transport.close();
-    }
+    await this.transport.close();
   }
 }
 
@@ -211,18 +260,25 @@ export class SimRuntime implements HostRuntime {
     return this.sim.name;
   }
 
-  async begin(holder: LockHolder, takeLock: boolean): Promise<HostSession> {
+  #session: Promise<HostSession> | undefined;
+
+  begin(holder: LockHolder, takeLock: boolean): void {
     const held = this.sim.value('run-lock');
-    if (held) throw new HostLockedError(this.host, held);
-    if (takeLock) this.sim.setValue('run-lock', `pid ${holder.pid}`);
+    if (!held && takeLock) this.sim.setValue('run-lock', `pid ${holder.pid}`);
     const pending = new Map<string, Set<string>>();
     for (const name of this.sim.set('pending')) {
-      const at = name.lastIndexOf('@');
-      const role = decodeURIComponent(name.slice(0, at));
+      const parsed = parsePendingName(name);
+      if (!parsed) continue;
+      const [role, handler] = parsed;
       if (!pending.has(role)) pending.set(role, new Set());
-      pending.get(role)!.add(decodeURIComponent(name.slice(at + 1)));
+      pending.get(role)!.add(handler);
     }
-    return { pending };
+    this.#session = held ? Promise.reject(new HostLockedError(this.host, held)) : Promise.resolve({ pending });
+    this.#session.catch(() => {});
+  }
+
+  session(): Promise<HostSession> {
+    return this.#session ?? Promise.resolve({ pending: new Map() });
   }
 
   async notePending(role: string, handlers: readonly string[]): Promise<void> {

@@ -27,9 +27,14 @@ class FakeRuntime implements HostRuntime {
     readonly host: string,
     readonly faults: { failOn?: string; dropOn?: string } = {},
   ) {}
-  async begin(_holder: LockHolder, takeLock: boolean): Promise<HostSession> {
+  #takeLock = false;
+  begin(_holder: LockHolder, takeLock: boolean): void {
+    this.#takeLock = takeLock;
+  }
+  async session(): Promise<HostSession> {
     if (this.lockedBy) throw new HostLockedError(this.host, this.lockedBy);
-    if (takeLock) this.lockTakes++;
+    if (this.#takeLock) this.lockTakes++;
+    this.#takeLock = false;
     const pending = new Map<string, Set<string>>();
     for (const p of this.pending) {
       const [role = '', h = ''] = p.split('@');
@@ -322,40 +327,43 @@ describe('executor', () => {
 });
 
 describe('executor over RemoteRuntime with a fake transport', () => {
-  /** Answers fact batches by echoing their markers with empty output, and counts execs. */
-  const answerBatch = (script: string): ExecResult => {
-    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+:\d+)'/g)].map((m) => m[1]!);
+  /** Answers fact batches by echoing their markers with empty output (`ready` for the run's begin), and counts execs; `upTo` cuts the batch short. */
+  const answerBatch = (script: string, upTo = Infinity): ExecResult => {
+    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+:\d+)'\n\( (d=)?/g)];
     if (markers.length === 0) return { exitCode: 0, stdout: '', stderr: '' };
-    const nonce = markers[0]!.split(':')[0]!;
-    return { exitCode: 0, stdout: markers.map((m) => `${m}\nabsent\n\n${nonce}:0\n`).join(''), stderr: '' };
+    const nonce = markers[0]![1]!.split(':')[0]!;
+    const stdout = markers.slice(0, upTo).map((m) => `${m[1]}\n${m[2] ? 'ready' : 'absent'}\n\n${nonce}:0\n`).join('');
+    return upTo < markers.length ? { exitCode: 141, stdout, stderr: 'broken pipe' } : { exitCode: 0, stdout, stderr: '' };
   };
   const files = defineRole('files').tasks([file({ path: '/etc/a', content: 'a\n' }), file({ path: '/etc/b', content: 'b\n' }), file({ path: '/etc/c', content: 'c\n' })]);
 
-  it('takes the run lock, makes one round trip for facts and one per step, releases the lock', async () => {
-    const t = new FakeTransport('h1', answerBatch);
+  it('takes the run lock with the first facts read, then one round trip per fact read and per step, and no unlock', async () => {
+    const t = new FakeTransport('h1', (s) => answerBatch(s));
     const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
     expect(outcome.recap.get('h1')).to.include({ changed: 3 });
-    expect(t.scripts).to.have.length(8);
-    expect(t.scripts[0]).to.contain('/var/lib/stackplay/run.lock').and.contain('start_of');
-    expect(t.scripts[2]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
-    expect(t.scripts[7]).to.contain('rm -f /var/lib/stackplay/run.lock');
+    // begin + facts of a, b, c; write a; facts b, c; write b; facts c; write c.
+    expect(t.scripts).to.have.length(6);
+    expect(t.scripts[0]).to.contain('lock="$d/run.lock"').and.contain('flock -n 9').and.contain("p=/etc/a\n");
+    expect(t.scripts[1]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
+    expect(t.scripts.slice(1).join('\n')).not.to.contain('run.lock');
     expect(t.closed).to.equal(true);
   });
 
   it('a transport that dies mid-run makes the host unreachable, not failed', async () => {
     const t = new FakeTransport('h1', (script, i) => {
-      if (i === 4) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
+      if (i === 3) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
       return answerBatch(script);
     });
     const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
     expect(outcome.exitCode).to.equal(4);
     expect(outcome.recap.get('h1')).to.include({ changed: 1, unreachable: 1, failed: 0 });
-    // begin, then facts/write of the first file, facts of the second, its write dies; no unlock on a dead link.
-    expect(t.scripts.length).to.be.within(5, 6);
+    // begin + facts, write of the first file, facts of the second, its write dies.
+    expect(t.scripts).to.have.length(4);
   });
 
   it('a fact probe whose output is cut short fails the task with a clear message', async () => {
-    const t = new FakeTransport('h1', (_s, i) => (i === 0 ? { exitCode: 0, stdout: '', stderr: '' } : { exitCode: 141, stdout: '', stderr: 'broken pipe' }));
+    // The run's begin is answered, the facts after it are not.
+    const t = new FakeTransport('h1', (s) => answerBatch(s, 1));
     const events: RunEvent[] = [];
     const { exitCode } = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: (e) => events.push(e) });
     expect(exitCode).to.equal(2);

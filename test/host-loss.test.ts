@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killHost, reviveHost } from './support/host-loss.js';
+import { runLockHeldBy } from './support/run-lock.js';
 import { startSshd, type TestSshd } from './support/sshd.js';
 
 /**
@@ -41,12 +42,16 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
     await writeFile(path, `[demo]\n${lines.join('\n')}\n[all:vars]\nstackplay_known_hosts=${join(work, 'kh')}\nstackplay_connect_retries=0\ndemo_workers=${workers}\ndefault_password=host-loss\n`);
     return path;
   };
-  const run = (inv: string) =>
-    new Promise<{ code: number; out: string }>((resolve) =>
-      execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inv], { env: { ...process.env, NO_COLOR: '1' } }, (e, so, se) =>
+  /** The run's outcome, with its controller process (its pid names the run lock's holder). */
+  const run = (inv: string) => {
+    let child!: ChildProcess;
+    const done = new Promise<{ code: number; out: string }>((resolve) => {
+      child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inv], { env: { ...process.env, NO_COLOR: '1' } }, (e, so, se) =>
         resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
-      ),
-    );
+      );
+    });
+    return Object.assign(done, { child });
+  };
   const conf = (i: number) => readFile(join(root(i), 'etc/demo/demo.conf'), 'utf8').catch(() => null);
   const restarts = async (i: number) => (await readFile(join(root(i), 'restarts.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 
@@ -77,8 +82,7 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
       const delay = Math.floor(random() * 900);
       const running = run(inv);
       // "At a random task": once the victim's run has begun (it holds its lock), a random moment later.
-      const lock = join(work, `state${victim}`, 'run.lock');
-      for (let i = 0; i < 400 && !(await readFile(lock).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 400 && !runLockHeldBy(join(work, `state${victim}`), running.child.pid); i++) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, delay));
       await killHost(listener.get(victim)!);
       const result = await running;

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
+import { runLockHeld, runLockHeldBy } from './support/run-lock.js';
 
 /**
  * The real thing end to end: the CLI in a child process, over SSH to a real
@@ -32,13 +33,6 @@ function started(args: readonly string[]): { child: ChildProcess; output: () => 
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   });
   return { child, output: () => output, done };
-}
-
-/** Whether the host's run lock names a live process (on this machine: the host is the local sshd). */
-async function lockHeld(stateDir: string): Promise<boolean> {
-  const text = await readFile(join(stateDir, 'run.lock'), 'utf8').catch(() => '');
-  const pid = text.split(' ')[0];
-  return Boolean(pid) && (await exists(`/proc/${pid}`));
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
@@ -154,7 +148,7 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     // Secrets live beside each inventory: the slow twin uses the same ones.
     await writeFile(join(work, 'slow.secrets.ini'), await readFile(join(work, 'local.secrets.ini')), { mode: 0o600 });
     const a = started(['-i', slow]);
-    await waitFor('the first run to hold the lock', () => exists(join(work, 'state/run.lock')));
+    await waitFor('the first run to hold the lock', async () => runLockHeldBy(join(work, 'state'), a.child.pid));
     const t0 = Date.now();
     const b = await cli(['-i', inventory]);
     expect(Date.now() - t0).to.be.below(4000);
@@ -162,10 +156,11 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(b.stdout).to.match(new RegExp(`being run by another stackplay \\(pid ${a.child.pid} `));
     const ra = await a.done;
     expect(ra.code, ra.stdout + ra.stderr).to.equal(0);
-    expect(await exists(join(work, 'state/run.lock')), 'released at the end').to.equal(false);
+    // Nothing to unlock: the connection went, its keeper exits and the kernel drops the lock.
+    await waitFor('the lock to be released', async () => !runLockHeld(join(work, 'state')), 2000);
   });
 
-  it('SIGKILL mid-run: files whole, the next run takes over the stale lock, replays the pending handler, then 0 changed', async () => {
+  it("SIGKILL mid-run: files whole, the next run takes the dead run's lock, replays the pending handler, then 0 changed", async () => {
     const slow = join(work, 'slow.ini');
     const conf = join(root, 'etc/demo/demo.conf');
     await writeFile(conf, (await readFile(conf, 'utf8')).replace('workers = 2', 'workers = 3'));
@@ -176,9 +171,9 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     await waitFor('the fix', async () => (await readFile(conf, 'utf8')).includes('workers = 2'));
     a.child.kill('SIGKILL');
     await a.done;
-    // The killed run's remote command (the slow step) still runs for a moment and the
-    // host's lock rightly stays held until it ends; then the lock is stale.
-    await waitFor('the killed run\'s remote command to end', async () => !(await lockHeld(join(work, 'state'))));
+    // The killed run's remote command (the slow step) may still run for a moment, its sshd
+    // with it, and the lock rightly stays held until both end; then its keeper lets go.
+    await waitFor('the killed run\'s lock to be released', async () => !runLockHeld(join(work, 'state')));
     expect(await readFile(conf, 'utf8')).to.match(/^\[DEFAULT\]\ndebug = false\nworkers = 2\n/);
     expect(await readdir(join(root, 'etc/demo'))).to.deep.equal(['demo.conf', 'motd']);
     expect(await readdir(join(work, 'state/pending'))).to.deep.equal(['demo@restartDemo']);

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
+import { runLockHeld } from './support/run-lock.js';
 
 /**
  * Issue 7 §4: the controller process interrupted (SIGINT) or killed
@@ -46,10 +47,7 @@ describe('interrupts: SIGINT and SIGKILL at 20 random points', function () {
   };
   const conf = () => readFile(join(root, 'etc/demo/demo.conf'), 'utf8').catch(() => null);
   const restarts = async () => (await readFile(join(root, 'restarts.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
-  const lockHeld = async () => {
-    const pid = (await readFile(join(work, 'state/run.lock'), 'utf8').catch(() => '')).split(' ')[0];
-    return Boolean(pid) && (await readFile(`/proc/${pid}/stat`).then(() => true, () => false));
-  };
+  const lockHeld = async () => runLockHeld(join(work, 'state'));
 
   before(async () => {
     sshd = await startSshd();

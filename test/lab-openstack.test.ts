@@ -68,20 +68,24 @@ async function onHost(address: string, script: string): Promise<string> {
 }
 
 /**
- * Every daemon of a host: processes whose parent is the host's PID 1 (sshd:
- * daemons detach to it) and their children (uwsgi and Apache workers,
- * mod_wsgi's Horizon processes), as `pid command`. sshd's own sessions and
- * this probe are left out.
+ * Every daemon of a host: the processes whose parent is the host's PID 1
+ * (sshd: daemons detach to it), as `pid command`. A restarted service has a
+ * new one. Their children are left out: agents start helpers when there is
+ * work for them (neutron's dnsmasq, haproxy and privsep helpers appear
+ * minutes after the networks are made), uwsgi and Apache recycle workers.
+ * sshd's own sessions, this probe and a run's lock keeper are left out too.
  */
 const DAEMONS = `ps -e -o pid=,ppid=,args= | awk '
-  { pid=$1; ppid=$2; $1=""; $2=""; sub(/^  /, ""); args[pid]=$0; parent[pid]=ppid }
-  END { for (p in args) { if (args[p] ~ /^sshd|^ps |^awk |^sh -s|^-?bash|^sh$/) continue;
-        q = parent[p]; if (q == 1 || (q in parent && parent[q] == 1 && args[q] !~ /^sshd/)) print p, args[p] } }' | sort -n`;
+  { pid=$1; ppid=$2; $1=""; $2=""; sub(/^  /, ""); if (ppid == 1 && $0 !~ /^sshd|^ps |^awk |^sh -s|^-?bash|^sh$|stackplay-lock|<defunct>/) print pid, $0 }' | sort -n`;
 
 async function daemons(): Promise<Record<string, string[]>> {
   const all = await Promise.all(HOSTS.map(async ([name, a]) => [name, (await onHost(a, DAEMONS)).split('\n').filter(Boolean)] as const));
   return Object.fromEntries(all);
 }
+
+/** Issue 7 #1: how many of each keystone resource exist; a converged re-run must not add or drop any. */
+const CATALOG_COUNTS = `. /root/admin-openrc.sh && for kind in domain project user role service endpoint; do printf '%s=%s\\n' "$kind" "$(openstack $kind list -f value -c ID | wc -l)"; done`;
+const catalogCounts = () => onHost('10.42.0.11', CATALOG_COUNTS);
 
 const changedOf = (results: Result[]) => results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
 
@@ -108,6 +112,7 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
   });
 
   let pidsBefore: Record<string, string[]> = {};
+  let countsBefore = '';
 
   it('first run deploys every host', async () => {
     const run = await site(INVENTORY);
@@ -116,6 +121,9 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     pidsBefore = await daemons();
     for (const [name] of HOSTS) expect(pidsBefore[name]?.length, name).to.be.greaterThan(0);
     expect(pidsBefore['controller']!.join('\n')).to.match(/glance-api/);
+    countsBefore = await catalogCounts();
+    expect(countsBefore).to.match(/^domain=\d+\nproject=\d+\nuser=\d+\nrole=\d+\nservice=\d+\nendpoint=\d+$/);
+    expect(countsBefore).to.match(/service=[1-9]/);
   });
 
   it('second run: 0 changed, every daemon keeps its pid', async () => {
@@ -124,6 +132,7 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     expect(changedOf(run.results)).to.deep.equal([]);
     for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=0 unreachable=0 failed=0`));
     expect(await daemons()).to.deep.equal(pidsBefore);
+    expect(await catalogCounts()).to.equal(countsBefore);
   });
 
   it('glance_workers changes glance-api.conf and restarts glance-api only, then converges', async () => {

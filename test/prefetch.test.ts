@@ -16,29 +16,30 @@ import { FakeTransport } from './support/fake-transport.js';
 class FileHost {
   readonly files = new Map<string, string>();
   readonly transport = new FakeTransport('h1', (script) => this.#answer(script));
-  /** Kinds of the scripts received, in order: lock, facts:<paths>, write:<path>, unlock. */
+  /** Kinds of the scripts received, in order: `lock+facts:<paths>` (one round trip), facts:<paths>, write:<path>. */
   readonly log: string[] = [];
   /** Batches after which the output is cut short (the probe's shell dies). */
   cutAfterFacts: number | undefined;
 
   #answer(script: string): ExecResult {
     const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
-    if (script.includes('start_of')) return this.log.push('lock'), ok();
-    if (script.includes('run.lock')) return this.log.push('unlock'), ok();
     const write = /^p=(\S+)$[\s\S]*base64 -d >"\$t" <<'SP_EOF'\n([\s\S]*?)\nSP_EOF/m.exec(script);
     if (write) {
       this.log.push(`write:${write[1]}`);
       this.files.set(write[1]!, Buffer.from(write[2]!.replace(/\n/g, ''), 'base64').toString('utf8'));
       return ok();
     }
-    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+):(\d+)'\n\( p=(\S+)\n/g)];
+    // A facts batch: each probe follows its marker; the run's begin (lock, pending handlers) may ride along first.
+    const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+):(\d+)'\n\( (?:p=(\S+)\n|(d=))/g)];
     if (markers.length > 0) {
-      this.log.push(`facts:${markers.map((m) => m[3]).join(',')}`);
+      const begin = markers[0]![4] !== undefined;
+      const facts = markers.filter((m) => m[3] !== undefined);
+      this.log.push([begin ? 'lock' : '', facts.length > 0 ? `facts:${facts.map((m) => m[3]).join(',')}` : ''].filter(Boolean).join('+'));
       let out = '';
       for (const [i, m] of markers.entries()) {
-        if (this.cutAfterFacts !== undefined && i >= this.cutAfterFacts) return { exitCode: 141, stdout: out, stderr: 'broken pipe' };
-        const content = this.files.get(m[3]!);
-        out += `${m[1]}:${m[2]}\n${content === undefined ? 'absent\n' : `file 644 root root\n${content}`}\n${m[1]}:0\n`;
+        if (this.cutAfterFacts !== undefined && i >= this.cutAfterFacts + (begin ? 1 : 0)) return { exitCode: 141, stdout: out, stderr: 'broken pipe' };
+        const content = m[3] === undefined ? 'ready\n' : this.files.get(m[3]);
+        out += `${m[1]}:${m[2]}\n${m[3] === undefined ? content : content === undefined ? 'absent\n' : `file 644 root root\n${content}`}\n${m[1]}:0\n`;
       }
       return ok(out);
     }
@@ -73,7 +74,8 @@ describe('fact prefetching (one round trip per role while nothing changes)', () 
     const role = defineRole('r').tasks(paths(5).map((p) => file({ path: p, content: `${p}\n` })));
     const results = await run(host, [role]);
     expect(results.map((r) => r.status)).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'ok']);
-    expect(host.log).to.deep.equal(['lock', `facts:${paths(5).join(',')}`, 'unlock']);
+    // The run lock rides along with the facts; closing the connection releases it.
+    expect(host.log).to.deep.equal([`lock+facts:${paths(5).join(',')}`]);
   });
 
   it('a change drops what was read ahead: later tasks see the host as the change left it', async () => {
@@ -91,13 +93,11 @@ describe('fact prefetching (one round trip per role while nothing changes)', () 
     expect(results.map((r) => r.status)).to.deep.equal(['changed', 'ok', 'changed', 'ok']);
     expect(results[2]!.diffs?.[0]?.before).to.equal('new\n');
     expect(host.log).to.deep.equal([
-      'lock',
-      'facts:/etc/f0,/etc/f1,/etc/f0,/etc/f3',
+      'lock+facts:/etc/f0,/etc/f1,/etc/f0,/etc/f3',
       'write:/etc/f0',
       'facts:/etc/f1,/etc/f0,/etc/f3',
       'write:/etc/f0',
       'facts:/etc/f3',
-      'unlock',
     ]);
   });
 
@@ -106,7 +106,7 @@ describe('fact prefetching (one round trip per role while nothing changes)', () 
     const role = defineRole('r').tasks(paths(4).map((p) => file({ path: p, content: 'x\n' })));
     const results = await run(host, [role], true);
     expect(results.map((r) => r.status)).to.deep.equal(['changed', 'changed', 'changed', 'changed']);
-    expect(host.log).to.deep.equal(['lock', `facts:${paths(4).join(',')}`]);
+    expect(host.log).to.deep.equal([`lock+facts:${paths(4).join(',')}`]);
   });
 
   it('a probe cut short fails the task it belongs to, after the tasks whose facts arrived', async () => {
@@ -139,8 +139,8 @@ describe('fact prefetching (one round trip per role while nothing changes)', () 
     const role = defineRole('r').tasks(paths(6).map((p) => file({ path: p, content: p === '/etc/f0' ? 'new\n' : big })));
     const results = await run(host, [role]);
     expect(results.every((r) => r.status === (r.task === 'file /etc/f0' ? 'changed' : 'ok'))).to.equal(true);
-    const facts = host.log.filter((l) => l.startsWith('facts:'));
-    expect(facts[0]).to.equal(`facts:${paths(6).join(',')}`);
+    const facts = host.log.filter((l) => l.includes('facts:'));
+    expect(facts[0]).to.equal(`lock+facts:${paths(6).join(',')}`);
     // ~100 KiB each, budget 256 KiB: two files per read after the change.
     expect(facts.slice(1)).to.deep.equal(['facts:/etc/f1,/etc/f2', 'facts:/etc/f3,/etc/f4', 'facts:/etc/f5']);
   });
