@@ -27,6 +27,8 @@ export const BASE_ROOTFS = path.join(BASE_DIR, 'rootfs');
 export const BASE_MARKER = 'base.json';
 
 export const PROXY_PORT = 3142;
+/** apt-cacher-ng's package cache (its own default); another (empty) one gives a cold-cache build. */
+export const APT_CACHE_DIR = process.env['STACKPLAY_LAB_APT_CACHE_DIR'] ?? '/var/cache/apt-cacher-ng';
 
 export function hostDir(host: string): string {
   return path.join(HOSTS_DIR, host);

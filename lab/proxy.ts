@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { $ } from './sh.js';
 import { info, warn } from './log.js';
-import { LOG_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
+import { APT_CACHE_DIR, LOG_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { isRunning, spawnDaemon, stopProcess, waitFor } from './proc.js';
 import type { ProcRecord } from './state.js';
 
@@ -154,7 +154,7 @@ export async function stopLabProxy(): Promise<ProxyRecord | undefined> {
  * on the Zed lab: apt-get update stalled until killed). The copies are of no
  * use to it: remove them before starting it.
  */
-function removeMovedIndexes(cache = '/var/cache/apt-cacher-ng'): void {
+function removeMovedIndexes(cache: string): void {
   if (!fs.existsSync(cache)) return;
   for (const repo of fs.readdirSync(cache)) {
     const dists = path.join(cache, repo, 'dists');
@@ -195,7 +195,9 @@ export async function ensureProxy(bridgeIp: string | undefined, backendChanged: 
   }
   // Its own user, in the foreground (so the recorded pid is the daemon), on loopback (+ bridge) only.
   fs.mkdirSync(path.dirname(PROXY_RECORD), { recursive: true });
-  removeMovedIndexes();
+  fs.mkdirSync(APT_CACHE_DIR, { recursive: true });
+  await $`chown apt-cacher-ng:apt-cacher-ng ${APT_CACHE_DIR}`;
+  removeMovedIndexes(APT_CACHE_DIR);
   await $`chown apt-cacher-ng:apt-cacher-ng ${path.dirname(PROXY_SOCKET)}`;
   const log = path.join(LOG_DIR, 'apt-cacher-ng.log');
   const proc = spawnDaemon(
@@ -203,7 +205,7 @@ export async function ensureProxy(bridgeIp: string | undefined, backendChanged: 
       'setpriv', '--reuid=apt-cacher-ng', '--regid=apt-cacher-ng', '--init-groups',
       '/usr/sbin/apt-cacher-ng', '-c', '/etc/apt-cacher-ng',
       // Lab hosts refresh the same indexes within minutes of each other: serve them fresh for 10 minutes (default 27 s).
-      'ForeGround=1', 'FreshIndexMaxAge=600', `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
+      'ForeGround=1', 'FreshIndexMaxAge=600', `CacheDir=${APT_CACHE_DIR}`, `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
     ],
     log,
   );

@@ -18,16 +18,16 @@ interface CliRun {
   readonly stderr: string;
 }
 
-function cli(args: readonly string[]): Promise<CliRun> {
-  return started(args).done;
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return started(args, env).done;
 }
 
 /** The CLI as a child process (node directly, so signals reach it), its output so far, and its outcome. */
-function started(args: readonly string[]): { child: ChildProcess; output: () => string; done: Promise<CliRun> } {
+function started(args: readonly string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; done: Promise<CliRun> } {
   let child!: ChildProcess;
   let output = '';
   const done = new Promise<CliRun>((resolve) => {
-    child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+    child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1', ...env } }, (error, stdout, stderr) =>
       resolve({ code: error ? ((error as { code?: number }).code ?? (child.signalCode ? 128 : 1)) : 0, stdout, stderr }),
     );
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -53,6 +53,18 @@ async function treeHash(dir: string): Promise<Map<string, string>> {
     const content = entry.isFile() ? await readFile(path) : Buffer.from('');
     out.set(path, createHash('sha256').update(content).update(`${st.mode}:${st.uid}:${st.gid}`).digest('hex'));
   }
+  return out;
+}
+
+/** mtime and ctime (ns) of `dir` and everything under it: any write, chmod, create or delete shows. */
+async function writeStamps(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const note = async (p: string) => {
+    const st = await stat(p, { bigint: true });
+    out.set(p, `${st.mtimeNs}:${st.ctimeNs}`);
+  };
+  await note(dir);
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) await note(join(entry.parentPath, entry.name));
   return out;
 }
 
@@ -119,11 +131,16 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(run.stdout).to.contain('+password = ***');
   });
 
-  it('second run reports 0 changed and restarts nothing', async () => {
-    const run = await cli(['-i', inventory]);
+  it('second run reports 0 changed, restarts nothing, writes nothing and makes one round trip', async () => {
+    const before = [await writeStamps(root), await writeStamps(join(work, 'state'))];
+    const counts = join(work, 'exec-count.jsonl');
+    const run = await cli(['-i', inventory], { STACKPLAY_EXEC_COUNT: counts });
     expect(run.code, run.stderr + run.stdout).to.equal(0);
     expect(run.stdout).to.match(/node1 +: ok=4 changed=0 unreachable=0 failed=0/);
     expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\n');
+    // Issue 6: no byte written on the host (the run lock is a kernel lock), and one exec: lock + every fact.
+    expect([await writeStamps(root), await writeStamps(join(work, 'state'))]).to.deep.equal(before);
+    expect((await readFile(counts, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { execs: number }).execs)).to.deep.equal([1]);
   });
 
   it('check mode on a drifted host changes no byte, and predicts exactly what the real run changes', async () => {
