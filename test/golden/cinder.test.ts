@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext } from '../../lib/playbook.js';
-import { keystoneProject, keystoneRole } from '../../lib/tasks/keystone.js';
+import { playbook } from '../../lib/playbook.js';
 import { plays } from '../../roles/cinder/index.js';
 import { lvmAcceptFilter, readLvmOption, setLvmOption } from '../../roles/cinder/lvm-conf.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
  * Block Storage as the seeds show it: cinder.conf on the controller and the
@@ -13,13 +12,7 @@ import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan
  * and a second simulated run that changes nothing.
  */
 
-/** What the keystone role leaves behind and cinder relies on: the service project and the admin role. */
-function keystoneBasics(ctx: HostContext) {
-  const auth = new OpenStackHost(ctx).keystoneAdmin();
-  return defineRole('keystone-basics').tasks([keystoneProject(auth, { name: 'service' }), keystoneRole(auth, { name: 'admin' })]);
-}
-
-const book = playbook('cinder-test', [{ name: 'keystone basics', hosts: 'controller', roles: [keystoneBasics] }, ...plays]);
+const book = playbook('cinder-test', [keystoneFixture(), ...plays]);
 const CONF = '/etc/cinder/cinder.conf';
 const LVM = '/etc/lvm/lvm.conf';
 

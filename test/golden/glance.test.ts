@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Playbook } from '../../lib/playbook.js';
-import { keystoneProject, keystoneRole } from '../../lib/tasks/keystone.js';
+import { playbook, type Playbook } from '../../lib/playbook.js';
 import { plays } from '../../roles/glance/index.js';
+import { keystoneFixture } from '../support/keystone-fixture.js';
 import { iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../support/plan.js';
 
 /**
@@ -17,12 +16,7 @@ import { iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../sup
 const API = '/etc/glance/glance-api.conf';
 const REGISTRY = '/etc/glance/glance-registry.conf';
 
-/** The keystone role's bootstrap, which a simulated keystone does not have: the service project and the admin role. */
-function keystoneBase(ctx: HostContext) {
-  const auth = new OpenStackHost(ctx).keystoneAdmin();
-  return defineRole('keystone-base').tasks([keystoneProject(auth, { name: 'service' }), keystoneRole(auth, { name: 'admin' })]);
-}
-const book: Playbook = playbook('glance-golden', [{ name: 'keystone base', hosts: 'controller', roles: [keystoneBase] }, ...plays]);
+const book: Playbook = playbook('glance-golden', [keystoneFixture(), ...plays]);
 
 interface Site {
   /** Controller address as it appears in URLs. */

@@ -2,11 +2,9 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { readIni } from '../../lib/ini-edit.js';
 import { parseInventory } from '../../lib/inventory.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext } from '../../lib/playbook.js';
+import { playbook, type HostContext } from '../../lib/playbook.js';
 import { Secret } from '../../lib/secret.js';
 import { ini } from '../../lib/tasks/ini.js';
-import { keystoneProject, keystoneRole } from '../../lib/tasks/keystone.js';
 import { hostVarsOf } from '../../lib/vars.js';
 import { plays as networkPlays } from '../../roles/networks/index.js';
 import { ml2Conf, neutronHost } from '../../roles/neutron/config.js';
@@ -14,6 +12,7 @@ import { PATHS } from '../../roles/neutron/data.js';
 import { plays as neutronPlays } from '../../roles/neutron/index.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
 import { converge, simHost } from '../support/sim.js';
+import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
  * Neutron and the initial networks, planned offline against the four
@@ -23,12 +22,7 @@ import { converge, simHost } from '../support/sim.js';
  * changes nothing.
  */
 
-/** What the keystone role leaves behind and neutron relies on: the admin, service and demo projects and the admin role. */
-function keystoneFixture(ctx: HostContext) {
-  const auth = new OpenStackHost(ctx).keystoneAdmin();
-  return defineRole('keystone-fixture').tasks([...['admin', 'service', 'demo'].map((name) => keystoneProject(auth, { name })), keystoneRole(auth, { name: 'admin' })]);
-}
-const book = playbook('neutron-golden', [{ name: 'keystone fixture', hosts: 'controller', roles: [keystoneFixture] }, ...neutronPlays, ...networkPlays]);
+const book = playbook('neutron-golden', [keystoneFixture({ projects: ['admin', 'service', 'demo'] }), ...neutronPlays, ...networkPlays]);
 
 /** An inventory file with [all:vars] set or replaced (so a test states the values it checks). */
 function inventory(path: string, extra: Readonly<Record<string, string>>): string {

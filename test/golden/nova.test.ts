@@ -1,13 +1,12 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Playbook } from '../../lib/playbook.js';
+import { playbook, type Playbook } from '../../lib/playbook.js';
 import type { ServiceFacts } from '../../lib/tasks/service.js';
-import { keystoneProject, keystoneRole } from '../../lib/tasks/keystone.js';
 import type { Plan } from '../../lib/task.js';
 import { plays } from '../../roles/nova/index.js';
 import { daemon, virtSections } from '../../roles/nova/tasks.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
  * Golden tables: every nova.conf setting the seeds show, on the controller
@@ -33,12 +32,7 @@ const NOVA = '/etc/nova/nova.conf';
 const NOVA_COMPUTE = '/etc/nova/nova-compute.conf';
 const PLACEMENT = '/etc/placement/placement.conf';
 
-/** The keystone role's bootstrap, which a simulated keystone does not have: the service project and the admin role. */
-function keystoneBase(ctx: HostContext) {
-  const auth = new OpenStackHost(ctx).keystoneAdmin();
-  return defineRole('keystone-base').tasks([keystoneProject(auth, { name: 'service' }), keystoneRole(auth, { name: 'admin' })]);
-}
-const book: Playbook = playbook('nova-golden', [{ name: 'keystone base', hosts: 'controller', roles: [keystoneBase] }, ...plays]);
+const book: Playbook = playbook('nova-golden', [keystoneFixture(), ...plays]);
 
 interface Site {
   /** Controller name or address as it appears in URLs. */

@@ -1,35 +1,21 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
+import { playbook } from '../../lib/playbook.js';
 import { Secret } from '../../lib/secret.js';
 import type { ExecStep } from '../../lib/task.js';
-import { keystoneProject, keystoneRole, keystoneUser } from '../../lib/tasks/keystone.js';
 import { plays as ceilometerPlays } from '../../roles/ceilometer/index.js';
 import { mongoUser, mongoUserCheckScript, mongoUserEnsureScript, type MongoUserArgs } from '../../roles/ceilometer/mongodb.js';
 import { plays as ec2Plays } from '../../roles/ec2/index.js';
 import { plays as heatPlays } from '../../roles/heat/index.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
  * Telemetry (ceilometer + MongoDB, seed 004 §10), Orchestration (heat, the
  * Juno and Liberty guides) and the EC2 endpoint (seed 004 §13).
  */
 
-/** What the keystone role leaves behind: the service project, the admin role, the demo user of the guides. */
-function keystoneBasics(ctx: HostContext) {
-  const o = new OpenStackHost(ctx);
-  const auth = o.keystoneAdmin();
-  return defineRole('keystone-basics').tasks([
-    keystoneProject(auth, { name: 'service' }),
-    keystoneProject(auth, { name: 'demo' }),
-    keystoneRole(auth, { name: 'admin' }),
-    keystoneUser(auth, { name: 'demo', password: o.secret('demo_pass'), project: 'demo' }),
-  ]);
-}
-
-const basics: Play = { name: 'keystone basics', hosts: 'controller', roles: [keystoneBasics] };
-const book = playbook('telemetry-test', [basics, ...ceilometerPlays, ...heatPlays, ...ec2Plays]);
+const book = playbook('telemetry-test', [keystoneFixture({ projects: ['service', 'demo'], demoUser: true }), ...ceilometerPlays, ...heatPlays, ...ec2Plays]);
 const CEILOMETER = '/etc/ceilometer/ceilometer.conf';
 const HEAT = '/etc/heat/heat.conf';
 
