@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +15,9 @@ import { plays as mariadbPlays } from '../../roles/mariadb/index.js';
 import { mysqlSecureInstallation } from '../../roles/mariadb/secure.js';
 import { plays as memcachedPlays } from '../../roles/memcached/index.js';
 import { plays as rabbitmqPlays } from '../../roles/rabbitmq/index.js';
-import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { iniMismatches, planSite, type ExpectedIni, type HostPlan } from '../support/plan.js';
 import { converge, planOn, simHost } from '../support/sim.js';
+import { inventoryWithPassword, SEED_SITES, seedSitePlans, type SeedSite } from '../support/seed-sites.js';
 
 /**
  * The controller's infrastructure (seed 004 §4, seed 003 §3.2–3.4, seed
@@ -28,37 +28,14 @@ import { converge, planOn, simHost } from '../support/sim.js';
 /** Distinct from every word in the plans, so finding it anywhere but in a file is a leak. */
 const PASSWORD = 'Zq7-seed-pw-41c9';
 
-/** An inventory from hosts/, with every secret equal to PASSWORD (and optional text replacements). */
-function inventoryText(path: string, replace: readonly [RegExp, string][] = []): string {
-  let text = readFileSync(path, 'utf8').replace(/^default_password=.*$/m, '');
-  for (const [re, to] of replace) text = text.replace(re, to);
-  return text.replace(/^\[all:vars\]$/m, `[all:vars]\ndefault_password=${PASSWORD}`);
-}
+const inventoryText = (path: string, replace: readonly [RegExp, string][] = []): string => inventoryWithPassword(path, PASSWORD, replace);
 
 const commonPlays: Play[] = [{ name: 'common', hosts: 'all', roles: [common] }];
 const infraPlays: Play[] = [...commonPlays, ...mariadbPlays, ...rabbitmqPlays, ...memcachedPlays];
 
-const SITES = {
-  juno: 'hosts/juno.ini',
-  libertyCentos: 'hosts/liberty-centos.ini',
-  libertyUbuntu: 'hosts/liberty-ubuntu.ini',
-  zed: 'hosts/lab.ini',
-} as const;
-type Site = keyof typeof SITES;
-
-const CONTROLLER: Record<Site, string> = { juno: 'controller', libertyCentos: 'linux-node1', libertyUbuntu: 'controller', zed: 'controller' };
-
-const plans = new Map<Site, Promise<SitePlan>>();
-function site(name: Site): Promise<SitePlan> {
-  let p = plans.get(name);
-  if (!p) plans.set(name, (p = planSite(playbook(`infra-${name}`, infraPlays), inventoryText(SITES[name]), { text: true })));
-  return p;
-}
-async function controller(name: Site): Promise<HostPlan> {
-  const plan = (await site(name)).hosts.get(CONTROLLER[name]);
-  if (!plan) throw new Error(`no plan for ${CONTROLLER[name]}`);
-  return plan;
-}
+const SITES = SEED_SITES;
+type Site = SeedSite;
+const { site, controller } = seedSitePlans('infra', infraPlays, PASSWORD);
 const has = (commands: readonly string[], needle: string | RegExp): boolean => commands.some((c) => (typeof needle === 'string' ? c.includes(needle) : needle.test(c)));
 
 // ---- the [mysqld] options, per seed ----------------------------------------------------------

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { playbook, type Play } from '../../lib/playbook.js';
 import { describeStep } from '../../lib/runtime.js';
 import { Secret } from '../../lib/secret.js';
@@ -12,8 +11,9 @@ import { plays as keystonePlays } from '../../roles/keystone/index.js';
 import { plays as mariadbPlays } from '../../roles/mariadb/index.js';
 import { plays as memcachedPlays } from '../../roles/memcached/index.js';
 import { plays as rabbitmqPlays } from '../../roles/rabbitmq/index.js';
-import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { iniMismatches, planSite, type ExpectedIni, type HostPlan } from '../support/plan.js';
 import { converge, planOn, simHost } from '../support/sim.js';
+import { inventoryWithPassword, SEED_SITES, seedSitePlans, type SeedSite } from '../support/seed-sites.js';
 
 /**
  * Keystone per seed: keystone.conf, how it is served, the database and
@@ -24,34 +24,13 @@ import { converge, planOn, simHost } from '../support/sim.js';
 /** Distinct from every word in the plans, so finding it anywhere but in a file is a leak. */
 const PASSWORD = 'Kx4-seed-pw-90d2';
 
-function inventoryText(path: string, replace: readonly [RegExp, string][] = []): string {
-  let text = readFileSync(path, 'utf8').replace(/^default_password=.*$/m, '');
-  for (const [re, to] of replace) text = text.replace(re, to);
-  return text.replace(/^\[all:vars\]$/m, `[all:vars]\ndefault_password=${PASSWORD}`);
-}
+const inventoryText = (path: string, replace: readonly [RegExp, string][] = []): string => inventoryWithPassword(path, PASSWORD, replace);
 
 const allPlays: Play[] = [{ name: 'common', hosts: 'all', roles: [common] }, ...mariadbPlays, ...rabbitmqPlays, ...memcachedPlays, ...keystonePlays];
 
-const SITES = {
-  juno: 'hosts/juno.ini',
-  libertyCentos: 'hosts/liberty-centos.ini',
-  libertyUbuntu: 'hosts/liberty-ubuntu.ini',
-  zed: 'hosts/lab.ini',
-} as const;
-type Site = keyof typeof SITES;
-const CONTROLLER: Record<Site, string> = { juno: 'controller', libertyCentos: 'linux-node1', libertyUbuntu: 'controller', zed: 'controller' };
-
-const plans = new Map<Site, Promise<SitePlan>>();
-function site(name: Site): Promise<SitePlan> {
-  let p = plans.get(name);
-  if (!p) plans.set(name, (p = planSite(playbook(`keystone-${name}`, allPlays), inventoryText(SITES[name]), { text: true })));
-  return p;
-}
-async function controller(name: Site): Promise<HostPlan> {
-  const plan = (await site(name)).hosts.get(CONTROLLER[name]);
-  if (!plan) throw new Error(`no plan for ${CONTROLLER[name]}`);
-  return plan;
-}
+const SITES = SEED_SITES;
+type Site = SeedSite;
+const { site, controller } = seedSitePlans('keystone', allPlays, PASSWORD);
 
 /** API calls in order, keystone's generated ids replaced by `:id`. */
 const apiCalls = (plan: HostPlan): string[] => plan.commands.filter((c) => /^(POST|PUT|PATCH|DELETE) http/.test(c)).map((c) => c.replace(/\b[0-9a-f]{32}\b/g, ':id'));
