@@ -16,9 +16,10 @@ import { connectSsh } from '../lib/transport/ssh.js';
  *
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
- * is already up. It brings up its own lab and takes
- * it down. Warm apt cache: about 25 minutes on 2 CPUs; a cold one adds the
- * download of ~1 GB of packages (see the issue 5 report).
+ * is already up. It brings up its own lab and takes it down. On this
+ * machine (2 CPUs) with empty package and base-image caches: 18 minutes
+ * (first run 14.4, second 1.0, the glance_workers pair 1.7); an Ansible
+ * benchmark beside it stretched that to 56.
  */
 const INVENTORY = 'hosts/lab.ini';
 const SECRETS = 'hosts/lab.secrets.ini';
@@ -88,6 +89,26 @@ async function daemons(): Promise<Record<string, string[]>> {
 const CATALOG_COUNTS = `. /root/admin-openrc.sh && for kind in domain project user role service endpoint; do printf '%s=%s\\n' "$kind" "$(openstack $kind list -f value -c ID | wc -l)"; done`;
 const catalogCounts = () => onHost('10.42.0.11', CATALOG_COUNTS);
 
+/**
+ * Processes the neutron agents start on demand, minutes after the networks
+ * exist (privsep daemons, a network's dnsmasq and metadata haproxy, a
+ * router's keepalived and radvd): new ones are work, not restarts.
+ */
+const ON_DEMAND = /privsep-helper|dnsmasq .*\/var\/lib\/neutron\/|haproxy -f \/var\/lib\/neutron\/|keepalived|radvd/;
+
+/** What `after` lacks of `before` (stopped or restarted daemons) and what it has that is not an agent's on-demand helper. */
+function restarts(before: Record<string, string[]>, after: Record<string, string[]>): Record<string, { gone: string[]; added: string[] }> {
+  return Object.fromEntries(
+    Object.keys(before).map((host) => [
+      host,
+      {
+        gone: before[host]!.filter((p) => !after[host]?.includes(p)),
+        added: (after[host] ?? []).filter((p) => !before[host]!.includes(p) && !ON_DEMAND.test(p)),
+      },
+    ]),
+  );
+}
+
 const changedOf = (results: Result[]) => results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
 
 describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, converges, restarts only what changed', function () {
@@ -130,7 +151,8 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     expect(run.code, run.out.slice(-6000)).to.equal(0);
     expect(changedOf(run.results)).to.deep.equal([]);
     for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=0 unreachable=0 failed=0`));
-    expect(await daemons()).to.deep.equal(pidsBefore);
+    const none = Object.fromEntries(HOSTS.map(([name]) => [name, { gone: [], added: [] }]));
+    expect(restarts(pidsBefore, await daemons())).to.deep.equal(none);
     expect(await catalogCounts()).to.equal(countsBefore);
   });
 
@@ -144,12 +166,11 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     expect(run.code, run.out.slice(-6000)).to.equal(0);
     expect(changedOf(run.results).sort()).to.deep.equal(['controller: glance | handler: service glance-api restarted', 'controller: glance | ini /etc/glance/glance-api.conf [DEFAULT] [database] [keystone_authtoken] [paste_deploy] [glance_store]'].sort());
     expect(await onHost('10.42.0.11', "grep -E '^workers *=' /etc/glance/glance-api.conf")).to.match(/^workers = 2$/);
-    const after = await daemons();
+    const changed = restarts(pidsBefore, await daemons());
     for (const [name] of HOSTS) {
-      const gone = pidsBefore[name]!.filter((p) => !after[name]!.includes(p));
-      const added = after[name]!.filter((p) => !pidsBefore[name]!.includes(p));
+      const { gone, added } = changed[name]!;
       if (name === 'controller') {
-        expect(gone.length, gone.join('\n')).to.be.greaterThan(0);
+        expect(gone.length, 'glance-api was restarted').to.be.greaterThan(0);
         for (const p of [...gone, ...added]) expect(p, 'only glance-api processes changed').to.match(/glance-api/);
       } else {
         expect([...gone, ...added], name).to.deep.equal([]);
