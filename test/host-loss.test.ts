@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { killHost, reviveHost } from './support/host-loss.js';
 import { runLockHeldBy } from './support/run-lock.js';
 import { startSshd, type TestSshd } from './support/sshd.js';
+import { mulberry32 } from './support/seeded.js';
 
 /**
  * Issue 7 §3: ten hosts (ten real sshds on loopback), one of them lost at a
@@ -14,15 +15,6 @@ import { startSshd, type TestSshd } from './support/sshd.js';
  * unreachable (exit 4, not 2); no managed file on it is partly written; once
  * it is back, one run converges it, owed restarts included.
  */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOSTS = 10;
 const TRIALS = 10;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
 import { runLockHeld } from './support/run-lock.js';
+import { mulberry32 } from './support/seeded.js';
 
 /**
  * Issue 7 §4: the controller process interrupted (SIGINT) or killed
@@ -12,15 +13,6 @@ import { runLockHeld } from './support/run-lock.js';
  * is exactly its old or its new content; the next run converges, running any
  * restart the interrupted one owed; the run after that changes nothing.
  */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('interrupts: SIGINT and SIGKILL at 20 random points', function () {
   this.timeout(300_000);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
-import { connectSsh } from '../lib/transport/ssh.js';
+import { onLabHost } from './support/lab-host.js';
 
 /**
  * Issue 3's promise: the engine against lab hosts (network namespaces with
@@ -28,16 +28,8 @@ function cli(inventory: string): Promise<{ code: number; out: string }> {
   );
 }
 
-async function onHost(address: string, script: string): Promise<string> {
-  const t = await connectSsh({ host: address, address, privateKeyPath: path.join(REPO_ROOT, '.lab/id_ed25519'), knownHostsPath: path.join(REPO_ROOT, '.lab/known_hosts') });
-  try {
-    return (await t.exec(script)).stdout.trim();
-  } finally {
-    await t.close();
-  }
-}
 
-const pids = async () => Promise.all(HOSTS.map(([, a]) => onHost(a, 'pidof memcached || echo none')));
+const pids = async () => Promise.all(HOSTS.map(([, a]) => onLabHost(a, 'pidof memcached || echo none')));
 
 describe('lab (root only): the engine on lab hosts', function () {
   this.timeout(20 * 60_000);
@@ -70,9 +62,9 @@ describe('lab (root only): the engine on lab hosts', function () {
     firstPids = await pids();
     for (const pid of firstPids) expect(pid).to.match(/^\d+$/);
     for (const [, a] of HOSTS) {
-      expect(await onHost(a, "grep '^-m ' /etc/memcached.conf")).to.equal('-m 96');
-      expect(await onHost(a, 'ps -o args= -C memcached')).to.contain('-m 96');
-      expect(await onHost(a, 'dpkg-query -W -f=\'${Status}\' memcached')).to.equal('install ok installed');
+      expect(await onLabHost(a, "grep '^-m ' /etc/memcached.conf")).to.equal('-m 96');
+      expect(await onLabHost(a, 'ps -o args= -C memcached')).to.contain('-m 96');
+      expect(await onLabHost(a, 'dpkg-query -W -f=\'${Status}\' memcached')).to.equal('install ok installed');
     }
   });
 

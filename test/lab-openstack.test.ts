@@ -5,7 +5,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
-import { connectSsh } from '../lib/transport/ssh.js';
+import { onLabHost } from './support/lab-host.js';
 
 /**
  * Issue 5's promise on real hosts: the site playbook deploys OpenStack Zed
@@ -60,14 +60,6 @@ function site(inventory: string): Promise<{ code: number; out: string; results: 
   );
 }
 
-async function onHost(address: string, script: string): Promise<string> {
-  const t = await connectSsh({ host: address, address, privateKeyPath: path.join(REPO_ROOT, '.lab/id_ed25519'), knownHostsPath: path.join(REPO_ROOT, '.lab/known_hosts') });
-  try {
-    return (await t.exec(script)).stdout.trim();
-  } finally {
-    await t.close();
-  }
-}
 
 /**
  * Every daemon of a host: the processes whose parent is the host's PID 1
@@ -81,13 +73,13 @@ const DAEMONS = `ps -e -o pid=,ppid=,args= | awk '
   { pid=$1; ppid=$2; $1=""; $2=""; sub(/^  /, ""); if (ppid == 1 && $0 !~ /^sshd|^ps |^awk |^sh -s|^-?bash|^sh$|stackplay-lock|<defunct>/) print pid, $0 }' | sort -n`;
 
 async function daemons(): Promise<Record<string, string[]>> {
-  const all = await Promise.all(HOSTS.map(async ([name, a]) => [name, (await onHost(a, DAEMONS)).split('\n').filter(Boolean)] as const));
+  const all = await Promise.all(HOSTS.map(async ([name, a]) => [name, (await onLabHost(a, DAEMONS)).split('\n').filter(Boolean)] as const));
   return Object.fromEntries(all);
 }
 
 /** Issue 7 #1: how many of each keystone resource exist; a converged re-run must not add or drop any. */
 const CATALOG_COUNTS = `. /root/admin-openrc.sh && for kind in domain project user role service endpoint; do printf '%s=%s\\n' "$kind" "$(openstack $kind list -f value -c ID | wc -l)"; done`;
-const catalogCounts = () => onHost('10.42.0.11', CATALOG_COUNTS);
+const catalogCounts = () => onLabHost('10.42.0.11', CATALOG_COUNTS);
 
 /**
  * Processes the neutron agents start on demand, minutes after the networks
@@ -165,7 +157,7 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     const run = await site(TUNED);
     expect(run.code, run.out.slice(-6000)).to.equal(0);
     expect(changedOf(run.results).sort()).to.deep.equal(['controller: glance | handler: service glance-api restarted', 'controller: glance | ini /etc/glance/glance-api.conf [DEFAULT] [database] [keystone_authtoken] [paste_deploy] [glance_store]'].sort());
-    expect(await onHost('10.42.0.11', "grep -E '^workers *=' /etc/glance/glance-api.conf")).to.match(/^workers = 2$/);
+    expect(await onLabHost('10.42.0.11', "grep -E '^workers *=' /etc/glance/glance-api.conf")).to.match(/^workers = 2$/);
     const changed = restarts(pidsBefore, await daemons());
     for (const [name] of HOSTS) {
       const { gone, added } = changed[name]!;
