@@ -25,8 +25,8 @@ import { connectSsh } from '../lib/transport/ssh.js';
 import type { Transport } from '../lib/transport/transport.js';
 import { childPids } from '../lab/proc.js';
 import { BENCH_DIR, down, inventory, KEY_FILE, KNOWN_HOSTS, up, type BenchHost } from './hosts.js';
-import { editIni } from '../lib/ini-edit.js';
-import { toIniSettings } from '../lib/tasks/ini.js';
+import { editIni } from '../lib/modules/ini-edit.js';
+import { toIniSettings } from '../lib/modules/ini.js';
 import { ANSIBLE_TASKS, DRIFT, iniFiles, initialIni, renderTemplate, SERVICES, STACKPLAY_TASKS, TEMPLATE_PATH } from './workload.js';
 import { writeReport, type Row, type RunRecord } from './report.js';
 

@@ -7,12 +7,12 @@
  * bench/ansible/site.yml does the same with ini_file, template, package and
  * service; bench/floor.ts only reads and compares.
  */
-import { isMain, main } from '../lib/cli.js';
-import { defineRole, playbook, type HostContext } from '../lib/playbook.js';
-import { ini } from '../lib/tasks/ini.js';
-import { file } from '../lib/tasks/file.js';
-import { packages } from '../lib/tasks/package.js';
-import { service } from '../lib/tasks/service.js';
+import { isMain, main } from '../lib/cli/cli.js';
+import { defineRole, playbook, type HostContext } from '../lib/core/playbook.js';
+import { ini } from '../lib/modules/ini.js';
+import { file } from '../lib/modules/file.js';
+import { packages } from '../lib/modules/package.js';
+import { service } from '../lib/modules/service.js';
 
 export const PACKAGES = ['openssh-server', 'procps', 'iproute2'] as const;
 export const SERVICES = ['bench-a', 'bench-b', 'bench-c'] as const;

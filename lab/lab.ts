@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import chalk from 'chalk';
 import { $ } from './sh.js';
-import { loadInventory } from '../lib/inventory.js';
+import { loadInventory } from '../lib/inventory/inventory.js';
 import { baseReady, ensureBase, removeBase, removeTree } from './base.js';
 import {
   configureHost, ensureDisk, ensureHostKey, hostLog, hostPaths, isHostUp, releaseDisk, startHost, stopHost, waitForSsh,

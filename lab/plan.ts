@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { Inventory } from '../lib/inventory.js';
+import type { Inventory } from '../lib/inventory/inventory.js';
 import { contains, isHostAddress, networkText, overlaps, parseCidr, type Cidr } from './net.js';
 import { REPO_ROOT, hostDir } from './paths.js';
 

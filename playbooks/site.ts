@@ -1,5 +1,6 @@
-import { isMain, main } from '../lib/cli.js';
-import { playbook, type Play } from '../lib/playbook.js';
+import { openstackPlaybook } from '../openstack/playbook.js';
+import { isMain, main } from '../lib/cli/cli.js';
+import { type Play } from '../lib/core/playbook.js';
 import { common } from '../roles/common/index.js';
 import { plays as ceilometer } from '../roles/ceilometer/index.js';
 import { plays as cinder } from '../roles/cinder/index.js';
@@ -42,6 +43,6 @@ export const sitePlays: readonly Play[] = [
   ...networks,
 ];
 
-export const site = playbook('site', sitePlays);
+export const site = openstackPlaybook('site', sitePlays);
 
 if (isMain(import.meta.url)) await main(site);

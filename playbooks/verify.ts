@@ -1,17 +1,19 @@
+import { openstackPlaybook } from '../openstack/playbook.js';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isMain, parseCli, runPlaybook } from '../lib/cli.js';
-import { loadInventory } from '../lib/inventory.js';
-import { OpenStackHost } from '../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../lib/playbook.js';
-import { raw, sh, type Cmd } from '../lib/shell.js';
-import { makeTask, noChange, type Plan, type ShellFact, type Task } from '../lib/task.js';
-import { coreVars, hostVarsOf } from '../lib/vars.js';
-import { horizonPlatform } from '../roles/horizon/data.js';
-import { networkNodes } from '../roles/neutron/config.js';
-import { networkMode } from '../roles/neutron/data.js';
+import { isMain, parseCli, runPlaybook } from '../lib/cli/cli.js';
+import { loadInventory } from '../lib/inventory/inventory.js';
+import { OpenStackHost } from '../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../lib/core/playbook.js';
+import { raw, sh, type Cmd } from '../lib/core/shell.js';
+import { makeTask, noChange, type Plan, type ShellFact, type Task } from '../lib/core/task.js';
+import { hostVarsOf } from '../lib/inventory/vars.js';
+import { coreVars } from '../openstack/release.js';
+import { OS } from '../openstack/platform.js';
+import { networkNodes } from '../openstack/topology.js';
+import { networkMode } from '../openstack/topology.js';
 
 /**
  * Issue 5: checks the running cloud end to end, through the engine. Every
@@ -183,8 +185,7 @@ function controllerChecks(ctx: HostContext) {
   const inv = ctx.inventory;
   const computeHosts = inv.groups.has('compute') ? inv.groupHosts('compute') : [];
   const blockHosts = inv.groups.has('block') ? inv.groupHosts('block') : [];
-  const horizon = horizonPlatform(o.release, o.family);
-  const loginUrl = `http://${o.controller}${horizon.loginPath}`;
+  const loginUrl = `http://${o.controller}${o.os.dashboardLoginPath}`;
   const image = PREFIX;
   const net = `${PREFIX}-net`;
   const subnet = `${PREFIX}-subnet`;
@@ -353,7 +354,7 @@ export const plays: Play[] = [
   { name: 'verify: the cloud, from the controller', hosts: 'controller', roles: [(ctx) => (ctx.inventory.groupHosts('controller')[0] === ctx.host ? controllerChecks(ctx) : defineRole('verify').tasks([]))] },
 ];
 
-export const verify = playbook('verify', plays);
+export const verify = openstackPlaybook('verify', plays);
 
 /** Chromium's flags for a screenshot that talks to nothing but the page. */
 export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -438,7 +439,7 @@ export async function runVerify(argvIn: readonly string[] = process.argv.slice(2
   const controller = inventory.groups.has('controller') ? inventory.groupHosts('controller')[0] : undefined;
   if (controller !== undefined && !skipScreenshot) {
     const core = coreVars(inventory, hostVarsOf(inventory, controller));
-    const loginPath = horizonPlatform(core.release, core.osFamily).loginPath;
+    const loginPath = OS[core.osFamily].dashboardLoginPath;
     // The controller's lab address, as a browser on this machine reaches it.
     const address = core.ansibleHost;
     record(await screenshotHorizon(`http://${address}${loginPath}`, reportDir));

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { EXIT_BAD_INPUT, runPlaybook } from '../lib/cli.js';
+import { EXIT_BAD_INPUT, runPlaybook } from '../lib/cli/cli.js';
 import { site } from '../playbooks/site.js';
 
 /**

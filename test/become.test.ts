@@ -4,7 +4,7 @@ import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BecomeError, BecomeTransport } from '../lib/transport/become.js';
-import { Secret } from '../lib/secret.js';
+import { Secret } from '../lib/core/secret.js';
 import { connectSsh } from '../lib/transport/ssh.js';
 import { startSshd, type TestSshd } from './support/sshd.js';
 

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
-import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
-import { defineRole, type Role } from '../lib/playbook.js';
-import { HostLockedError, type HostSession, type LockHolder } from '../lib/host-session.js';
-import { RemoteRuntime, StepFailed, type HostRuntime } from '../lib/runtime.js';
-import { file } from '../lib/tasks/file.js';
+import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/core/executor.js';
+import { defineRole, type Role } from '../lib/core/playbook.js';
+import { HostLockedError, type HostSession, type LockHolder } from '../lib/core/host-session.js';
+import { RemoteRuntime, StepFailed, type HostRuntime } from '../lib/core/runtime.js';
+import { file } from '../lib/modules/file.js';
 import type { ExecResult } from '../lib/transport/transport.js';
 import { FakeTransport } from './support/fake-transport.js';
-import { sh } from '../lib/shell.js';
-import { flushHandlers, makeTask, type Step, type Task } from '../lib/task.js';
+import { sh } from '../lib/core/shell.js';
+import { flushHandlers, makeTask, type Step, type Task } from '../lib/core/task.js';
 import { UnreachableError } from '../lib/transport/transport.js';
 
 /**

@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { diffArrays } from 'diff';
 import { parse as parseIni } from 'ini';
-import { editIni, readIni } from '../lib/ini-edit.js';
-import type { IniSetting } from '../lib/ini-edit.js';
+import { editIni, readIni } from '../lib/modules/ini-edit.js';
+import type { IniSetting } from '../lib/modules/ini-edit.js';
 
 const fixture = (name: string): string =>
   readFileSync(fileURLToPath(new URL(`./fixtures/ini/${name}`, import.meta.url)), 'utf8');

@@ -43,8 +43,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000)
   }
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
-
 async function treeHash(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {

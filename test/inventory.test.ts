@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError, InventoryError } from '../lib/errors.js';
-import type { Inventory } from '../lib/inventory.js';
-import { loadInventory, parseInventory, selectHosts } from '../lib/inventory.js';
+import { InputError, InventoryError } from '../lib/core/errors.js';
+import type { Inventory } from '../lib/inventory/inventory.js';
+import { loadInventory, parseInventory, selectHosts } from '../lib/inventory/inventory.js';
 
 const LAB = `# three-node Juno lab
 [controller]

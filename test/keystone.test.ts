@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { describeStep } from '../lib/runtime.js';
-import { Secret } from '../lib/secret.js';
-import { registerSimKeystone, type SimKeystoneState } from '../lib/sim-keystone.js';
-import { SimNetwork } from '../lib/sim.js';
-import type { Http, Plan, Task } from '../lib/task.js';
+import { describeStep } from '../lib/core/runtime.js';
+import { Secret } from '../lib/core/secret.js';
+import { registerSimKeystone, type SimKeystoneState } from '../openstack/keystone/sim.js';
+import { SimNetwork } from '../lib/sim/sim.js';
+import type { Http, Plan, Task } from '../lib/core/task.js';
 import {
   KeystoneClient,
   KeystoneError,
@@ -14,7 +14,7 @@ import {
   keystoneService,
   keystoneUser,
   type KeystoneAuth,
-} from '../lib/tasks/keystone.js';
+} from '../openstack/keystone/tasks.js';
 import { ForwardError, UnreachableError, type HttpRequest } from '../lib/transport/transport.js';
 import { converge, planOn, simHost } from './support/sim.js';
 

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../lib/errors.js';
-import { RemoteRuntime } from '../lib/runtime.js';
-import { Redactor } from '../lib/secret.js';
-import { SecretStore } from '../lib/secrets-store.js';
-import type { ShellFact, Task } from '../lib/task.js';
+import { InputError } from '../lib/core/errors.js';
+import { RemoteRuntime } from '../lib/core/runtime.js';
+import { Redactor } from '../lib/core/secret.js';
+import { SecretStore } from '../lib/inventory/secrets-store.js';
+import type { ShellFact, Task } from '../lib/core/task.js';
 import { LocalTransport } from '../lib/transport/local.js';
 import { clockInSync, namesResolve, portsFree } from '../roles/prechecks/index.js';
 

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { execute, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/executor.js';
-import { defineRole, type Role } from '../lib/playbook.js';
-import { prefetching } from '../lib/prefetch.js';
-import { RemoteRuntime, SimRuntime } from '../lib/runtime.js';
-import { SimHost, SimNetwork } from '../lib/sim.js';
-import { file } from '../lib/tasks/file.js';
+import { execute, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/core/executor.js';
+import { defineRole, type Role } from '../lib/core/playbook.js';
+import { prefetching } from '../lib/core/prefetch.js';
+import { RemoteRuntime, SimRuntime } from '../lib/core/runtime.js';
+import { SimHost, SimNetwork } from '../lib/sim/sim.js';
+import { file } from '../lib/modules/file.js';
 import type { ExecResult } from '../lib/transport/transport.js';
 import { FakeTransport } from './support/fake-transport.js';
 

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
-import { describeStep } from '../lib/runtime.js';
-import { Secret } from '../lib/secret.js';
-import { sh, type Cmd } from '../lib/shell.js';
-import type { ExecStep, Plan, ShellFact, Task } from '../lib/task.js';
-import { loopDevice, lvmPhysicalVolume, lvmVolumeGroup } from '../lib/tasks/lvm.js';
-import { dbSync, schemaChanged, sqlFingerprint, versionCommand } from '../lib/tasks/migration.js';
-import { mysqlDatabase, mysqlUser, nativePasswordHash, parseGrantLine } from '../lib/tasks/mysql.js';
-import { ovsBridge, ovsPort } from '../lib/tasks/ovs.js';
-import { rabbitmqUser } from '../lib/tasks/rabbitmq.js';
+import { describeStep } from '../lib/core/runtime.js';
+import { Secret } from '../lib/core/secret.js';
+import { sh, type Cmd } from '../lib/core/shell.js';
+import type { ExecStep, Plan, ShellFact, Task } from '../lib/core/task.js';
+import { loopDevice, lvmPhysicalVolume, lvmVolumeGroup } from '../lib/modules/lvm.js';
+import { dbSync, schemaChanged, sqlFingerprint, versionCommand } from '../openstack/migration.js';
+import { mysqlDatabase, mysqlUser, nativePasswordHash, parseGrantLine } from '../lib/modules/mysql.js';
+import { ovsBridge, ovsPort } from '../lib/modules/ovs.js';
+import { rabbitmqUser } from '../lib/modules/rabbitmq.js';
 import type { ExecResult } from '../lib/transport/transport.js';
 import { converge, simHost } from './support/sim.js';
 

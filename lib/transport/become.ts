@@ -1,5 +1,5 @@
-import { Secret } from '../secret.js';
-import { quote } from '../shell.js';
+import { Secret } from '../core/secret.js';
+import { quote } from '../core/shell.js';
 import type { ExecOptions, ExecResult, HttpRequest, HttpResponse, Transport } from './transport.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** Telemetry with MongoDB per release and OS (seed 004 §10, the Juno and Liberty guides). */
 

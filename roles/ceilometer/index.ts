@@ -1,12 +1,13 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { Secret } from '../../lib/secret.js';
-import { raw, sh } from '../../lib/shell.js';
-import { flushHandlers, makeTask, noChange, type Task } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
-import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { Secret } from '../../lib/core/secret.js';
+import { raw, sh } from '../../lib/core/shell.js';
+import { flushHandlers, makeTask, noChange, type Task } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
+import { ini, type IniSections, mergeSections } from '../../lib/modules/ini.js';
+import { service } from '../../lib/modules/service.js';
 import { CEILOMETER_RELEASE, ceilometerPlatform, type CeilometerPlatform, type CeilometerRelease, type Daemon } from './data.js';
 import { mongoUser } from './mongodb.js';
 
@@ -105,4 +106,4 @@ export const plays: Play[] = [
   { name: 'ceilometer compute agent', hosts: 'compute', roles: [ceilometerCompute] },
 ];
 
-if (isMain(import.meta.url)) await main(playbook('ceilometer', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('ceilometer', plays));

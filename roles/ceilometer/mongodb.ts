@@ -1,7 +1,7 @@
-import { Secret } from '../../lib/secret.js';
-import { sh, withStdin, type Cmd } from '../../lib/shell.js';
-import type { Task, TaskOptions } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
+import { Secret } from '../../lib/core/secret.js';
+import { sh, withStdin, type Cmd } from '../../lib/core/shell.js';
+import type { Task, TaskOptions } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
 
 /**
  * A MongoDB user, as `mongo --host controller --eval 'db.addUser(…)'` in

@@ -1,14 +1,15 @@
-import { isMain, main } from '../../lib/cli.js';
-import { InputError } from '../../lib/errors.js';
-import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { sh } from '../../lib/shell.js';
-import type { Task } from '../../lib/task.js';
-import { absentFile } from '../../lib/tasks/file.js';
-import { ABSENT, ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { loopDevice, lvmPhysicalVolume, lvmVolumeGroup } from '../../lib/tasks/lvm.js';
-import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { InputError } from '../../lib/core/errors.js';
+import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { sh } from '../../lib/core/shell.js';
+import type { Task } from '../../lib/core/task.js';
+import { absentFile } from '../../lib/modules/file.js';
+import { ABSENT, ini, type IniSections, mergeSections } from '../../lib/modules/ini.js';
+import { loopDevice, lvmPhysicalVolume, lvmVolumeGroup } from '../../lib/modules/lvm.js';
+import { dbSync, versionCommand } from '../../openstack/migration.js';
+import { service } from '../../lib/modules/service.js';
 import { CINDER_RELEASE, cinderPlatform, LOCK_PATH, VOLUME_GROUP } from './data.js';
 import { lvmAcceptFilter, lvmConf } from './lvm-conf.js';
 
@@ -154,4 +155,4 @@ export const plays: Play[] = [
   { name: 'cinder storage', hosts: 'block', roles: [cinderStorage] },
 ];
 
-if (isMain(import.meta.url)) await main(playbook('cinder', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('cinder', plays));

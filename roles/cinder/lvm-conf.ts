@@ -1,6 +1,6 @@
-import { pathFact } from '../../lib/facts.js';
-import { makeTask, type Task, type TaskOptions } from '../../lib/task.js';
-import { planContent } from '../../lib/tasks/file.js';
+import { pathFact } from '../../lib/modules/facts.js';
+import { makeTask, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { planContent } from '../../lib/modules/file.js';
 
 /**
  * A careful editor for one option of /etc/lvm/lvm.conf, which is not INI:

@@ -1,14 +1,16 @@
-import { isMain, main } from '../../lib/cli.js';
-import { defineRole, playbook, type HostContext } from '../../lib/playbook.js';
-import { OS, openstackRepo } from '../../lib/platform.js';
-import type { Task } from '../../lib/task.js';
-import { file } from '../../lib/tasks/file.js';
-import { hostname } from '../../lib/tasks/hostname.js';
-import { hostsEntries } from '../../lib/tasks/hosts.js';
-import { packages } from '../../lib/tasks/package.js';
-import { aptRepository } from '../../lib/tasks/repository.js';
-import { service } from '../../lib/tasks/service.js';
-import { coreVars, hostVarsOf } from '../../lib/vars.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { defineRole, type HostContext } from '../../lib/core/playbook.js';
+import { OS, openstackRepo } from '../../openstack/platform.js';
+import type { Task } from '../../lib/core/task.js';
+import { file } from '../../lib/modules/file.js';
+import { hostname } from '../../lib/modules/hostname.js';
+import { hostsEntries } from '../../lib/modules/hosts.js';
+import { packages } from '../../lib/modules/package.js';
+import { aptRepository } from '../../lib/modules/repository.js';
+import { service } from '../../lib/modules/service.js';
+import { hostVarsOf } from '../../lib/inventory/vars.js';
+import { coreVars } from '../../openstack/release.js';
 
 /**
  * Every node, before any OpenStack package (seeds 003/004 §2–3):
@@ -78,4 +80,4 @@ export function common(ctx: HostContext) {
   ]);
 }
 
-if (isMain(import.meta.url)) await main(playbook('common', [{ name: 'common', hosts: 'all', roles: [common] }]));
+if (isMain(import.meta.url)) await main(openstackPlaybook('common', [{ name: 'common', hosts: 'all', roles: [common] }]));

@@ -1,6 +1,7 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
 
 /**
  * The EC2 compatibility API (seed 004 §13): nova-api serves it on 8773 in
@@ -28,4 +29,4 @@ export function ec2Endpoint(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'ec2 endpoint', hosts: 'controller', roles: [ec2Endpoint] }];
 
-if (isMain(import.meta.url)) await main(playbook('ec2', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('ec2', plays));

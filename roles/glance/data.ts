@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /**
  * The Image service per release and OS, as the install guides and seeds

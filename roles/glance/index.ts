@@ -1,11 +1,13 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { sh } from '../../lib/shell.js';
-import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { dbSync } from '../../lib/tasks/migration.js';
-import { service } from '../../lib/tasks/service.js';
+import { telemetryDeployed } from '../../openstack/topology.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { sh } from '../../lib/core/shell.js';
+import { absentFile } from '../../lib/modules/file.js';
+import { ini, type IniSections, mergeSections } from '../../lib/modules/ini.js';
+import { dbSync } from '../../openstack/migration.js';
+import { service } from '../../lib/modules/service.js';
 import { API_CONF, API_PORT, GLANCE_RELEASE, glancePlatform, IMAGES_DIR, REGISTRY_CONF, SQLITE_LEFTOVER } from './data.js';
 
 /**
@@ -14,15 +16,6 @@ import { API_CONF, API_PORT, GLANCE_RELEASE, glancePlatform, IMAGES_DIR, REGISTR
  * catalog, keystone auth and images on the local file system.
  */
 
-
-/**
- * Whether ceilometer collects from glance and nova: seed 004 (Juno) installs
- * Telemetry, seeds 003/000 (Liberty) do not; `telemetry=true|false` in the
- * inventory decides. Zed's ceilometer role deploys nothing (no gnocchi).
- */
-export function telemetryDeployed(o: OpenStackHost): boolean {
-  return o.release !== 'zed' && o.ctx.vars.bool('telemetry', o.release === 'juno');
-}
 
 /** The settings glance-api.conf and glance-registry.conf share. */
 export function glanceCommonSettings(o: OpenStackHost): IniSections {
@@ -77,4 +70,4 @@ export function glance(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'glance: image service', hosts: 'controller', roles: [glance] }];
 
-if (isMain(import.meta.url)) await main(playbook('glance', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('glance', plays));

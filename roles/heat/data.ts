@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** Orchestration per release and OS (the Juno and Liberty install guides; no seed installs heat, seed 002 lists it). */
 

@@ -1,12 +1,13 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { sh } from '../../lib/shell.js';
-import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { keystoneRole, keystoneRoleAssignment } from '../../lib/tasks/keystone.js';
-import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { sh } from '../../lib/core/shell.js';
+import { absentFile } from '../../lib/modules/file.js';
+import { ini, type IniSections, mergeSections } from '../../lib/modules/ini.js';
+import { keystoneRole, keystoneRoleAssignment } from '../../openstack/keystone/tasks.js';
+import { dbSync, versionCommand } from '../../openstack/migration.js';
+import { service } from '../../lib/modules/service.js';
 import { heatPlatform } from './data.js';
 
 /**
@@ -71,4 +72,4 @@ export function heat(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'heat', hosts: 'controller', roles: [heat] }];
 
-if (isMain(import.meta.url)) await main(playbook('heat', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('heat', plays));

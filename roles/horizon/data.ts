@@ -1,5 +1,5 @@
-import type { DebconfSetting } from '../../lib/tasks/debconf.js';
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { DebconfSetting } from '../../lib/modules/debconf.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** The dashboard per release and OS (seed 004 §9, seed 003 §7, the install guides). */
 
@@ -10,8 +10,6 @@ export interface HorizonPlatform {
   readonly settingsPath: string;
   /** The web server that runs the dashboard under mod_wsgi. */
   readonly webService: string;
-  /** Path of the login page on the web server (the verify playbook loads it). */
-  readonly loginPath: string;
   /** Enabled-site links the role removes (sites-enabled/<name>.conf) before the web server starts. */
   readonly disableSites: readonly string[];
   /** Debconf answers given before the packages ask (Debian's openstack-dashboard-apache). */
@@ -47,7 +45,6 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     remove: ['openstack-dashboard-ubuntu-theme'],
     settingsPath: '/etc/openstack-dashboard/local_settings.py',
     webService: 'apache2',
-    loginPath: '/horizon/auth/login/',
     debconf: null,
     disableSites: [],
     memcached: 'loopback',
@@ -57,7 +54,6 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     remove: ['openstack-dashboard-ubuntu-theme'],
     settingsPath: '/etc/openstack-dashboard/local_settings.py',
     webService: 'apache2',
-    loginPath: '/horizon/auth/login/',
     debconf: null,
     disableSites: [],
     // The Liberty Ubuntu guide says 127.0.0.1:11211; memcached no longer listens there (see MemcachedAddress).
@@ -69,8 +65,6 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     // Not .py on CentOS: /usr/share/openstack-dashboard/openstack_dashboard/local/local_settings.py links here.
     settingsPath: '/etc/openstack-dashboard/local_settings',
     webService: 'httpd',
-    // Seed 003 and the Liberty RDO guide: http://controller/dashboard.
-    loginPath: '/dashboard/auth/login/',
     debconf: null,
     disableSites: [],
     memcached: 'controller',
@@ -85,7 +79,6 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     // openstack-dashboard-apache's postinst (23.0.0, bookworm): horizon/activate_vhost false (its default) keeps
     // Apache's default site and serves the dashboard at /horizon (openstack-dashboard-alias-only.conf), as the
     // guide's URL; true would replace the default site and, with horizon/use_ssl (default true), force HTTPS.
-    loginPath: '/horizon/auth/login/',
     // With activate_vhost false the same postinst also runs `a2ensite default-ssl.conf` without enabling mod_ssl;
     // Debian 12's apache2 (2.4.6x) no longer wraps that site in <IfModule mod_ssl.c>, so Apache refused to start
     // ("Invalid command 'SSLEngine'") on the lab controller. The dashboard is served over HTTP as in the guide.

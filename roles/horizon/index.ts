@@ -1,10 +1,11 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { debconf } from '../../lib/tasks/debconf.js';
-import { absentFile } from '../../lib/tasks/file.js';
-import { packages } from '../../lib/tasks/package.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { debconf } from '../../lib/modules/debconf.js';
+import { absentFile } from '../../lib/modules/file.js';
+import { packages } from '../../lib/modules/package.js';
+import { service } from '../../lib/modules/service.js';
 import { HORIZON_RELEASE, horizonPlatform } from './data.js';
 import { pythonSettings, type PythonSetting } from './python-settings.js';
 
@@ -82,4 +83,4 @@ export function horizon(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'horizon', hosts: 'controller', roles: [horizon] }];
 
-if (isMain(import.meta.url)) await main(playbook('horizon', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('horizon', plays));

@@ -1,6 +1,6 @@
-import { pathFact } from '../../lib/facts.js';
-import { makeTask, type Task, type TaskOptions } from '../../lib/task.js';
-import { planContent } from '../../lib/tasks/file.js';
+import { pathFact } from '../../lib/modules/facts.js';
+import { makeTask, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { planContent } from '../../lib/modules/file.js';
 
 /**
  * Top-level `NAME = value` assignments of a Python settings module (Django's

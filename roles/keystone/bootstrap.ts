@@ -1,9 +1,9 @@
-import { pathFact } from '../../lib/facts.js';
-import { simulateBootstrap } from '../../lib/sim-keystone.js';
-import type { Secret } from '../../lib/secret.js';
-import { sh, withStdin } from '../../lib/shell.js';
-import { makeTask, noChange, type ApiFact, type Plan, type Task, type TaskOptions } from '../../lib/task.js';
-import type { EndpointUrls } from '../../lib/openstack.js';
+import { pathFact } from '../../lib/modules/facts.js';
+import { simulateBootstrap } from '../../openstack/keystone/sim.js';
+import type { Secret } from '../../lib/core/secret.js';
+import { sh, withStdin } from '../../lib/core/shell.js';
+import { makeTask, noChange, type ApiFact, type Plan, type Task, type TaskOptions } from '../../lib/core/task.js';
+import type { EndpointUrls } from '../../openstack/host.js';
 import { UnreachableError } from '../../lib/transport/transport.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /**
  * Keystone per release and OS: who serves the API (keystone's own daemon,

@@ -1,16 +1,17 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { quote, sh } from '../../lib/shell.js';
-import { flushHandlers, type FlushHandlers, type Task } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
-import { debconf } from '../../lib/tasks/debconf.js';
-import { absentFile, file, symlink } from '../../lib/tasks/file.js';
-import { ini, type IniSections } from '../../lib/tasks/ini.js';
-import { keystoneProject, keystoneRole, keystoneRoleAssignment, keystoneUser } from '../../lib/tasks/keystone.js';
-import { line } from '../../lib/tasks/line.js';
-import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { quote, sh } from '../../lib/core/shell.js';
+import { flushHandlers, type FlushHandlers, type Task } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
+import { debconf } from '../../lib/modules/debconf.js';
+import { absentFile, file, symlink } from '../../lib/modules/file.js';
+import { ini, type IniSections } from '../../lib/modules/ini.js';
+import { keystoneProject, keystoneRole, keystoneRoleAssignment, keystoneUser } from '../../openstack/keystone/tasks.js';
+import { line } from '../../lib/modules/line.js';
+import { dbSync, versionCommand } from '../../openstack/migration.js';
+import { service } from '../../lib/modules/service.js';
 import { keystoneBootstrap } from './bootstrap.js';
 import { IDENTITY, keystonePlatform, type WebPlatform } from './data.js';
 
@@ -257,4 +258,4 @@ export function keystone(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'keystone: identity service', hosts: 'controller', roles: [keystone] }];
 
-if (isMain(import.meta.url)) await main(playbook('keystone', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('keystone', plays));

@@ -1,5 +1,5 @@
-import type { IniValue } from '../../lib/tasks/ini.js';
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { IniValue } from '../../lib/modules/ini.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** The SQL server per release and OS, as each install guide sets it up. */
 export interface MariadbPlatform {

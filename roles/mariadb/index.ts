@@ -1,9 +1,10 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { flushHandlers } from '../../lib/task.js';
-import { ini } from '../../lib/tasks/ini.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { flushHandlers } from '../../lib/core/task.js';
+import { ini } from '../../lib/modules/ini.js';
+import { service } from '../../lib/modules/service.js';
 import { mariadbPlatform } from './data.js';
 import { mysqlSecureInstallation } from './secure.js';
 
@@ -40,4 +41,4 @@ export function mariadb(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'mariadb: SQL database', hosts: 'controller', roles: [mariadb] }];
 
-if (isMain(import.meta.url)) await main(playbook('mariadb', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('mariadb', plays));

@@ -1,7 +1,7 @@
-import { mysqlScript, type MysqlConnection } from '../../lib/tasks/mysql.js';
-import { raw, sh } from '../../lib/shell.js';
-import type { SimHost } from '../../lib/sim.js';
-import { makeTask, noChange, type Plan, type ShellFact, type Task, type TaskOptions } from '../../lib/task.js';
+import { mysqlScript, type MysqlConnection } from '../../lib/modules/mysql.js';
+import { raw, sh } from '../../lib/core/shell.js';
+import type { SimHost } from '../../lib/sim/sim.js';
+import { makeTask, noChange, type Plan, type ShellFact, type Task, type TaskOptions } from '../../lib/core/task.js';
 
 /**
  * What `mysql_secure_installation` does, without a root password.

@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** memcached per OS: keystone's token store (Liberty) and Horizon's session cache (Liberty, Zed). */
 export interface MemcachedPlatform {

@@ -1,8 +1,9 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { line } from '../../lib/tasks/line.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { line } from '../../lib/modules/line.js';
+import { service } from '../../lib/modules/service.js';
 import { memcachedPlatform, usesMemcached } from './data.js';
 
 /**
@@ -34,4 +35,4 @@ export function memcached(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'memcached: cache for keystone and horizon', hosts: 'controller', roles: [memcached] }];
 
-if (isMain(import.meta.url)) await main(playbook('memcached', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('memcached', plays));

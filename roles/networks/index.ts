@@ -1,7 +1,8 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import type { Task } from '../../lib/task.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import type { Task } from '../../lib/core/task.js';
 import {
   neutronNetwork,
   neutronRouter,
@@ -10,8 +11,8 @@ import {
   neutronSecurityGroupRule,
   neutronSubnet,
   type NeutronApi,
-} from '../../lib/tasks/neutron.js';
-import { defaultPhysnet, networkMode } from '../neutron/data.js';
+} from '../../openstack/neutron/tasks.js';
+import { defaultPhysnet, networkMode } from '../../openstack/topology.js';
 
 /**
  * The initial networks, through the neutron API from the controller, after
@@ -138,7 +139,7 @@ export function networks(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'networks: initial networks', hosts: 'controller', roles: [networks] }];
 
-if (isMain(import.meta.url)) await main(playbook('networks', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('networks', plays));
 
 /** The conventional gateway of an IPv4 network: its first host address (10.10.1.0/24 → 10.10.1.1). */
 export function firstHost(cidr: string): string {

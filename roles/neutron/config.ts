@@ -1,9 +1,9 @@
-import { InputError } from '../../lib/errors.js';
-import type { HostContext } from '../../lib/playbook.js';
-import type { Inventory } from '../../lib/inventory.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { ABSENT, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { LBAAS, STYLE, agentConfigPath, defaultPhysnet, networkMode, neutronPlatform, type ModeInfo, type NeutronPlatform, type ReleaseStyle } from './data.js';
+import { InputError } from '../../lib/core/errors.js';
+import type { HostContext } from '../../lib/core/playbook.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { ABSENT, type IniSections, type IniValue, mergeSections } from '../../lib/modules/ini.js';
+import { LBAAS, STYLE, agentConfigPath, neutronPlatform, type NeutronPlatform, type ReleaseStyle } from './data.js';
+import { defaultPhysnet, networkMode, networkNodes, type ModeInfo } from '../../openstack/topology.js';
 
 /**
  * What neutron looks like on one host: which parts it plays (server,
@@ -12,13 +12,6 @@ import { LBAAS, STYLE, agentConfigPath, defaultPhysnet, networkMode, neutronPlat
  * its parts, so a host playing several parts (Liberty's controller, an
  * all-in-one) gets one consistent neutron.conf.
  */
-
-/** Hosts running the L3/DHCP/metadata agents: the `network` group, or the controllers when there is none (Liberty, Zed guides). */
-export function networkNodes(inventory: Inventory): string[] {
-  const net = inventory.groups.has('network') ? inventory.groupHosts('network') : [];
-  if (net.length > 0) return net;
-  return inventory.groups.has('controller') ? inventory.groupHosts('controller') : [];
-}
 
 export interface Parts {
   readonly server: boolean;
@@ -63,8 +56,6 @@ export function neutronHost(ctx: HostContext): NeutronHost {
     externalBridge: ctx.vars.str('external_bridge', 'br-ex'),
   };
 }
-
-type Sections = Record<string, Record<string, IniValue>>;
 
 
 const bridgeOf = (mapping: string): string => mapping.slice(mapping.indexOf(':') + 1);

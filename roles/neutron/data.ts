@@ -1,65 +1,12 @@
-import { InputError } from '../../lib/errors.js';
-import type { HostVars, OsFamily, Release } from '../../lib/vars.js';
+import type { Mechanism } from '../../openstack/topology.js';
+import { InputError } from '../../lib/core/errors.js';
+import type { HostVars } from '../../lib/inventory/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /**
  * Neutron's differences between releases, OS families and network modes,
  * as data. The role asks these tables; it never branches on a name.
  */
-
-export const NETWORK_MODES = ['ovs-gre', 'ovs-vlan', 'linuxbridge-flat', 'linuxbridge-vxlan'] as const;
-export type NetworkMode = (typeof NETWORK_MODES)[number];
-export type Mechanism = 'openvswitch' | 'linuxbridge';
-
-/**
- * Juno: the guide's ML2 + OVS + GRE (seed 004). Liberty: seed 003's flat
- * provider network on linuxbridge. Zed: the Zed guide's self-service option
- * (linuxbridge + VXLAN; linuxbridge is still the documented agent in Zed).
- */
-export const DEFAULT_MODE: Readonly<Record<Release, NetworkMode>> = { juno: 'ovs-gre', liberty: 'linuxbridge-flat', zed: 'linuxbridge-vxlan' };
-
-/** Juno's guide documents only Open vSwitch; later guides document both agents. */
-const SUPPORTED_MODES: Readonly<Record<Release, readonly NetworkMode[]>> = {
-  juno: ['ovs-gre', 'ovs-vlan'],
-  liberty: NETWORK_MODES,
-  zed: NETWORK_MODES,
-};
-
-export interface ModeInfo {
-  readonly mode: NetworkMode;
-  readonly mechanism: Mechanism;
-  /** Tenant (self-service) network type, or null for provider networks only. */
-  readonly tenantType: 'gre' | 'vlan' | 'vxlan' | null;
-  /** Routers, floating IPs, the L3 agent (seed 000: provider-only installs have none). */
-  readonly router: boolean;
-}
-
-export const MODES: Readonly<Record<NetworkMode, ModeInfo>> = {
-  'ovs-gre': { mode: 'ovs-gre', mechanism: 'openvswitch', tenantType: 'gre', router: true },
-  'ovs-vlan': { mode: 'ovs-vlan', mechanism: 'openvswitch', tenantType: 'vlan', router: true },
-  'linuxbridge-flat': { mode: 'linuxbridge-flat', mechanism: 'linuxbridge', tenantType: null, router: false },
-  'linuxbridge-vxlan': { mode: 'linuxbridge-vxlan', mechanism: 'linuxbridge', tenantType: 'vxlan', router: true },
-};
-
-/** `network_mode` of a host, checked against what its release's guide documents. */
-export function networkMode(vars: HostVars, release: Release): ModeInfo {
-  const mode = vars.oneOf('network_mode', NETWORK_MODES, DEFAULT_MODE[release]);
-  if (!SUPPORTED_MODES[release].includes(mode)) {
-    const at = vars.values.get('network_mode')?.source ?? vars.declaredAt;
-    throw new InputError(at.file, at.line, `host ${vars.host}: network_mode ${mode} is not supported for ${release} (use ${SUPPORTED_MODES[release].join(', ')})`);
-  }
-  return MODES[mode];
-}
-
-/**
- * Name of the physical network the external/provider network sits on: the
- * OVS guides map `external` to br-ex; seed 003 calls its flat network
- * `physnet1`; the Liberty self-service guide `public`; the Zed guide `provider`.
- */
-export function defaultPhysnet(release: Release, mode: ModeInfo): string {
-  if (mode.mechanism === 'openvswitch') return 'external';
-  if (release === 'zed') return 'provider';
-  return mode.mode === 'linuxbridge-flat' ? 'physnet1' : 'public';
-}
 
 // ---- packages and services -------------------------------------------------
 

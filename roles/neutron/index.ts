@@ -1,17 +1,18 @@
-import { isMain, main } from '../../lib/cli.js';
-import { InputError } from '../../lib/errors.js';
-import { serviceDatabase, serviceRegistration, type OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play, type Role } from '../../lib/playbook.js';
-import { sh } from '../../lib/shell.js';
-import type { ApiFact, Task } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
-import { file, symlink } from '../../lib/tasks/file.js';
-import { ini } from '../../lib/tasks/ini.js';
-import { KeystoneClient } from '../../lib/tasks/keystone.js';
-import { dbSync, versionCommand } from '../../lib/tasks/migration.js';
-import { ovsBridge, ovsPort } from '../../lib/tasks/ovs.js';
-import { service } from '../../lib/tasks/service.js';
-import { sysctl } from '../../lib/tasks/sysctl.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { InputError } from '../../lib/core/errors.js';
+import { serviceDatabase, serviceRegistration, type OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play, type Role } from '../../lib/core/playbook.js';
+import { sh } from '../../lib/core/shell.js';
+import type { ApiFact, Task } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
+import { file, symlink } from '../../lib/modules/file.js';
+import { ini } from '../../lib/modules/ini.js';
+import { KeystoneClient } from '../../openstack/keystone/tasks.js';
+import { dbSync, versionCommand } from '../../openstack/migration.js';
+import { ovsBridge, ovsPort } from '../../lib/modules/ovs.js';
+import { service } from '../../lib/modules/service.js';
+import { sysctl } from '../../lib/modules/sysctl.js';
 import {
   agentConf,
   agentPath,
@@ -220,4 +221,4 @@ export const plays: Play[] = [
   { name: 'neutron: compute agent', hosts: 'compute', roles: [neutronComputeAgent] },
 ];
 
-if (isMain(import.meta.url)) await main(playbook('neutron', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('neutron', plays));

@@ -1,8 +1,8 @@
-import { pathFact } from '../../lib/facts.js';
-import { editIni } from '../../lib/ini-edit.js';
-import { makeTask, noChange, type ApiFact, type Plan, type Step, type Task, type TaskOptions } from '../../lib/task.js';
-import { planContent } from '../../lib/tasks/file.js';
-import { toIniSettings, type IniSections } from '../../lib/tasks/ini.js';
+import { pathFact } from '../../lib/modules/facts.js';
+import { editIni } from '../../lib/modules/ini-edit.js';
+import { makeTask, noChange, type ApiFact, type Plan, type Step, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { planContent } from '../../lib/modules/file.js';
+import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
 
 /**
  * Two small task builders the neutron role needs and lib/tasks does not

@@ -1,16 +1,17 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { sh, type Cmd } from '../../lib/shell.js';
-import { flushHandlers, type Task } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
-import { absentFile } from '../../lib/tasks/file.js';
-import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/tasks/ini.js';
-import { line } from '../../lib/tasks/line.js';
-import { dbSync, sqlFingerprint } from '../../lib/tasks/migration.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { sh, type Cmd } from '../../lib/core/shell.js';
+import { flushHandlers, type Task } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
+import { absentFile } from '../../lib/modules/file.js';
+import { ini, type IniSections, type IniValue, mergeSections } from '../../lib/modules/ini.js';
+import { line } from '../../lib/modules/line.js';
+import { dbSync, sqlFingerprint } from '../../openstack/migration.js';
+import { service } from '../../lib/modules/service.js';
 // Shared with glance until lib/openstack.ts offers it.
-import { telemetryDeployed } from '../glance/index.js';
+import { telemetryDeployed } from '../../openstack/topology.js';
 import {
   API_PORT,
   COMPUTE_DRIVERS,
@@ -346,4 +347,4 @@ export const plays: Play[] = [
   { name: 'nova: map new compute hosts (Zed cells v2)', hosts: 'controller', roles: [novaDiscoverHosts] },
 ];
 
-if (isMain(import.meta.url)) await main(playbook('nova', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('nova', plays));

@@ -1,14 +1,24 @@
-import { commandFact, hardwareVirtFact, pathFact } from '../../lib/facts.js';
-import { editIni } from '../../lib/ini-edit.js';
-import { sh } from '../../lib/shell.js';
-import { makeTask, noChange, type Plan, type Step, type Task, type TaskOptions } from '../../lib/task.js';
-import { planContent } from '../../lib/tasks/file.js';
-import { toIniSettings, type IniSections } from '../../lib/tasks/ini.js';
-import { line } from '../../lib/tasks/line.js';
-import { service, serviceFact } from '../../lib/tasks/service.js';
+import { commandFact, pathFact } from '../../lib/modules/facts.js';
+import { editIni } from '../../lib/modules/ini-edit.js';
+import { sh } from '../../lib/core/shell.js';
+import { makeTask, noChange, type Plan, type ShellFact, type Step, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { planContent } from '../../lib/modules/file.js';
+import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
+import { line } from '../../lib/modules/line.js';
+import { service, serviceFact } from '../../lib/modules/service.js';
 import type { Daemon } from './data.js';
 
-/** Task shapes the nova roles need beyond lib/tasks: fact-dependent settings, daemons without init scripts, service groups. */
+/** CPU flags relevant to virtualization: nova uses qemu when neither vmx nor svm is present. */
+export function hardwareVirtFact(): ShellFact<boolean> {
+  return {
+    kind: 'shell',
+    script: sh`grep -Eqw 'vmx|svm' /proc/cpuinfo`,
+    parse: ({ exitCode }) => exitCode === 0,
+    simulate: (host) => host.hardware['virt'] === 'yes',
+  };
+}
+
+/** Task shapes the nova roles need beyond lib/modules: fact-dependent settings, daemons without init scripts, service groups. */
 
 export interface VirtChoice {
   /** CPU has vmx or svm (`hardwareVirtFact`). */

@@ -1,8 +1,9 @@
-import { isMain, main } from '../../lib/cli.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { joinCmds, sh } from '../../lib/shell.js';
-import { makeTask, noChange, type ShellFact, type Task } from '../../lib/task.js';
-import { hostVarsOf } from '../../lib/vars.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { joinCmds, sh } from '../../lib/core/shell.js';
+import { makeTask, noChange, type ShellFact, type Task } from '../../lib/core/task.js';
+import { hostVarsOf } from '../../lib/inventory/vars.js';
 
 /**
  * Checks before anything changes (issue 7 §11), each naming the host and the
@@ -144,4 +145,4 @@ export function prechecks(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'prechecks: clocks, names, ports', hosts: 'all', roles: [prechecks] }];
 
-if (isMain(import.meta.url)) await main(playbook('prechecks', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('prechecks', plays));

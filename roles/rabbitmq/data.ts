@@ -1,4 +1,4 @@
-import type { OsFamily, Release } from '../../lib/vars.js';
+import type { OsFamily, Release } from '../../openstack/release.js';
 
 /** The message broker per release and OS. */
 export interface RabbitmqPlatform {

@@ -1,12 +1,13 @@
-import { isMain, main } from '../../lib/cli.js';
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, playbook, type HostContext, type Play } from '../../lib/playbook.js';
-import { sh } from '../../lib/shell.js';
-import { flushHandlers, type Task } from '../../lib/task.js';
-import { command } from '../../lib/tasks/command.js';
-import { file } from '../../lib/tasks/file.js';
-import { rabbitmqUser } from '../../lib/tasks/rabbitmq.js';
-import { service } from '../../lib/tasks/service.js';
+import { openstackPlaybook } from '../../openstack/playbook.js';
+import { isMain, main } from '../../lib/cli/cli.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { sh } from '../../lib/core/shell.js';
+import { flushHandlers, type Task } from '../../lib/core/task.js';
+import { command } from '../../lib/modules/command.js';
+import { file } from '../../lib/modules/file.js';
+import { rabbitmqUser } from '../../lib/modules/rabbitmq.js';
+import { service } from '../../lib/modules/service.js';
 import { rabbitmqPlatform } from './data.js';
 
 /**
@@ -58,4 +59,4 @@ export function rabbitmq(ctx: HostContext) {
 
 export const plays: Play[] = [{ name: 'rabbitmq: message broker', hosts: 'controller', roles: [rabbitmq] }];
 
-if (isMain(import.meta.url)) await main(playbook('rabbitmq', plays));
+if (isMain(import.meta.url)) await main(openstackPlaybook('rabbitmq', plays));

@@ -1,6 +1,6 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { playbook } from '../../lib/playbook.js';
 import { plays } from '../../roles/cinder/index.js';
 import { lvmAcceptFilter, readLvmOption, setLvmOption } from '../../roles/cinder/lvm-conf.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
@@ -12,7 +12,7 @@ import { keystoneFixture } from '../support/keystone-fixture.js';
  * and a second simulated run that changes nothing.
  */
 
-const book = playbook('cinder-test', [keystoneFixture(), ...plays]);
+const book = openstackPlaybook('cinder-test', [keystoneFixture(), ...plays]);
 const CONF = '/etc/cinder/cinder.conf';
 const LVM = '/etc/lvm/lvm.conf';
 

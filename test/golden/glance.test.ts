@@ -1,6 +1,7 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { playbook, type Playbook } from '../../lib/playbook.js';
+import { type Playbook } from '../../lib/core/playbook.js';
 import { plays } from '../../roles/glance/index.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 import { iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../support/plan.js';
@@ -16,7 +17,7 @@ import { iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../sup
 const API = '/etc/glance/glance-api.conf';
 const REGISTRY = '/etc/glance/glance-registry.conf';
 
-const book: Playbook = playbook('glance-golden', [keystoneFixture(), ...plays]);
+const book: Playbook = openstackPlaybook('glance-golden', [keystoneFixture(), ...plays]);
 
 interface Site {
   /** Controller address as it appears in URLs. */

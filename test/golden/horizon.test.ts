@@ -1,6 +1,6 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { playbook } from '../../lib/playbook.js';
 import { plays } from '../../roles/horizon/index.js';
 import { PyExpr, pyLiteral, pyString, readPythonSetting, setPythonSettings } from '../../roles/horizon/python-settings.js';
 import { planSite, type HostPlan, type SitePlan } from '../support/plan.js';
@@ -10,7 +10,7 @@ import { planSite, type HostPlan, type SitePlan } from '../support/plan.js';
  * Liberty and Zed guides for what the seeds leave out).
  */
 
-const book = playbook('horizon-test', plays);
+const book = openstackPlaybook('horizon-test', plays);
 
 /** Python source without whitespace outside strings and without trailing commas, to compare values however they are laid out. */
 function compact(source: string | undefined): string | undefined {

@@ -1,15 +1,16 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseInventory } from '../../lib/inventory.js';
-import { playbook, type Play, type Role } from '../../lib/playbook.js';
-import { resolvePlaybook } from '../../lib/resolve.js';
-import { describeStep } from '../../lib/runtime.js';
-import { Redactor, Secret } from '../../lib/secret.js';
-import { SecretStore } from '../../lib/secrets-store.js';
-import type { ExecStep, Plan, ShellFact, Task } from '../../lib/task.js';
-import { debconf, type DebconfArgs } from '../../lib/tasks/debconf.js';
+import { parseInventory } from '../../lib/inventory/inventory.js';
+import { type Play, type Role } from '../../lib/core/playbook.js';
+import { resolvePlaybook } from '../../lib/core/resolve.js';
+import { describeStep } from '../../lib/core/runtime.js';
+import { Redactor, Secret } from '../../lib/core/secret.js';
+import { SecretStore } from '../../lib/inventory/secrets-store.js';
+import type { ExecStep, Plan, ShellFact, Task } from '../../lib/core/task.js';
+import { debconf, type DebconfArgs } from '../../lib/modules/debconf.js';
 import { common } from '../../roles/common/index.js';
 import { plays as mariadbPlays } from '../../roles/mariadb/index.js';
 import { mysqlSecureInstallation } from '../../roles/mariadb/secure.js';
@@ -171,7 +172,7 @@ describe('golden: mariadb, rabbitmq, memcached on the controller', function () {
 
   it('renames and re-addresses with the inventory: no controller name or address is a literal', async () => {
     const s = await planSite(
-      playbook('infra-renamed', infraPlays),
+      openstackPlaybook('infra-renamed', infraPlays),
       inventoryText('hosts/juno.ini', [
         [/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7'],
       ]),
@@ -192,7 +193,7 @@ async function rolesOf(inventory: string, plays: readonly Play[], host: string):
   try {
     const inv = parseInventory(inventory, join(dir, 'inventory.ini'));
     const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor(), PASSWORD);
-    const resolved = resolvePlaybook(playbook('t', plays), inv, secrets);
+    const resolved = resolvePlaybook(openstackPlaybook('t', plays), inv, secrets);
     return resolved.flatMap((p) => [...(p.hosts.get(host) ?? [])]);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -222,7 +223,7 @@ describe('golden: rabbitmq keeps asserting the password (seed 004 §11)', () => 
 
   it('Liberty: rabbitmq_management=true enables the plugin and tags openstack administrator (seed 003 §3.3)', async () => {
     const inv = inventoryText('hosts/liberty-centos.ini').replace('[all:vars]', '[all:vars]\nrabbitmq_management=true');
-    const s = await planSite(playbook('mgmt', rabbitmqPlays), inv, { text: true });
+    const s = await planSite(openstackPlaybook('mgmt', rabbitmqPlays), inv, { text: true });
     const cmds = s.hosts.get('linux-node1')?.commands ?? [];
     expect(cmds).to.include('rabbitmq-plugins enable rabbitmq_management');
     expect(cmds).to.include('rabbitmqctl set_user_tags openstack administrator');

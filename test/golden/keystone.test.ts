@@ -1,10 +1,11 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
-import { playbook, type Play } from '../../lib/playbook.js';
-import { describeStep } from '../../lib/runtime.js';
-import { Secret } from '../../lib/secret.js';
-import { registerSimKeystone } from '../../lib/sim-keystone.js';
-import { SimNetwork } from '../../lib/sim.js';
-import type { Plan } from '../../lib/task.js';
+import { type Play } from '../../lib/core/playbook.js';
+import { describeStep } from '../../lib/core/runtime.js';
+import { Secret } from '../../lib/core/secret.js';
+import { registerSimKeystone } from '../../openstack/keystone/sim.js';
+import { SimNetwork } from '../../lib/sim/sim.js';
+import type { Plan } from '../../lib/core/task.js';
 import { common } from '../../roles/common/index.js';
 import { BOOTSTRAP_MARKER, keystoneBootstrap } from '../../roles/keystone/bootstrap.js';
 import { plays as keystonePlays } from '../../roles/keystone/index.js';
@@ -352,7 +353,7 @@ describe('golden: keystone', function () {
   });
 
   it('follows the inventory: another controller name and address change every URL, and nothing else does', async () => {
-    const s = await planSite(playbook('keystone-renamed', allPlays), inventoryText('hosts/juno.ini', [[/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7']]), { text: true });
+    const s = await planSite(openstackPlaybook('keystone-renamed', allPlays), inventoryText('hosts/juno.ini', [[/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7']]), { text: true });
     const plan = s.hosts.get('ctl7') as HostPlan;
     expect(iniMismatches(plan, '/etc/keystone/keystone.conf', { database: { connection: `mysql://keystone:${PASSWORD}@ctl7/keystone` } })).to.deep.equal([]);
     expect(plan.files.get('/root/admin-openrc.sh')).to.include('OS_AUTH_URL=http://ctl7:35357/v2.0');

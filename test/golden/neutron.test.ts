@@ -1,11 +1,12 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { readIni } from '../../lib/ini-edit.js';
-import { parseInventory } from '../../lib/inventory.js';
-import { playbook, type HostContext } from '../../lib/playbook.js';
-import { Secret } from '../../lib/secret.js';
-import { ini } from '../../lib/tasks/ini.js';
-import { hostVarsOf } from '../../lib/vars.js';
+import { readIni } from '../../lib/modules/ini-edit.js';
+import { parseInventory } from '../../lib/inventory/inventory.js';
+import { type HostContext } from '../../lib/core/playbook.js';
+import { Secret } from '../../lib/core/secret.js';
+import { ini } from '../../lib/modules/ini.js';
+import { hostVarsOf } from '../../lib/inventory/vars.js';
 import { plays as networkPlays } from '../../roles/networks/index.js';
 import { ml2Conf, neutronHost } from '../../roles/neutron/config.js';
 import { PATHS } from '../../roles/neutron/data.js';
@@ -22,7 +23,7 @@ import { keystoneFixture } from '../support/keystone-fixture.js';
  * changes nothing.
  */
 
-const book = playbook('neutron-golden', [keystoneFixture({ projects: ['admin', 'service', 'demo'] }), ...neutronPlays, ...networkPlays]);
+const book = openstackPlaybook('neutron-golden', [keystoneFixture({ projects: ['admin', 'service', 'demo'] }), ...neutronPlays, ...networkPlays]);
 
 /** An inventory file with [all:vars] set or replaced (so a test states the values it checks). */
 function inventory(path: string, extra: Readonly<Record<string, string>>): string {

@@ -1,8 +1,9 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { playbook, type Playbook } from '../../lib/playbook.js';
-import type { ServiceFacts } from '../../lib/tasks/service.js';
-import type { Plan } from '../../lib/task.js';
+import { type Playbook } from '../../lib/core/playbook.js';
+import type { ServiceFacts } from '../../lib/modules/service.js';
+import type { Plan } from '../../lib/core/task.js';
 import { plays } from '../../roles/nova/index.js';
 import { daemon, virtSections } from '../../roles/nova/tasks.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
@@ -32,7 +33,7 @@ const NOVA = '/etc/nova/nova.conf';
 const NOVA_COMPUTE = '/etc/nova/nova-compute.conf';
 const PLACEMENT = '/etc/placement/placement.conf';
 
-const book: Playbook = playbook('nova-golden', [keystoneFixture(), ...plays]);
+const book: Playbook = openstackPlaybook('nova-golden', [keystoneFixture(), ...plays]);
 
 interface Site {
   /** Controller name or address as it appears in URLs. */

@@ -1,8 +1,8 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { playbook } from '../../lib/playbook.js';
-import { Secret } from '../../lib/secret.js';
-import type { ExecStep } from '../../lib/task.js';
+import { Secret } from '../../lib/core/secret.js';
+import type { ExecStep } from '../../lib/core/task.js';
 import { plays as ceilometerPlays } from '../../roles/ceilometer/index.js';
 import { mongoUser, mongoUserCheckScript, mongoUserEnsureScript, type MongoUserArgs } from '../../roles/ceilometer/mongodb.js';
 import { plays as ec2Plays } from '../../roles/ec2/index.js';
@@ -15,7 +15,7 @@ import { keystoneFixture } from '../support/keystone-fixture.js';
  * Juno and Liberty guides) and the EC2 endpoint (seed 004 §13).
  */
 
-const book = playbook('telemetry-test', [keystoneFixture({ projects: ['service', 'demo'], demoUser: true }), ...ceilometerPlays, ...heatPlays, ...ec2Plays]);
+const book = openstackPlaybook('telemetry-test', [keystoneFixture({ projects: ['service', 'demo'], demoUser: true }), ...ceilometerPlays, ...heatPlays, ...ec2Plays]);
 const CEILOMETER = '/etc/ceilometer/ceilometer.conf';
 const HEAT = '/etc/heat/heat.conf';
 

@@ -1,6 +1,6 @@
-import { OpenStackHost } from '../../lib/openstack.js';
-import { defineRole, type HostContext, type Play } from '../../lib/playbook.js';
-import { keystoneProject, keystoneRole, keystoneUser } from '../../lib/tasks/keystone.js';
+import { OpenStackHost } from '../../openstack/host.js';
+import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
+import { keystoneProject, keystoneRole, keystoneUser } from '../../openstack/keystone/tasks.js';
 
 /**
  * What the keystone role leaves behind and the other roles rely on, which a

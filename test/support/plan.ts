@@ -1,14 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simulatedHosts } from '../../lib/cli.js';
-import { execute, type RunOutcome, type TaskResult } from '../../lib/executor.js';
-import { readIni } from '../../lib/ini-edit.js';
-import { loadInventory, parseInventory } from '../../lib/inventory.js';
-import type { Playbook } from '../../lib/playbook.js';
-import { resolvePlaybook } from '../../lib/resolve.js';
-import { Redactor } from '../../lib/secret.js';
-import { SecretStore } from '../../lib/secrets-store.js';
+import { simulatedHosts } from '../../lib/sim/hosts.js';
+import { execute, type RunOutcome, type TaskResult } from '../../lib/core/executor.js';
+import { readIni } from '../../lib/modules/ini-edit.js';
+import { loadInventory, parseInventory } from '../../lib/inventory/inventory.js';
+import type { Playbook } from '../../lib/core/playbook.js';
+import { resolvePlaybook } from '../../lib/core/resolve.js';
+import { Redactor } from '../../lib/core/secret.js';
+import { SecretStore } from '../../lib/inventory/secrets-store.js';
 
 /** What `--plan` would write for one host, in memory. */
 export interface HostPlan {
@@ -41,7 +41,7 @@ export async function planSite(book: Playbook, inventory: string, options: { lim
     const defaultPassword = inv.groups.get('all')?.vars.get('default_password')?.value;
     const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor(), defaultPassword);
     const plays = resolvePlaybook(book, inv, secrets, options.limit);
-    const sim = simulatedHosts(inv);
+    const sim = simulatedHosts(inv, book.simulation);
     const results: TaskResult[] = [];
     const base = { check: false, forks: 50, tags: [], skipTags: [], connect: sim.connect };
     const first = await execute(plays, { ...base, emit: (e) => e.type === 'task' && results.push(e.result) });

@@ -1,5 +1,6 @@
+import { openstackPlaybook } from '../../openstack/playbook.js';
 import { readFileSync } from 'node:fs';
-import { playbook, type Play } from '../../lib/playbook.js';
+import { type Play } from '../../lib/core/playbook.js';
 import { planSite, type HostPlan, type SitePlan } from './plan.js';
 
 /** The seeds' inventories (004, 003, 000) and the Zed lab's, and the controller of each. */
@@ -24,7 +25,7 @@ export function seedSitePlans(name: string, plays: readonly Play[], password: st
   const plans = new Map<SeedSite, Promise<SitePlan>>();
   const site = (s: SeedSite): Promise<SitePlan> => {
     let p = plans.get(s);
-    if (!p) plans.set(s, (p = planSite(playbook(`${name}-${s}`, [...plays]), inventoryWithPassword(SEED_SITES[s], password), { text: true })));
+    if (!p) plans.set(s, (p = planSite(openstackPlaybook(`${name}-${s}`, [...plays]), inventoryWithPassword(SEED_SITES[s], password), { text: true })));
     return p;
   };
   const controller = async (s: SeedSite): Promise<HostPlan> => {

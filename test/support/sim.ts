@@ -1,6 +1,6 @@
-import { SimRuntime } from '../../lib/runtime.js';
-import { SimHost, SimNetwork } from '../../lib/sim.js';
-import type { Plan, Task } from '../../lib/task.js';
+import { SimRuntime } from '../../lib/core/runtime.js';
+import { SimHost, SimNetwork } from '../../lib/sim/sim.js';
+import type { Plan, Task } from '../../lib/core/task.js';
 
 /** A simulated host plus a runtime over it, for task unit tests. */
 export function simHost(name = 'node1', hardware: Record<string, string> = {}, network = new SimNetwork()): { sim: SimHost; rt: SimRuntime } {

@@ -1,0 +1,139 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { createTwoFilesPatch } from 'diff';
+import type { HostRecap, RunEvent, RunOutcome, TaskResult } from '../core/executor.js';
+import type { Redactor } from '../core/secret.js';
+
+/**
+ * Turns the executor's events into what people read: a task line per change
+ * or failure (every line at -v), diffs with --diff, a live status line on a
+ * terminal, and Ansible's recap. Everything passes through the redactor.
+ */
+export interface ReporterOptions {
+  readonly out: NodeJS.WritableStream;
+  readonly color: boolean;
+  /** Draw a live status line (terminals only). */
+  readonly live: boolean;
+  readonly verbose: number;
+  readonly diff: boolean;
+  readonly redactor: Redactor;
+}
+
+export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor): string {
+  return (result.diffs ?? [])
+    .map((d) => {
+      const before = redactor.redact(d.before ?? '');
+      const after = redactor.redact(d.after ?? '');
+      // Masked, a change of secrets alone looks like no change: say so rather than print an empty diff.
+      if (before === after && d.before !== d.after) return `--- ${d.path}\n    (only secret values changed; not shown)\n`;
+      return createTwoFilesPatch(
+        d.before === null ? '/dev/null' : `before: ${d.path}`,
+        d.after === null ? '/dev/null' : `after: ${d.path}`,
+        before,
+        after,
+        undefined,
+        undefined,
+        { context: 3 },
+      ).replace(/^=+\n/, '');
+    })
+    .join('');
+}
+
+export class Reporter {
+  readonly #o: ReporterOptions;
+  readonly #c: ChalkInstance;
+  readonly #running = new Map<string, string>();
+  readonly #roleTimes = new Map<string, number>();
+  readonly results: TaskResult[] = [];
+  #liveShown = false;
+
+  constructor(options: ReporterOptions) {
+    this.#o = options;
+    this.#c = new Chalk({ level: options.color ? 1 : 0 });
+  }
+
+  #print(text: string): void {
+    this.#clearLive();
+    this.#o.out.write(`${this.#o.redactor.redact(text)}\n`);
+  }
+
+  #clearLive(): void {
+    if (this.#liveShown) this.#o.out.write('\r\x1b[2K');
+    this.#liveShown = false;
+  }
+
+  #drawLive(): void {
+    if (!this.#o.live || this.#running.size === 0) return;
+    const parts = [...this.#running].map(([h, t]) => `${h}: ${t}`);
+    const cols = (this.#o.out as NodeJS.WriteStream).columns ?? 100;
+    const line = this.#o.redactor.redact(`[${this.#running.size} running] ${parts.join(' | ')}`).slice(0, cols - 1);
+    this.#o.out.write(`\r\x1b[2K${this.#c.dim(line)}`);
+    this.#liveShown = true;
+  }
+
+  handle = (event: RunEvent): void => {
+    const c = this.#c;
+    switch (event.type) {
+      case 'play':
+        this.#print(c.bold(`\nPLAY [${event.name}] (${event.hosts.length} host${event.hosts.length === 1 ? '' : 's'})`));
+        break;
+      case 'task-start':
+        this.#running.set(event.host, `${event.role} | ${event.task}`);
+        this.#drawLive();
+        break;
+      case 'task':
+        this.#onResult(event.result);
+        break;
+      case 'role-end':
+        this.#roleTimes.set(event.role, Math.max(this.#roleTimes.get(event.role) ?? 0, event.durationMs));
+        if (this.#o.verbose > 0) this.#print(c.dim(`[${event.host}] role ${event.role} done in ${(event.durationMs / 1000).toFixed(2)}s`));
+        break;
+      case 'unreachable':
+        this.#running.delete(event.host);
+        this.#print(c.red(`unreachable: [${event.host}] ${event.error}`));
+        break;
+      case 'abort':
+        this.#print(c.red.bold(`aborting: ${event.reason}; no further task starts on any host`));
+        break;
+    }
+  };
+
+  #onResult(r: TaskResult): void {
+    const c = this.#c;
+    this.#running.delete(r.host);
+    this.results.push(r);
+    const label = `[${r.host}] ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`;
+    const v = this.#o.verbose;
+    if (r.status === 'changed') {
+      this.#print(`${c.yellow('changed:')} ${label}${v >= 1 && r.summary && r.summary !== r.task ? c.dim(` — ${r.summary}`) : ''}`);
+      if (v >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
+      if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
+    } else if (r.status === 'failed') {
+      this.#print(`${c.red('failed:')} ${label}\n${c.red(indent(r.error ?? 'failed'))}`);
+    } else if (v >= 1) {
+      const word = r.status === 'ok' ? c.green('ok:') : c.cyan('skipped:');
+      this.#print(`${word} ${label}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);
+    }
+    this.#drawLive();
+  }
+
+  recap(outcome: RunOutcome): void {
+    const c = this.#c;
+    const width = Math.max(0, ...[...outcome.recap.keys()].map((h) => h.length));
+    const lines = [...outcome.recap].map(([host, r]: [string, HostRecap]) => {
+      const name = r.failed ? c.red(host.padEnd(width)) : r.unreachable ? c.red(host.padEnd(width)) : r.changed ? c.yellow(host.padEnd(width)) : c.green(host.padEnd(width));
+      return `${name} : ok=${r.ok} changed=${r.changed} unreachable=${r.unreachable} failed=${r.failed} skipped=${r.skipped}`;
+    });
+    this.#print(c.bold('\nPLAY RECAP'));
+    this.#print(lines.join('\n') || '(no hosts)');
+    if (this.#roleTimes.size > 0) {
+      const times = [...this.#roleTimes].map(([role, ms]) => `${role} ${(ms / 1000).toFixed(1)}s`).join(', ');
+      this.#print(c.dim(`role times (slowest host): ${times}`));
+    }
+  }
+
+  roleTimes(): ReadonlyMap<string, number> {
+    return this.#roleTimes;
+  }
+}
+
+const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n');

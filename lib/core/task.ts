@@ -1,0 +1,126 @@
+import type { Cmd } from './shell.js';
+import type { ExecResult, HttpRequest, HttpResponse } from '../transport/transport.js';
+import type { SimHost } from '../sim/sim.js';
+
+/**
+ * The shape every task module shares (pyinfra's operations, changesets'
+ * plan/apply split): a task declares the facts it needs; `plan()` is a pure
+ * function of those facts that says "nothing to do, because …" or "these
+ * steps, this diff"; only the executor applies steps.
+ */
+
+/** A probe run in a shell on the host. Facts of one task are gathered in one round trip. */
+export interface ShellFact<T> {
+  readonly kind: 'shell';
+  readonly script: Cmd;
+  parse(result: ExecResult): T;
+  /** The same fact read from a simulated host (for `--plan`). */
+  simulate(host: SimHost): T;
+}
+
+export type Http = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** A probe made through an HTTP API as the host sees it (keystone, etc.). */
+export interface ApiFact<T> {
+  readonly kind: 'api';
+  run(http: Http): Promise<T>;
+}
+
+export type Fact<T> = ShellFact<T> | ApiFact<T>;
+
+export interface ExecStep {
+  readonly kind: 'exec';
+  readonly cmd: Cmd;
+  /** Exit codes that count as success (default [0]). */
+  readonly okExitCodes?: readonly number[];
+  /** For steps whose effect is known only after running (db_sync, `changed_when`). Default: changed. */
+  readonly changedWhen?: (result: ExecResult) => boolean;
+  /** Effect on a simulated host and the result to pretend; default exit 0, empty output. */
+  readonly simulate?: (host: SimHost) => Partial<ExecResult> | void;
+}
+
+export interface WriteStep {
+  readonly kind: 'write';
+  readonly path: string;
+  /** Full new content; may hold secrets (diffs are redacted, commands.txt shows only the path). */
+  readonly content: string;
+  /** Octal string like '0640'; when absent an existing file keeps its mode, a new one gets 0644. */
+  readonly mode?: string;
+  readonly owner?: string;
+  readonly group?: string;
+}
+
+export interface ApiStep {
+  readonly kind: 'api';
+  readonly description: string;
+  /** Returns whether it changed something (default true). */
+  run(http: Http): Promise<boolean | void>;
+}
+
+export type Step = ExecStep | WriteStep | ApiStep;
+
+export interface FileDiff {
+  readonly path: string;
+  /** null: the file does not exist (before) or is removed (after). */
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
+export type Plan =
+  | { readonly action: 'none'; readonly reason: string }
+  | { readonly action: 'change'; readonly summary: string; readonly steps: readonly Step[]; readonly diffs?: readonly FileDiff[] }
+  /** Steps must run to know whether anything changed (migrations, commands with changedWhen). */
+  | { readonly action: 'run'; readonly summary: string; readonly steps: readonly Step[] };
+
+export const noChange = (reason: string): Plan => ({ action: 'none', reason });
+
+export interface TaskOptions<H extends string = never> {
+  /** Shown in output; modules supply a descriptive default. */
+  readonly name?: string;
+  readonly tags?: readonly string[];
+  /** Handlers of the enclosing role to run when this task changes something. */
+  readonly notify?: readonly H[];
+}
+
+export interface Task<H extends string = never> {
+  readonly kind: 'task';
+  readonly name: string;
+  /** Module name, as in Ansible: 'ini', 'package', … */
+  readonly module: string;
+  readonly tags: readonly string[];
+  readonly notify: readonly H[];
+  readonly facts: readonly Fact<unknown>[];
+  /** Pure: same facts in, same plan out. `facts[i]` answers `this.facts[i]`. */
+  plan(facts: readonly unknown[]): Plan;
+}
+
+/** Runs the handlers notified so far, now rather than at the end of the role. */
+export interface FlushHandlers {
+  readonly kind: 'flush';
+}
+export const flushHandlers = (): FlushHandlers => ({ kind: 'flush' });
+
+type FactRecord<F> = { readonly [K in keyof F]: Fact<F[K]> };
+
+/** Builds a task from named facts, keeping `plan` typed by those names. */
+export function makeTask<F extends Record<string, unknown>, H extends string = never>(spec: {
+  readonly module: string;
+  readonly name: string;
+  readonly options?: TaskOptions<H> | undefined;
+  readonly facts: FactRecord<F>;
+  readonly plan: (facts: F) => Plan;
+}): Task<H> {
+  const names = Object.keys(spec.facts) as (keyof F & string)[];
+  return {
+    kind: 'task',
+    module: spec.module,
+    name: spec.options?.name ?? spec.name,
+    tags: spec.options?.tags ?? [],
+    notify: spec.options?.notify ?? [],
+    facts: names.map((n) => spec.facts[n] as Fact<unknown>),
+    plan(values) {
+      const record = Object.fromEntries(names.map((n, i) => [n, values[i]])) as F;
+      return spec.plan(record);
+    },
+  };
+}
