@@ -59,10 +59,12 @@ function differences(host: string, address: string, out: string): number {
     else if (part.startsWith('S\n')) svcs = part;
   }
   // "==ABSENT" split off as its own part: a file followed by it is absent.
-  for (let i = 0; i < parts.length - 1; i++) if (parts[i]!.startsWith('F ') && parts[i + 1]!.startsWith('ABSENT')) fileText.set(parts[i]!.slice(2, parts[i]!.indexOf('\n')), null);
+  for (let i = 0; i < parts.length - 1; i++)
+    if (parts[i]!.startsWith('F ') && parts[i + 1]!.startsWith('ABSENT')) fileText.set(parts[i]!.slice(2, parts[i]!.indexOf('\n')), null);
   for (const f of iniFiles(host, address)) {
     const content = fileText.get(f.path) ?? '';
-    for (const [section, keys] of Object.entries(f.settings)) for (const [key, want] of Object.entries(keys)) if (iniValue(content, section, key) !== want) diffs++;
+    for (const [section, keys] of Object.entries(f.settings))
+      for (const [key, want] of Object.entries(keys)) if (iniValue(content, section, key) !== want) diffs++;
   }
   if (fileText.get(TEMPLATE_PATH) !== renderTemplate(host, address)) diffs++;
   for (const p of PACKAGES) if (!new RegExp(`^${p}\\t.* installed$`, 'm').test(pkgs)) diffs++;
@@ -75,7 +77,10 @@ async function check(host: { name: string; address: string }): Promise<number> {
   await new Promise<void>((resolve, reject) => sock.once('connect', () => resolve()).once('error', reject));
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject).connect({ sock, username: 'root', privateKey });
+    client
+      .once('ready', () => resolve())
+      .once('error', reject)
+      .connect({ sock, username: 'root', privateKey });
   });
   const out = await new Promise<string>((resolve, reject) => {
     client.exec(script(host.name, host.address), (err, ch) => {

@@ -21,8 +21,17 @@ import path from 'node:path';
 import { $ } from '../lab/sh.js';
 import { BASE_DIR, BASE_MARKER, BASE_ROOTFS, REPO_ROOT } from '../lab/paths.js';
 import {
-  checkSubnetsFree, cleanupRunNetns, deleteBridge, deleteHostNet, ensureBridge, ensureHostNet, isMountPoint, linkExists, netnsExists,
-  netnsPids, runNetnsBefore,
+  checkSubnetsFree,
+  cleanupRunNetns,
+  deleteBridge,
+  deleteHostNet,
+  ensureBridge,
+  ensureHostNet,
+  isMountPoint,
+  linkExists,
+  netnsExists,
+  netnsPids,
+  runNetnsBefore,
 } from '../lab/netns.js';
 import { childPids, isRunning, spawnDaemon, stopProcess, waitFor } from '../lab/proc.js';
 import type { ProcRecord } from '../lab/state.js';
@@ -218,7 +227,14 @@ exec chroot "$root" /usr/sbin/sshd -D -e
 `;
 
 async function upHost(h: BenchHost, state: BenchState, authorizedKey: string): Promise<void> {
-  const rec = (state.hosts[h.name] ??= { name: h.name, netns: h.netns, vethHost: h.vethHost, root: path.join(h.dir, 'root'), netnsCreated: false, mounted: false });
+  const rec = (state.hosts[h.name] ??= {
+    name: h.name,
+    netns: h.netns,
+    vethHost: h.vethHost,
+    root: path.join(h.dir, 'root'),
+    netnsCreated: false,
+    mounted: false,
+  });
   if (rec.init && isRunning(rec.init) && (await tcpOpen(h.address.ip, 22, 500))) return;
   if (netnsExists(h.netns) && !rec.netnsCreated) throw new Error(`netns ${h.netns} exists but was not made by the bench`);
   rec.netnsCreated = true;
@@ -245,7 +261,25 @@ async function upHost(h: BenchHost, state: BenchState, authorizedKey: string): P
   );
   fs.mkdirSync(LOG_DIR, { recursive: true });
   rec.init = spawnDaemon(
-    ['ip', 'netns', 'exec', h.netns, 'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', 'sh', '-c', INIT_SCRIPT, 'stackplay-bench-init', h.name, rec.root],
+    [
+      'ip',
+      'netns',
+      'exec',
+      h.netns,
+      'unshare',
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--pid',
+      '--fork',
+      '--kill-child',
+      'sh',
+      '-c',
+      INIT_SCRIPT,
+      'stackplay-bench-init',
+      h.name,
+      rec.root,
+    ],
     path.join(LOG_DIR, `${h.name}.log`),
   );
   saveState(state);

@@ -43,7 +43,10 @@ function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
-const NS = arg('n', process.env['N'] ?? '1,10,50').split(',').map(Number).filter((n) => n > 0);
+const NS = arg('n', process.env['N'] ?? '1,10,50')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const RUNS = Number(arg('runs', process.env['RUNS'] ?? '5'));
 const KEEP = process.argv.includes('--keep');
 /** For quick looks: `--tools stackplay,floor` (the report needs all three). */
@@ -160,7 +163,12 @@ function convergeScript(h: BenchHost): string {
 /** 20% of the hosts (at least one): the drift scenario's targets. */
 function drifted(hosts: readonly BenchHost[]): Set<string> {
   const k = Math.max(1, Math.round(hosts.length * 0.2));
-  return new Set(hosts.filter((_, i) => i % Math.round(hosts.length / k) === 0).slice(0, k).map((h) => h.name));
+  return new Set(
+    hosts
+      .filter((_, i) => i % Math.round(hosts.length / k) === 0)
+      .slice(0, k)
+      .map((h) => h.name),
+  );
 }
 
 function driftScript(h: BenchHost): string {
@@ -193,9 +201,17 @@ async function runTool(tool: Tool, inv: string, n: number): Promise<Outcome> {
     const countFile = path.join(os.tmpdir(), `stackplay-bench-count-${process.pid}`);
     const json = path.join(os.tmpdir(), `stackplay-bench-report-${process.pid}.json`);
     fs.rmSync(countFile, { force: true });
-    const m = await measure([process.execPath, path.join(BUILD, 'bench/workload.js'), '-i', inv, '-f', String(n), '--json', json], { STACKPLAY_EXEC_COUNT: countFile });
+    const m = await measure([process.execPath, path.join(BUILD, 'bench/workload.js'), '-i', inv, '-f', String(n), '--json', json], {
+      STACKPLAY_EXEC_COUNT: countFile,
+    });
     const report = fs.existsSync(json) ? (JSON.parse(fs.readFileSync(json, 'utf8')) as { recap: Record<string, { changed: number }> }) : { recap: {} };
-    const counts = fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { execs: number; http: number }) : [];
+    const counts = fs.existsSync(countFile)
+      ? fs
+          .readFileSync(countFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { execs: number; http: number })
+      : [];
     fs.rmSync(countFile, { force: true });
     fs.rmSync(json, { force: true });
     return {
@@ -206,7 +222,10 @@ async function runTool(tool: Tool, inv: string, n: number): Promise<Outcome> {
     };
   }
   if (tool === 'ansible') {
-    const m = await measure(['ansible-playbook', '-i', inv, '-f', String(n), 'bench/ansible/site.yml'], { ANSIBLE_CONFIG: path.join(REPO, 'bench/ansible/ansible.cfg'), ANSIBLE_NOCOLOR: '1' });
+    const m = await measure(['ansible-playbook', '-i', inv, '-f', String(n), 'bench/ansible/site.yml'], {
+      ANSIBLE_CONFIG: path.join(REPO, 'bench/ansible/ansible.cfg'),
+      ANSIBLE_NOCOLOR: '1',
+    });
     stopControlMasters();
     const changed = new Map<string, number>();
     for (const line of m.stdout.split('\n')) {
@@ -237,7 +256,11 @@ function expected(tool: Tool, scenario: Scenario, host: string, drift: Set<strin
 
 async function planTimes(): Promise<{ juno_s: number; compute200_s: number }> {
   const juno = fs.readFileSync(path.join(REPO, 'hosts/juno.ini'), 'utf8');
-  const computes = Array.from({ length: 200 }, (_, i) => `compute${String(i + 1).padStart(3, '0')} ansible_host=10.0.${2 + Math.floor(i / 250)}.${1 + (i % 250)} tunnel_ip=10.1.${2 + Math.floor(i / 250)}.${1 + (i % 250)}`);
+  const computes = Array.from(
+    { length: 200 },
+    (_, i) =>
+      `compute${String(i + 1).padStart(3, '0')} ansible_host=10.0.${2 + Math.floor(i / 250)}.${1 + (i % 250)} tunnel_ip=10.1.${2 + Math.floor(i / 250)}.${1 + (i % 250)}`,
+  );
   const big = path.join(BENCH_DIR, 'juno-200-compute.ini');
   fs.writeFileSync(big, juno.replace(/^compute1 .*$/m, computes.join('\n')));
   const time = async (inv: string): Promise<number> => {
@@ -267,7 +290,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(RESULTS, { recursive: true });
   log('compiling stackplay and the floor (tsc -p bench/tsconfig.build.json)');
   fs.rmSync(BUILD, { recursive: true, force: true });
-  const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'bench/tsconfig.build.json')], { stdio: 'inherit' });
+  const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'bench/tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
   if (tsc.status !== 0) throw new Error('tsc failed');
   const loadBefore = os.loadavg();
   const maxN = Math.max(...NS);
@@ -291,9 +316,27 @@ async function main(): Promise<void> {
             const o = await runTool(tool, inv, n);
             const wrong = hosts.filter((h) => o.changed.get(h.name) !== expected(tool, scenario, h.name, drift));
             const valid = o.m.code === 0 && wrong.length === 0;
-            if (!valid) log(`WARNING ${tool} ${scenario} N=${n}: exit ${o.m.code}, unexpected result on ${wrong.map((h) => `${h.name}=${o.changed.get(h.name)}`).slice(0, 5).join(' ')}\n${o.m.stdout.slice(-1500)}\n${o.m.stderr.slice(-1500)}`);
-            records.push({ n, scenario, tool, rep, valid, wallS: o.m.wallS, cpuS: o.m.cpuS, rssMb: o.m.rssMb, ...(o.execsPerHost !== undefined ? { execsPerHost: o.execsPerHost, httpPerHost: o.httpPerHost ?? 0 } : {}) });
-            log(`N=${n} rep ${rep + 1}/${RUNS} ${tool.padEnd(9)} ${scenario.padEnd(10)} ${o.m.wallS.toFixed(2)}s cpu ${o.m.cpuS.toFixed(2)}s rss ${o.m.rssMb.toFixed(0)}MB${o.execsPerHost !== undefined ? ` execs/host ${o.execsPerHost.toFixed(1)}` : ''}${valid ? '' : ' INVALID'}`);
+            if (!valid)
+              log(
+                `WARNING ${tool} ${scenario} N=${n}: exit ${o.m.code}, unexpected result on ${wrong
+                  .map((h) => `${h.name}=${o.changed.get(h.name)}`)
+                  .slice(0, 5)
+                  .join(' ')}\n${o.m.stdout.slice(-1500)}\n${o.m.stderr.slice(-1500)}`,
+              );
+            records.push({
+              n,
+              scenario,
+              tool,
+              rep,
+              valid,
+              wallS: o.m.wallS,
+              cpuS: o.m.cpuS,
+              rssMb: o.m.rssMb,
+              ...(o.execsPerHost !== undefined ? { execsPerHost: o.execsPerHost, httpPerHost: o.httpPerHost ?? 0 } : {}),
+            });
+            log(
+              `N=${n} rep ${rep + 1}/${RUNS} ${tool.padEnd(9)} ${scenario.padEnd(10)} ${o.m.wallS.toFixed(2)}s cpu ${o.m.cpuS.toFixed(2)}s rss ${o.m.rssMb.toFixed(0)}MB${o.execsPerHost !== undefined ? ` execs/host ${o.execsPerHost.toFixed(1)}` : ''}${valid ? '' : ' INVALID'}`,
+            );
           }
         }
       }
@@ -324,7 +367,16 @@ async function main(): Promise<void> {
         });
       }
     }
-    writeReport(RESULTS, { rows, records, plan, load: { before: loadBefore, after: os.loadavg() }, stackplayTasks: STACKPLAY_TASKS, ansibleTasks: ANSIBLE_TASKS, totalS: (performance.now() - t0) / 1000, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}` });
+    writeReport(RESULTS, {
+      rows,
+      records,
+      plan,
+      load: { before: loadBefore, after: os.loadavg() },
+      stackplayTasks: STACKPLAY_TASKS,
+      ansibleTasks: ANSIBLE_TASKS,
+      totalS: (performance.now() - t0) / 1000,
+      machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
+    });
     log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${RESULTS}/results.md`);
   } finally {
     for (const t of admin.values()) await t.close().catch(() => {});

@@ -13,16 +13,7 @@ import { BASE_DIR, BASE_MARKER, CACHE_DIR, HOSTS_DIR, LOG_DIR, SUITE } from './p
 import { procStarttime } from './proc.js';
 import { proxyUrl, type Mirror } from './proxy.js';
 
-export const BASE_PACKAGES = [
-  'openssh-server',
-  'iproute2',
-  'procps',
-  'iputils-ping',
-  'netbase',
-  'kmod',
-  'less',
-  'ca-certificates',
-] as const;
+export const BASE_PACKAGES = ['openssh-server', 'iproute2', 'procps', 'iputils-ping', 'netbase', 'kmod', 'less', 'ca-certificates'] as const;
 
 /** Bump when customize() changes, so bases built by an older lab/base.ts get rebuilt. */
 export const BASE_FORMAT = 2;

@@ -12,9 +12,7 @@ import chalk from 'chalk';
 import { installInterruptHandlers } from './interrupt.js';
 import { buildBase, DEFAULT_INVENTORY, down, status, up } from './lab.js';
 
-const program = new Command()
-  .name('lab')
-  .description('stackplay local lab: inventory hosts as network namespaces with sshd, reached over SSH');
+const program = new Command().name('lab').description('stackplay local lab: inventory hosts as network namespaces with sshd, reached over SSH');
 
 program
   .command('up')

@@ -188,9 +188,23 @@ export function startHost(host: HostPlan): ProcRecord {
   const { root } = hostPaths(host);
   return spawnDaemon(
     [
-      'ip', 'netns', 'exec', host.netns,
-      'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child',
-      'sh', '-c', INIT_SCRIPT, 'stackplay-lab-init', host.name, root,
+      'ip',
+      'netns',
+      'exec',
+      host.netns,
+      'unshare',
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--pid',
+      '--fork',
+      '--kill-child',
+      'sh',
+      '-c',
+      INIT_SCRIPT,
+      'stackplay-lab-init',
+      host.name,
+      root,
     ],
     hostLog(host.name),
   );
@@ -202,9 +216,7 @@ export function hostInitPid(init: ProcRecord): number | undefined {
 }
 
 export async function waitForSsh(address: string, init: ProcRecord, timeoutMs = 20_000): Promise<boolean> {
-  return waitFor(async () => !isRunning(init) || (await tcpOpen(address, 22, 300)), timeoutMs, 100).then(
-    (ok) => ok && isRunning(init),
-  );
+  return waitFor(async () => !isRunning(init) || (await tcpOpen(address, 22, 300)), timeoutMs, 100).then((ok) => ok && isRunning(init));
 }
 
 export function isHostUp(rec: HostRecord): boolean {

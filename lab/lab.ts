@@ -8,23 +8,27 @@ import chalk from 'chalk';
 import { $ } from './sh.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
 import { baseReady, ensureBase, removeBase, removeTree } from './base.js';
-import {
-  configureHost, ensureDisk, ensureHostKey, hostLog, hostPaths, isHostUp, releaseDisk, startHost, stopHost, waitForSsh,
-} from './host.js';
+import { configureHost, ensureDisk, ensureHostKey, hostLog, hostPaths, isHostUp, releaseDisk, startHost, stopHost, waitForSsh } from './host.js';
 import { onInterrupt } from './interrupt.js';
 import { info, seconds, step, warn } from './log.js';
 import {
-  checkSubnetsFree, cleanupRunNetns, deleteBridge, deleteHostNet, ensureBridge, ensureHostNet, isMountPoint, linkExists,
-  netnsExists, runNetnsBefore,
+  checkSubnetsFree,
+  cleanupRunNetns,
+  deleteBridge,
+  deleteHostNet,
+  ensureBridge,
+  ensureHostNet,
+  isMountPoint,
+  linkExists,
+  netnsExists,
+  runNetnsBefore,
 } from './netns.js';
 import { BASE_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { applyFirewall, FIREWALL_TABLE, firewallPresent, nftUsable, removeFirewall } from './firewall.js';
 import { networkText } from './net.js';
 import { labSubnets, planLab, type HostPlan, type LabPlan } from './plan.js';
 import { isRunning } from './proc.js';
-import {
-  configureBackend, ensureMachinePackages, ensureProxy, loadProxyRecord, machineMirror, stopLabProxy, tcpOpen, type Mirror,
-} from './proxy.js';
+import { configureBackend, ensureMachinePackages, ensureProxy, loadProxyRecord, machineMirror, stopLabProxy, tcpOpen, type Mirror } from './proxy.js';
 import { loadState, removeState, saveState, type HostRecord, type LabState } from './state.js';
 
 export const DEFAULT_INVENTORY = 'hosts/lab.ini';
@@ -77,7 +81,8 @@ async function ensureLabKey(plan: LabPlan): Promise<string> {
 
 /** Run `ssh ... hostname` against a lab host exactly as a user would; returns what it printed. */
 export async function sshHostname(plan: LabPlan, address: string): Promise<string> {
-  const out = await $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o HashKnownHosts=no -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} hostname`;
+  const out =
+    await $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o HashKnownHosts=no -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} hostname`;
   return out.stdout.trim();
 }
 
@@ -190,9 +195,7 @@ async function upLocked(inventoryPath: string): Promise<void> {
     saveState(lab);
   });
 
-  const results = await Promise.allSettled(
-    plan.hosts.map((host) => step(`host ${host.name}`, () => upHost(plan, host, lab, mirror, authorizedKey))),
-  );
+  const results = await Promise.allSettled(plan.hosts.map((host) => step(`host ${host.name}`, () => upHost(plan, host, lab, mirror, authorizedKey))));
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length > 0) throw new Error(failed.map((r) => String(r.reason instanceof Error ? r.reason.message : r.reason)).join('\n'));
 
@@ -203,7 +206,9 @@ async function upLocked(inventoryPath: string): Promise<void> {
     return got.map(([n]) => n).join(', ');
   });
   info(chalk.bold(`lab up in ${seconds(Date.now() - t0)}: ${plan.hosts.length} hosts on ${plan.bridgeName}`));
-  info(`ssh -i ${path.relative(process.cwd(), plan.keyFile) || plan.keyFile} -o UserKnownHostsFile=${path.relative(process.cwd(), plan.knownHosts)} -o StrictHostKeyChecking=accept-new root@${plan.hosts[0]!.address.ip}`);
+  info(
+    `ssh -i ${path.relative(process.cwd(), plan.keyFile) || plan.keyFile} -o UserKnownHostsFile=${path.relative(process.cwd(), plan.knownHosts)} -o StrictHostKeyChecking=accept-new root@${plan.hosts[0]!.address.ip}`,
+  );
 }
 
 export interface DownOptions {
@@ -236,16 +241,18 @@ async function downLocked(options: DownOptions): Promise<void> {
     ),
   );
   await Promise.all(
-    hosts.map((rec) => step(`remove ${rec.name}`, async () => {
-      if (rec.mounted) await releaseDisk(rec.root);
-      rec.mounted = false;
-      if (rec.netnsCreated) await deleteHostNet(rec.netns, rec.vethHost);
-      rec.netnsCreated = false;
-      if (!options.keepDisks) await removeTree(path.dirname(rec.root));
-      delete state.hosts[rec.name];
-      saveState(state);
-      return options.keepDisks ? 'removed (disk kept)' : 'removed';
-    })),
+    hosts.map((rec) =>
+      step(`remove ${rec.name}`, async () => {
+        if (rec.mounted) await releaseDisk(rec.root);
+        rec.mounted = false;
+        if (rec.netnsCreated) await deleteHostNet(rec.netns, rec.vethHost);
+        rec.netnsCreated = false;
+        if (!options.keepDisks) await removeTree(path.dirname(rec.root));
+        delete state.hosts[rec.name];
+        saveState(state);
+        return options.keepDisks ? 'removed (disk kept)' : 'removed';
+      }),
+    ),
   );
   if (state.bridge) {
     const bridge = state.bridge;
@@ -316,16 +323,14 @@ export async function status(): Promise<boolean> {
   }
   const table = [
     ['HOST', 'ADDRESS', 'SSHD', 'UPTIME'],
-    ...rows.map((r) => [
-      r.name,
-      r.address,
-      r.sshd ? 'up' : r.running ? 'not answering' : 'down',
-      r.uptimeMs === undefined ? '-' : formatUptime(r.uptimeMs),
-    ]),
+    ...rows.map((r) => [r.name, r.address, r.sshd ? 'up' : r.running ? 'not answering' : 'down', r.uptimeMs === undefined ? '-' : formatUptime(r.uptimeMs)]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const [i, row] of table.entries()) {
-    const line = row.map((cell, j) => cell.padEnd(widths[j]!)).join('  ').trimEnd();
+    const line = row
+      .map((cell, j) => cell.padEnd(widths[j]!))
+      .join('  ')
+      .trimEnd();
     console.log(i === 0 ? chalk.bold(line) : line);
   }
   const rec = loadProxyRecord();

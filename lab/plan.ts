@@ -70,7 +70,8 @@ export function planLab(inv: Inventory): LabPlan {
     let tunnel: Cidr | undefined;
     if (tunnelVar) {
       tunnel = parseCidr(tunnelVar.value, 24);
-      if (!tunnel) throw new LabConfigError(`host '${name}': tunnel_ip=${tunnelVar.value} is not an IPv4 address (${tunnelVar.source.file}:${tunnelVar.source.line})`);
+      if (!tunnel)
+        throw new LabConfigError(`host '${name}': tunnel_ip=${tunnelVar.value} is not an IPv4 address (${tunnelVar.source.file}:${tunnelVar.source.line})`);
     }
     hosts.push({ name, netns: name, vethHost: vethName(name), address, ...(tunnel ? { tunnel } : {}), dir: hostDir(name) });
   }

@@ -188,7 +188,9 @@ export async function ensureProxy(bridgeIp: string | undefined, backendChanged: 
   if (await tcpOpen('127.0.0.1', PROXY_PORT)) {
     if (!(await isAptCacher('127.0.0.1'))) throw new Error(`something that is not apt-cacher-ng listens on 127.0.0.1:${PROXY_PORT}`);
     if (!(await answers())) {
-      throw new Error(`an apt-cacher-ng not started by the lab runs on 127.0.0.1:${PROXY_PORT} but does not answer on ${binds.join(' and ')}: stop it or bind it there too`);
+      throw new Error(
+        `an apt-cacher-ng not started by the lab runs on 127.0.0.1:${PROXY_PORT} but does not answer on ${binds.join(' and ')}: stop it or bind it there too`,
+      );
     }
     if (backendChanged) warn('apt-cacher-ng was already running when its Debian backend was changed: restart it to use the new backend');
     return { note: 'using the apt-cacher-ng already running (not started by the lab)', started: false };
@@ -202,10 +204,20 @@ export async function ensureProxy(bridgeIp: string | undefined, backendChanged: 
   const log = path.join(LOG_DIR, 'apt-cacher-ng.log');
   const proc = spawnDaemon(
     [
-      'setpriv', '--reuid=apt-cacher-ng', '--regid=apt-cacher-ng', '--init-groups',
-      '/usr/sbin/apt-cacher-ng', '-c', '/etc/apt-cacher-ng',
+      'setpriv',
+      '--reuid=apt-cacher-ng',
+      '--regid=apt-cacher-ng',
+      '--init-groups',
+      '/usr/sbin/apt-cacher-ng',
+      '-c',
+      '/etc/apt-cacher-ng',
       // Lab hosts refresh the same indexes within minutes of each other: serve them fresh for 10 minutes (default 27 s).
-      'ForeGround=1', 'FreshIndexMaxAge=600', `CacheDir=${APT_CACHE_DIR}`, `Port=${PROXY_PORT}`, `BindAddress=${binds.join(' ')}`, `SocketPath=${PROXY_SOCKET}`,
+      'ForeGround=1',
+      'FreshIndexMaxAge=600',
+      `CacheDir=${APT_CACHE_DIR}`,
+      `Port=${PROXY_PORT}`,
+      `BindAddress=${binds.join(' ')}`,
+      `SocketPath=${PROXY_SOCKET}`,
     ],
     log,
   );

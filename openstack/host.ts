@@ -172,7 +172,10 @@ export class OpenStackHost {
 export function serviceDatabase(o: OpenStackHost, service: string, database = service): Task[] {
   return [
     mysqlDatabase({ name: database }, { tags: ['database'] }),
-    mysqlUser({ user: service, host: ['localhost', '%'], password: o.dbPassword(service), privileges: [{ database, privileges: 'ALL' }] }, { tags: ['database'] }),
+    mysqlUser(
+      { user: service, host: ['localhost', '%'], password: o.dbPassword(service), privileges: [{ database, privileges: 'ALL' }] },
+      { tags: ['database'] },
+    ),
   ];
 }
 

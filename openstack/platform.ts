@@ -22,9 +22,24 @@ export interface OsPlatform {
 }
 
 export const OS: Readonly<Record<OsFamily, OsPlatform>> = {
-  ubuntu: { packageManager: 'apt', timeSync: { kind: 'ntp', package: 'ntp', service: 'ntp', config: '/etc/ntp.conf' }, holdServicesOnInstall: false, dashboardLoginPath: '/horizon/auth/login/' },
-  debian: { packageManager: 'apt', timeSync: { kind: 'chrony', package: 'chrony', service: 'chrony', config: '/etc/chrony/chrony.conf' }, holdServicesOnInstall: true, dashboardLoginPath: '/horizon/auth/login/' },
-  centos: { packageManager: 'yum', timeSync: { kind: 'chrony', package: 'chrony', service: 'chronyd', config: '/etc/chrony.conf' }, holdServicesOnInstall: false, dashboardLoginPath: '/dashboard/auth/login/' },
+  ubuntu: {
+    packageManager: 'apt',
+    timeSync: { kind: 'ntp', package: 'ntp', service: 'ntp', config: '/etc/ntp.conf' },
+    holdServicesOnInstall: false,
+    dashboardLoginPath: '/horizon/auth/login/',
+  },
+  debian: {
+    packageManager: 'apt',
+    timeSync: { kind: 'chrony', package: 'chrony', service: 'chrony', config: '/etc/chrony/chrony.conf' },
+    holdServicesOnInstall: true,
+    dashboardLoginPath: '/horizon/auth/login/',
+  },
+  centos: {
+    packageManager: 'yum',
+    timeSync: { kind: 'chrony', package: 'chrony', service: 'chronyd', config: '/etc/chrony.conf' },
+    holdServicesOnInstall: false,
+    dashboardLoginPath: '/dashboard/auth/login/',
+  },
 };
 
 export type OpenStackRepo =
@@ -36,7 +51,12 @@ export type OpenStackRepo =
 
 export function openstackRepo(release: Release, family: OsFamily): OpenStackRepo {
   if (family === 'ubuntu' && (release === 'juno' || release === 'liberty')) {
-    return { kind: 'apt', name: `cloudarchive-${release}`, keyringPackage: 'ubuntu-cloud-keyring', line: `deb http://ubuntu-cloud.archive.canonical.com/ubuntu trusty-updates/${release} main` };
+    return {
+      kind: 'apt',
+      name: `cloudarchive-${release}`,
+      keyringPackage: 'ubuntu-cloud-keyring',
+      line: `deb http://ubuntu-cloud.archive.canonical.com/ubuntu trusty-updates/${release} main`,
+    };
   }
   if (family === 'centos' && release === 'liberty') return { kind: 'package', packages: [`centos-release-openstack-${release}`] };
   // Debian 12 ships Zed in its own archive.

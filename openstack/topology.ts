@@ -50,7 +50,11 @@ export function networkMode(vars: HostVars, release: Release): ModeInfo {
   const mode = vars.oneOf('network_mode', NETWORK_MODES, DEFAULT_MODE[release]);
   if (!SUPPORTED_MODES[release].includes(mode)) {
     const at = vars.values.get('network_mode')?.source ?? vars.declaredAt;
-    throw new InputError(at.file, at.line, `host ${vars.host}: network_mode ${mode} is not supported for ${release} (use ${SUPPORTED_MODES[release].join(', ')})`);
+    throw new InputError(
+      at.file,
+      at.line,
+      `host ${vars.host}: network_mode ${mode} is not supported for ${release} (use ${SUPPORTED_MODES[release].join(', ')})`,
+    );
   }
   return MODES[mode];
 }

@@ -58,7 +58,9 @@ const color = process.stdout.isTTY ? { pass: '\x1b[32m', fail: '\x1b[31m', skip:
 function record(r: CheckResult): void {
   results.push(r);
   const word = r.verdict.toUpperCase().padEnd(4);
-  process.stdout.write(`${color[r.verdict]}${word}${color.off}  [${r.host}] ${r.check} — ${r.detail}${Number.isFinite(r.seconds) ? ` (${r.seconds.toFixed(r.host === 'localhost' ? 1 : 0)}s)` : ''}\n`);
+  process.stdout.write(
+    `${color[r.verdict]}${word}${color.off}  [${r.host}] ${r.check} — ${r.detail}${Number.isFinite(r.seconds) ? ` (${r.seconds.toFixed(r.host === 'localhost' ? 1 : 0)}s)` : ''}\n`,
+  );
 }
 
 interface Outcome {
@@ -93,7 +95,10 @@ function outcomeFact(script: Cmd): ShellFact<Outcome> {
       // The script's own clock (the prelude's trap prints it however the script ends).
       const seconds = Number(/^@@seconds (\d+)$/m.exec(stdout)?.[1] ?? 'NaN');
       if (!marker) {
-        const tail = lines.filter((l) => l.trim() && !l.startsWith('@@')).slice(-4).join(' | ');
+        const tail = lines
+          .filter((l) => l.trim() && !l.startsWith('@@'))
+          .slice(-4)
+          .join(' | ');
         return { verdict: 'fail', detail: `check script ended without a verdict (exit ${exitCode}): ${tail}`, output: stdout, seconds };
       }
       const m = /^@@(pass|fail|skip) ?(.*)$/.exec(marker)!;
@@ -214,16 +219,27 @@ openstack network delete ${q(net)} >/dev/null 2>&1`;
   const cleanFlavor = `openstack flavor delete ${q(flavor)} >/dev/null 2>&1`;
 
   return defineRole('verify').tasks([
-    check(host, 'token issue', `out=$(openstack token issue -f value -c expires -c project_id) || fail "$(tail1 "$out")"
-pass "token issued for project admin, expires $(printf '%s' "$out" | head -n 1)"`),
+    check(
+      host,
+      'token issue',
+      `out=$(openstack token issue -f value -c expires -c project_id) || fail "$(tail1 "$out")"
+pass "token issued for project admin, expires $(printf '%s' "$out" | head -n 1)"`,
+    ),
 
-    check(host, `catalog holds ${catalogTypes.join(', ')}`, `out=$(openstack catalog list -f value -c Type) || fail "$(tail1 "$out")"
+    check(
+      host,
+      `catalog holds ${catalogTypes.join(', ')}`,
+      `out=$(openstack catalog list -f value -c Type) || fail "$(tail1 "$out")"
 missing=""
 for t in ${catalogTypes.join(' ')}; do printf '%s\\n' "$out" | grep -qx "$t" || missing="$missing $t"; done
 [ -z "$missing" ] || fail "missing:$missing (catalog has: $(printf '%s' "$out" | tr '\\n' ' '))"
-pass "$(printf '%s\\n' "$out" | sort | tr '\\n' ' ')"`),
+pass "$(printf '%s\\n' "$out" | sort | tr '\\n' ' ')"`,
+    ),
 
-    check(host, `nova-compute up on ${computeHosts.join(', ') || '(no compute hosts)'}`, `want=${q(computeHosts.join(' '))}
+    check(
+      host,
+      `nova-compute up on ${computeHosts.join(', ') || '(no compute hosts)'}`,
+      `want=${q(computeHosts.join(' '))}
 i=0
 while :; do
   out=$(openstack compute service list --service nova-compute -f value -c Host -c Status -c State) || fail "$(tail1 "$out")"
@@ -232,9 +248,13 @@ while :; do
   [ -z "$missing" ] && pass "$(printf '%s' "$out" | tr '\\n' ';')"
   i=$((i + 1)); [ "$i" -ge 12 ] && fail "not up:$missing (service list: $(printf '%s' "$out" | tr '\\n' ';'))"
   sleep 5
-done`),
+done`,
+    ),
 
-    check(host, 'network agents alive', `want=${q(agents.join('|'))}
+    check(
+      host,
+      'network agents alive',
+      `want=${q(agents.join('|'))}
 i=0
 while :; do
   out=$(openstack network agent list -f value -c "Agent Type" -c Host -c Alive -c State) || fail "$(tail1 "$out")"
@@ -244,9 +264,13 @@ while :; do
   [ -z "$bad$missing" ] && pass "$(printf '%s\\n' "$out" | wc -l) agents alive and up: $(printf '%s' "$out" | sed -E 's/ True (UP|True)$//' | tr '\\n' ';')"
   i=$((i + 1)); [ "$i" -ge 12 ] && fail "missing: \${missing#, }; not alive/up: $(printf '%s' "$bad" | tr '\\n' ';')"
   sleep 5
-done`),
+done`,
+    ),
 
-    check(host, 'upload a qcow2 image (qemu-img create)', `${cleanImage}
+    check(
+      host,
+      'upload a qcow2 image (qemu-img create)',
+      `${cleanImage}
 f=$(mktemp /tmp/${PREFIX}-XXXXXX.qcow2)
 out=$(qemu-img create -f qcow2 "$f" 64M) || { rm -f "$f"; fail "qemu-img: $(tail1 "$out")"; }
 out=$(openstack image create --disk-format qcow2 --container-format bare --file "$f" -f value -c id ${q(image)}); rc=$?
@@ -255,9 +279,13 @@ rm -f "$f"
 id=$(printf '%s' "$out" | tail -n 1)
 status=$(openstack image show "$id" -f value -c status)
 [ "$status" = active ] || fail "image $id is $status"
-pass "image ${image} ($id) active, $(openstack image show "$id" -f value -c size) bytes"`),
+pass "image ${image} ($id) active, $(openstack image show "$id" -f value -c size) bytes"`,
+    ),
 
-    check(host, 'create network, subnet, router', `${cleanNetwork}
+    check(
+      host,
+      'create network, subnet, router',
+      `${cleanNetwork}
 out=$(openstack network create ${q(net)} -f value -c id) || fail "network: $(tail1 "$out")"
 out=$(openstack subnet create --network ${q(net)} --subnet-range ${q(cidr)} ${q(subnet)} -f value -c id) || fail "subnet: $(tail1 "$out")"
 out=$(openstack router create ${q(router)} -f value -c id) || fail "router: $(tail1 "$out")"
@@ -274,9 +302,13 @@ while :; do
   [ "$st" = ACTIVE ] && pass "network ${net}, subnet ${cidr}, router ${router} with its interface port ACTIVE$gw"
   i=$((i + 1)); [ "$i" -ge 30 ] && fail "router interface port is '$st' after 60s (L3/L2 agents did not wire it)"
   sleep 2
-done`),
+done`,
+    ),
 
-    check(host, 'boot a server to ACTIVE', `${cleanServer}
+    check(
+      host,
+      'boot a server to ACTIVE',
+      `${cleanServer}
 openstack flavor show ${q(flavor)} >/dev/null 2>&1 || openstack flavor create --ram 128 --disk 1 --vcpus 1 ${q(flavor)} >/dev/null || fail "cannot create flavor ${flavor}"
 openstack image show ${q(image)} >/dev/null 2>&1 || fail "no image ${image} (the image check failed)"
 openstack network show ${q(net)} >/dev/null 2>&1 || fail "no network ${net} (the network check failed)"
@@ -288,7 +320,8 @@ if [ "$st" != ACTIVE ]; then
 fi
 where=$(openstack server show ${q(server)} -f value -c OS-EXT-SRV-ATTR:host -c addresses | tr '\\n' ' ')
 hv=$(openstack hypervisor list -f value -c "Hypervisor Hostname" -c "Hypervisor Type" | tr '\\n' ';')
-pass "server ${server} ACTIVE on $where(hypervisors: $hv)"`),
+pass "server ${server} ACTIVE on $where(hypervisors: $hv)"`,
+    ),
 
     check(
       host,
@@ -312,7 +345,11 @@ done`,
         after: (r) => {
           const noDm = blockHosts.filter((b) => observed.get(`deviceMapper:${b}`) === 'no');
           if (r.verdict === 'fail' && /^@@volume-error$/m.test(r.output) && blockHosts.length > 0 && noDm.length === blockHosts.length) {
-            return { ...r, verdict: 'skip', detail: `skipped: no device-mapper on ${noDm.join(', ')} (cinder-volume runs; the LVM volume went to error as expected)` };
+            return {
+              ...r,
+              verdict: 'skip',
+              detail: `skipped: no device-mapper on ${noDm.join(', ')} (cinder-volume runs; the LVM volume went to error as expected)`,
+            };
           }
           return r;
         },
@@ -320,7 +357,10 @@ done`,
     ),
 
     // python3 is on every controller (the OpenStack services need it); curl is not in a minimal Debian.
-    check(host, `Horizon login page answers 200 (${loginUrl})`, `code=$(python3 - ${q(loginUrl)} <<'PY'
+    check(
+      host,
+      `Horizon login page answers 200 (${loginUrl})`,
+      `code=$(python3 - ${q(loginUrl)} <<'PY'
 import sys, urllib.request, urllib.error
 try:
     r = urllib.request.urlopen(sys.argv[1], timeout=60)
@@ -332,9 +372,14 @@ except Exception as e:
 PY
 )
 [ "\${code%% *}" = 200 ] && pass "HTTP 200, \${code#* } bytes"
-fail "HTTP \${code:-no answer}"`, { openrc: false }),
+fail "HTTP \${code:-no answer}"`,
+      { openrc: false },
+    ),
 
-    check(host, `clean up ${PREFIX}* resources`, `${cleanServer}
+    check(
+      host,
+      `clean up ${PREFIX}* resources`,
+      `${cleanServer}
 ${cleanVolume}
 ${cleanNetwork}
 ${cleanImage}
@@ -343,7 +388,8 @@ left=$( { openstack server list --name '^${server}$' -f value -c ID; openstack n
 [ "$left" -eq 0 ] || fail "$left resource(s) left behind"
 vol=$(openstack volume list --name ${q(volume)} -f value -c ID 2>/dev/null | wc -l)
 [ "$vol" -eq 0 ] || pass "removed; $vol volume(s) in error could not be deleted (no device-mapper)"
-pass "removed"`),
+pass "removed"`,
+    ),
 
     verdictTask(),
   ]);
@@ -351,13 +397,26 @@ pass "removed"`),
 
 export const plays: Play[] = [
   { name: 'verify: block storage hosts', hosts: 'block', roles: [blockChecks] },
-  { name: 'verify: the cloud, from the controller', hosts: 'controller', roles: [(ctx) => (ctx.inventory.groupHosts('controller')[0] === ctx.host ? controllerChecks(ctx) : defineRole('verify').tasks([]))] },
+  {
+    name: 'verify: the cloud, from the controller',
+    hosts: 'controller',
+    roles: [(ctx) => (ctx.inventory.groupHosts('controller')[0] === ctx.host ? controllerChecks(ctx) : defineRole('verify').tasks([]))],
+  },
 ];
 
 export const verify = openstackPlaybook('verify', plays);
 
 /** Chromium's flags for a screenshot that talks to nothing but the page. */
-export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -380,7 +439,13 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<{
 /** Horizon's login page from this machine: HTTP 200, then a headless Chromium screenshot into `dir`. */
 export async function screenshotHorizon(url: string, dir: string): Promise<CheckResult> {
   const started = performance.now();
-  const done = (verdict: Verdict, detail: string): CheckResult => ({ host: 'localhost', check: `Horizon login page screenshot (${url})`, verdict, detail, seconds: (performance.now() - started) / 1000 });
+  const done = (verdict: Verdict, detail: string): CheckResult => ({
+    host: 'localhost',
+    check: `Horizon login page screenshot (${url})`,
+    verdict,
+    detail,
+    seconds: (performance.now() - started) / 1000,
+  });
   let status: number;
   try {
     const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(60_000) });
@@ -394,7 +459,11 @@ export async function screenshotHorizon(url: string, dir: string): Promise<Check
   const profile = mkdtempSync(path.join(tmpdir(), 'stackplay-chromium-'));
   try {
     const bin = process.env['CHROMIUM'] ?? 'chromium';
-    const r = await run(bin, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--hide-scrollbars', '--window-size=1280,900', `--screenshot=${file}`, url], 120_000);
+    const r = await run(
+      bin,
+      [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--hide-scrollbars', '--window-size=1280,900', `--screenshot=${file}`, url],
+      120_000,
+    );
     let size = 0;
     try {
       size = statSync(file).size;
@@ -446,7 +515,9 @@ export async function runVerify(argvIn: readonly string[] = process.argv.slice(2
   }
   const count = (v: Verdict) => results.filter((r) => r.verdict === v).length;
   writeFileSync(path.join(reportDir, 'results.json'), `${JSON.stringify({ inventory: options.inventory, exitCode: code, results }, null, 2)}\n`);
-  process.stdout.write(`\nVERIFY: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped; report in ${path.relative(process.cwd(), reportDir) || '.'}\n`);
+  process.stdout.write(
+    `\nVERIFY: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped; report in ${path.relative(process.cwd(), reportDir) || '.'}\n`,
+  );
   if (code !== 0) return code;
   return count('fail') > 0 ? 2 : 0;
 }

@@ -12,7 +12,11 @@ const TOKEN = 'tok-neutron-secret-77';
 
 const refused = (request: HttpRequest) => new ForwardError('controller', 'refused', `cannot reach ${request.host}:${request.port}: Connection refused`);
 const broken = (request: HttpRequest) => new ForwardError('controller', 'broken', `HTTP ${request.method} ${request.path} failed: socket hang up`);
-const settle = <T>(p: Promise<T>): Promise<unknown> => p.then(() => null, (e: unknown) => e);
+const settle = <T>(p: Promise<T>): Promise<unknown> =>
+  p.then(
+    () => null,
+    (e: unknown) => e,
+  );
 
 // ---- the shared client ----------------------------------------------------------------
 
@@ -38,7 +42,7 @@ function client(http: Http, over: Partial<JsonApiOptions> = {}) {
 }
 
 describe('JsonApi: retries while the service (re)starts', () => {
-  it('retries refused connections and 503 with the policy\'s delays, in order, then answers', async () => {
+  it("retries refused connections and 503 with the policy's delays, in order, then answers", async () => {
     let n = 0;
     const { api, waits, requests } = client(async (request) => {
       n++;
@@ -60,7 +64,9 @@ describe('JsonApi: retries while the service (re)starts', () => {
     const { api, waits } = client(async (request) => Promise.reject(refused(request)));
     const e = await settle(api.call('GET', '/things'));
     expect(e).to.be.instanceOf(Error).and.not.instanceOf(UnreachableError).and.not.instanceOf(ApiError);
-    expect((e as Error).message).to.equal(`svc at ${HOST}:8080 did not answer GET /things after 4 attempts: controller: cannot reach ${HOST}:8080: Connection refused`);
+    expect((e as Error).message).to.equal(
+      `svc at ${HOST}:8080 did not answer GET /things after 4 attempts: controller: cannot reach ${HOST}:8080: Connection refused`,
+    );
     expect((e as Error).cause).to.be.instanceOf(ForwardError);
     expect(waits).to.deep.equal([10, 20, 30]);
   });
@@ -70,7 +76,7 @@ describe('JsonApi: retries while the service (re)starts', () => {
     expect(((await settle(api.call('GET', '/x'))) as Error).message).to.match(/^the thing did not answer GET \/x: /);
   });
 
-  it('a 503 that outlasts the delays is the call\'s error', async () => {
+  it("a 503 that outlasts the delays is the call's error", async () => {
     const { api, waits } = client(async () => ({ status: 503, headers: {}, body: 'Service Unavailable' }));
     const e = await settle(api.call('GET', '/things'));
     expect((e as ApiError).message).to.equal(`svc ${HOST}:8080: GET /things → 503: Service Unavailable`);
@@ -92,7 +98,9 @@ describe('JsonApi: retries while the service (re)starts', () => {
       const { api, waits, requests } = client(async (request) => Promise.reject(broken(request)));
       const e = await settle(api.call(method, '/things/1', { body: {} }));
       expect(e).to.be.instanceOf(Error).and.not.instanceOf(UnreachableError);
-      expect((e as Error).message).to.equal(`svc at ${HOST}:8080 did not answer ${method} /things/1: controller: HTTP ${method} /things/1 failed: socket hang up`);
+      expect((e as Error).message).to.equal(
+        `svc at ${HOST}:8080 did not answer ${method} /things/1: controller: HTTP ${method} /things/1 failed: socket hang up`,
+      );
       expect([requests.length, waits.length]).to.deep.equal([1, 0]);
     });
   }
@@ -130,14 +138,16 @@ describe('JsonApi: answers and errors', () => {
   const auth: AuthProvider = { header: 'x-auth-token', token: async () => ({ value: TOK, cached: false }), forget: () => {} };
 
   it('returns 2xx and okStatuses as answers with the body as an object', async () => {
-    const { api } = client(async (request) => (request.path === '/missing' ? { status: 404, headers: {}, body: '{"error":{"message":"no"}}' } : { status: 204, headers: {}, body: '' }));
+    const { api } = client(async (request) =>
+      request.path === '/missing' ? { status: 404, headers: {}, body: '{"error":{"message":"no"}}' } : { status: 204, headers: {}, body: '' },
+    );
     const missing = await api.call('GET', '/missing', { okStatuses: [404] });
     expect([missing.response.status, missing.json]).to.deep.equal([404, { error: { message: 'no' } }]);
     const empty = await api.call('DELETE', '/gone');
     expect([empty.response.status, empty.json]).to.deep.equal([204, {}]);
   });
 
-  it('throws an ApiError naming method, path, status and the service\'s message, with credentials, token and call secrets masked', async () => {
+  it("throws an ApiError naming method, path, status and the service's message, with credentials, token and call secrets masked", async () => {
     class SvcError extends ApiError {
       override readonly name = 'SvcError';
     }
@@ -195,7 +205,9 @@ describe('JsonApi: answers and errors', () => {
       },
       forget: () => void forgotten++,
     };
-    const { api, requests } = client(async (request) => (request.headers?.['x-auth-token'] === 'cached' ? { status: 401, headers: {}, body: '{}' } : ok()), { auth: provider });
+    const { api, requests } = client(async (request) => (request.headers?.['x-auth-token'] === 'cached' ? { status: 401, headers: {}, body: '{}' } : ok()), {
+      auth: provider,
+    });
     await api.call('GET', '/a');
     expect([issued, forgotten, requests.length]).to.deep.equal([['cached', 'fresh-1'], 1, 2]);
     // A fresh token refused is the call's error, not a loop.
@@ -257,21 +269,33 @@ describe('neutron client errors and retries', () => {
     identity: { version: 'v3', host: KS, port: 5000, username: 'admin', password: new Secret(PASSWORD), project: 'admin' },
   };
   const login = (request: HttpRequest): HttpResponse | null =>
-    request.path === '/v3/auth/tokens' ? { status: 201, headers: { 'X-Subject-Token': TOKEN }, body: JSON.stringify({ token: { expires_at: new Date(Date.now() + 3600_000).toISOString() } }) } : null;
+    request.path === '/v3/auth/tokens'
+      ? { status: 201, headers: { 'X-Subject-Token': TOKEN }, body: JSON.stringify({ token: { expires_at: new Date(Date.now() + 3600_000).toISOString() } }) }
+      : null;
 
-  it('names neutron, method, path, status and neutron\'s message — never the token or the password', async () => {
+  it("names neutron, method, path, status and neutron's message — never the token or the password", async () => {
     const http: Http = async (request) =>
-      login(request) ?? { status: 409, headers: {}, body: JSON.stringify({ NeutronError: { type: 'Conflict', message: `in use; token ${TOKEN} password ${PASSWORD}`, detail: '' } }) };
+      login(request) ?? {
+        status: 409,
+        headers: {},
+        body: JSON.stringify({ NeutronError: { type: 'Conflict', message: `in use; token ${TOKEN} password ${PASSWORD}`, detail: '' } }),
+      };
     const e = await settle(new NeutronClient(api, http).createRule({ direction: 'ingress' }));
     expect(e).to.be.instanceOf(NeutronError);
     const n = e as NeutronError;
     expect(n.message).to.equal(`neutron ${NEUTRON}:9696: POST /v2.0/security-group-rules → 409: Conflict: in use; token *** password ***`);
     expect([n.name, n.method, n.path, n.status]).to.deep.equal(['NeutronError', 'POST', '/v2.0/security-group-rules', 409]);
-    expect(JSON.stringify(n) + String(n.stack)).not.to.include(TOKEN).and.not.to.include(PASSWORD);
+    expect(JSON.stringify(n) + String(n.stack))
+      .not.to.include(TOKEN)
+      .and.not.to.include(PASSWORD);
   });
 
   it('reports a failed login as keystone seen by neutron, without the password', async () => {
-    const http: Http = async () => ({ status: 401, headers: {}, body: JSON.stringify({ error: { code: 401, title: 'Unauthorized', message: `bad password ${PASSWORD}` } }) });
+    const http: Http = async () => ({
+      status: 401,
+      headers: {},
+      body: JSON.stringify({ error: { code: 401, title: 'Unauthorized', message: `bad password ${PASSWORD}` } }),
+    });
     const e = await settle(new NeutronClient(api, http).findRouter('r1', 'p1'));
     expect(e).to.be.instanceOf(NeutronError);
     expect((e as Error).message).to.equal(`neutron keystone ${KS}:5000: POST /v3/auth/tokens → 401: Unauthorized: bad password ***`);
@@ -306,7 +330,9 @@ describe('neutron client errors and retries', () => {
     };
     const e = await settle(new NeutronClient(api, http, { sleep: async (ms) => void waits.push(ms) }).findRouter('r1', 'p1'));
     expect(e).to.be.instanceOf(Error).and.not.instanceOf(UnreachableError);
-    expect((e as Error).message).to.match(new RegExp(`^${NEUTRON.replace(/\./g, '\\.')}:9696 did not answer GET /v2\\.0/routers\\?name=r1&tenant_id=p1 after 11 attempts: .*Connection refused$`));
+    expect((e as Error).message).to.match(
+      new RegExp(`^${NEUTRON.replace(/\./g, '\\.')}:9696 did not answer GET /v2\\.0/routers\\?name=r1&tenant_id=p1 after 11 attempts: .*Connection refused$`),
+    );
     expect(waits).to.deep.equal([250, 500, 1000, 2000, 4000, 4000, 4000, 4000, 5000, 5000]);
   });
 
@@ -320,7 +346,9 @@ describe('neutron client errors and retries', () => {
       throw broken(request);
     };
     const e = await settle(new NeutronClient(api, http, { sleep: async (ms) => void waits.push(ms) }).createRule({}));
-    expect((e as Error).message).to.equal(`${NEUTRON}:9696 did not answer POST /v2.0/security-group-rules: controller: HTTP POST /v2.0/security-group-rules failed: socket hang up`);
+    expect((e as Error).message).to.equal(
+      `${NEUTRON}:9696 did not answer POST /v2.0/security-group-rules: controller: HTTP POST /v2.0/security-group-rules failed: socket hang up`,
+    );
     expect([posts, waits.length]).to.deep.equal([1, 0]);
   });
 });

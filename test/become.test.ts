@@ -26,8 +26,17 @@ describe('become (sudo) for a non-root login (root only)', function () {
 
   before(async function () {
     if (process.getuid?.() !== 0) return this.skip();
-    if (!(await run('sh', ['-c', 'command -v sudo']).then(() => true, () => false))) return this.skip();
-    const exists = await run('id', [USER]).then(() => true, () => false);
+    if (
+      !(await run('sh', ['-c', 'command -v sudo']).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return this.skip();
+    const exists = await run('id', [USER]).then(
+      () => true,
+      () => false,
+    );
     if (exists) return this.skip();
     await run('useradd', ['-m', '-s', '/bin/sh', USER]);
     created = true;
@@ -49,7 +58,8 @@ describe('become (sudo) for a non-root login (root only)', function () {
     }
   });
 
-  const login = () => connectSsh({ host: 'node1', address: '127.0.0.1', port: sshd.port, username: USER, privateKey: sshd.clientKey, knownHostsPath: sshd.knownHostsPath });
+  const login = () =>
+    connectSsh({ host: 'node1', address: '127.0.0.1', port: sshd.port, username: USER, privateKey: sshd.clientKey, knownHostsPath: sshd.knownHostsPath });
 
   it('runs scripts as root with the right password, and the login user stays unprivileged', async () => {
     const inner = await login();
@@ -79,7 +89,10 @@ describe('become (sudo) for a non-root login (root only)', function () {
     const inner = await login();
     const started = Date.now();
     try {
-      const error = await BecomeTransport.open(inner, { password: new Secret(WRONG) }).then(() => null, (e: unknown) => e);
+      const error = await BecomeTransport.open(inner, { password: new Secret(WRONG) }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).to.be.instanceOf(BecomeError);
       expect(String(error)).to.match(/node1: sudo refused the become password \(.*(incorrect password|Sorry).*\)/);
       expect(String(error)).not.to.contain(WRONG);

@@ -60,7 +60,9 @@ describe('shell commands as data', () => {
   });
 
   it('API bodies in commands.txt mask secret-looking fields', () => {
-    expect(describeBody(JSON.stringify({ user: { name: 'nova', password: 'x', nested: { token: 't' } } }))).to.equal(' {"user":{"name":"nova","password":"***","nested":{"token":"***"}}}');
+    expect(describeBody(JSON.stringify({ user: { name: 'nova', password: 'x', nested: { token: 't' } } }))).to.equal(
+      ' {"user":{"name":"nova","password":"***","nested":{"token":"***"}}}',
+    );
   });
 });
 
@@ -132,7 +134,6 @@ describe('secrets', () => {
   });
 });
 
-
 describe('core variables', () => {
   const inv = parseInventory(
     '[controller]\nctl ansible_host=10.0.0.11\n[compute]\ncmp ansible_host=10.0.0.31 management_ip=10.0.0.131\nbad ansible_host=10.0.0.32 os_family=windows\n[all:vars]\nopenstack_release=liberty\n',
@@ -140,11 +141,21 @@ describe('core variables', () => {
   );
   it('derives management_ip, os_family and controller_address', () => {
     const c = coreVars(inv, hostVarsOf(inv, 'cmp'));
-    expect(c).to.include({ managementIp: '10.0.0.131', osFamily: 'centos', controllerAddress: 'ctl', release: 'liberty', region: 'RegionOne', ansiblePort: 22 });
+    expect(c).to.include({
+      managementIp: '10.0.0.131',
+      osFamily: 'centos',
+      controllerAddress: 'ctl',
+      release: 'liberty',
+      region: 'RegionOne',
+      ansiblePort: 22,
+    });
     expect(coreVars(inv, hostVarsOf(inv, 'ctl')).managementIp).to.equal('10.0.0.11');
   });
   it('names file:line of a bad value', () => {
-    expect(() => coreVars(inv, hostVarsOf(inv, 'bad'))).to.throw(InputError, /^hosts\/t\.ini:5: host bad: os_family must be one of ubuntu, centos, debian: `os_family=windows`$/);
+    expect(() => coreVars(inv, hostVarsOf(inv, 'bad'))).to.throw(
+      InputError,
+      /^hosts\/t\.ini:5: host bad: os_family must be one of ubuntu, centos, debian: `os_family=windows`$/,
+    );
   });
   it('names the host line for a missing required variable', () => {
     expect(() => hostVarsOf(inv, 'cmp').str('cinder_devices')).to.throw(InputError, /^hosts\/t\.ini:4: host cmp: variable cinder_devices is not set$/);
@@ -163,9 +174,33 @@ describe('reporter', () => {
     const { out, text } = capture();
     const r = new Reporter({ out, color: false, live: false, verbose: 0, diff: true, redactor });
     r.handle({ type: 'play', name: 'p', hosts: ['h'] });
-    r.handle({ type: 'task', result: { host: 'h', role: 'nova', task: 'ini nova.conf', module: 'ini', handler: false, status: 'changed', durationMs: 1, diffs: [{ path: '/etc/nova/nova.conf', before: 'a = 1\n', after: 'a = 1\npassword = s3cret\n' }] } });
+    r.handle({
+      type: 'task',
+      result: {
+        host: 'h',
+        role: 'nova',
+        task: 'ini nova.conf',
+        module: 'ini',
+        handler: false,
+        status: 'changed',
+        durationMs: 1,
+        diffs: [{ path: '/etc/nova/nova.conf', before: 'a = 1\n', after: 'a = 1\npassword = s3cret\n' }],
+      },
+    });
     r.handle({ type: 'task', result: { host: 'h', role: 'nova', task: 'quiet', module: 'ini', handler: false, status: 'ok', durationMs: 1 } });
-    r.handle({ type: 'task', result: { host: 'h', role: 'nova', task: 'db sync', module: 'command', handler: false, status: 'failed', durationMs: 1, error: 'exit 1: password s3cret rejected' } });
+    r.handle({
+      type: 'task',
+      result: {
+        host: 'h',
+        role: 'nova',
+        task: 'db sync',
+        module: 'command',
+        handler: false,
+        status: 'failed',
+        durationMs: 1,
+        error: 'exit 1: password s3cret rejected',
+      },
+    });
     r.recap({ exitCode: 2, recap: new Map([['h', { ok: 1, changed: 1, failed: 1, skipped: 0, unreachable: 0 }]]) });
     const t = text();
     expect(t).to.contain('changed: [h] nova | ini nova.conf');
@@ -188,7 +223,10 @@ describe('--plan output', () => {
       await writePlanOutput(dir, [sim]);
       expect(await readFile(join(dir, 'controller/fs/etc/keystone/keystone.conf'), 'utf8')).to.equal('[database]\nconnection = x\n');
       expect(await readFile(join(dir, 'controller/commands.txt'), 'utf8')).to.equal('keystone-manage db_sync\nmulti\n  line\n');
-      await stat(join(dir, 'controller/fs/etc/keystone/fernet-keys/0')).then(() => expect.fail('materialized files are not plan output'), () => undefined);
+      await stat(join(dir, 'controller/fs/etc/keystone/fernet-keys/0')).then(
+        () => expect.fail('materialized files are not plan output'),
+        () => undefined,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -71,7 +71,8 @@ function step<H extends string = never>(name: string, notify: readonly H[] = [],
     name,
     options: { notify, tags },
     facts: { done: { kind: 'shell', key: name, script: sh`true`, parse: () => false, simulate: () => false } as never },
-    plan: ({ done }: { done: boolean }) => (done ? { action: 'none', reason: 'done' } : { action: 'change', summary: name, steps: [{ kind: 'exec', cmd: sh`${name}` }] }),
+    plan: ({ done }: { done: boolean }) =>
+      done ? { action: 'none', reason: 'done' } : { action: 'change', summary: name, steps: [{ kind: 'exec', cmd: sh`${name}` }] },
   });
 }
 
@@ -98,7 +99,8 @@ async function run(plays: readonly ResolvedPlay[], runtimes: Map<string, FakeRun
   return { outcome, events, results };
 }
 
-const statuses = (results: readonly TaskResult[], host: string) => results.filter((r) => r.host === host).map((r) => `${r.handler ? 'H:' : ''}${r.task}=${r.status}`);
+const statuses = (results: readonly TaskResult[], host: string) =>
+  results.filter((r) => r.host === host).map((r) => `${r.handler ? 'H:' : ''}${r.task}=${r.status}`);
 
 describe('executor', () => {
   const role = defineRole('web', { restartA: step('restart-a'), restartB: step('restart-b') }).tasks([
@@ -167,7 +169,9 @@ describe('executor', () => {
     expect(outcome.recap.get('h1')).to.include({ unreachable: 1, failed: 0, changed: 1 });
     expect(rt.applied).to.deep.equal(['one']);
     const un = events.find((e) => e.type === 'unreachable');
-    expect(un).to.have.property('error').that.matches(/during "two"; it was not re-run/);
+    expect(un)
+      .to.have.property('error')
+      .that.matches(/during "two"; it was not re-run/);
   });
 
   it('check mode applies nothing and predicts every change', async () => {
@@ -222,7 +226,7 @@ describe('executor', () => {
       expect([...again.pending]).to.deep.equal([]);
     });
 
-    it('records a task\'s handlers before its change, so dying mid-change still owes the restart', async () => {
+    it("records a task's handlers before its change, so dying mid-change still owes the restart", async () => {
       const rt = new FakeRuntime('h1', { dropOn: 'two' });
       await run([play(['h1'], [role])], new Map([['h1', rt]]));
       // "two" never finished (its change may or may not have landed): both its handlers are owed.
@@ -233,7 +237,13 @@ describe('executor', () => {
       const busy = new FakeRuntime('busy');
       busy.lockedBy = 'pid 4242 ops@deploy1 since 2026-11-21T10:00:00Z';
       const free = new FakeRuntime('free');
-      const { outcome, results } = await run([play(['busy', 'free'], [role])], new Map([['busy', busy], ['free', free]]));
+      const { outcome, results } = await run(
+        [play(['busy', 'free'], [role])],
+        new Map([
+          ['busy', busy],
+          ['free', free],
+        ]),
+      );
       expect(outcome.exitCode).to.equal(2);
       expect(busy.applied).to.deep.equal([]);
       expect(results.find((r) => r.host === 'busy')?.error).to.match(/being run by another stackplay \(pid 4242 ops@deploy1 since 2026-11-21T10:00:00Z\)/);
@@ -256,7 +266,10 @@ describe('executor', () => {
           return super.apply(s);
         }
       }
-      const rts = new Map([['a', new Slow('a')], ['b', new Slow('b')]]);
+      const rts = new Map([
+        ['a', new Slow('a')],
+        ['b', new Slow('b')],
+      ]);
       const { outcome, events } = await run([play(['a', 'b'], [role]), play(['a', 'b'], [role])], rts, { signal: controller.signal });
       expect(outcome.aborted).to.equal('interrupted (SIGINT)');
       expect(events.filter((e) => e.type === 'abort')).to.have.length(1);
@@ -285,7 +298,9 @@ describe('executor', () => {
       // forks=1: hosts run one after another, so the abort is seen before h4 starts.
       const { outcome, events } = await run([play(ten, [chain]), play(ten, [chain])], rts, { maxFailPercentage: 30, forks: 1 });
       const abort = events.find((e) => e.type === 'abort');
-      expect(abort).to.have.property('reason').that.matches(/4 of 10 hosts failed \(40%\)/);
+      expect(abort)
+        .to.have.property('reason')
+        .that.matches(/4 of 10 hosts failed \(40%\)/);
       expect(events.filter((e) => e.type === 'play')).to.have.length(1);
       for (const h of ['h4', 'h5', 'h9']) expect(rts.get(h)!.applied, h).to.deep.equal([]);
       expect(outcome.exitCode).to.equal(2);
@@ -332,19 +347,33 @@ describe('executor over RemoteRuntime with a fake transport', () => {
     const markers = [...script.matchAll(/printf '%s\\n' '(@@[0-9a-f]+:\d+)'\n\( (d=)?/g)];
     if (markers.length === 0) return { exitCode: 0, stdout: '', stderr: '' };
     const nonce = markers[0]![1]!.split(':')[0]!;
-    const stdout = markers.slice(0, upTo).map((m) => `${m[1]}\n${m[2] ? 'ready' : 'absent'}\n\n${nonce}:0\n`).join('');
+    const stdout = markers
+      .slice(0, upTo)
+      .map((m) => `${m[1]}\n${m[2] ? 'ready' : 'absent'}\n\n${nonce}:0\n`)
+      .join('');
     return upTo < markers.length ? { exitCode: 141, stdout, stderr: 'broken pipe' } : { exitCode: 0, stdout, stderr: '' };
   };
-  const files = defineRole('files').tasks([file({ path: '/etc/a', content: 'a\n' }), file({ path: '/etc/b', content: 'b\n' }), file({ path: '/etc/c', content: 'c\n' })]);
+  const files = defineRole('files').tasks([
+    file({ path: '/etc/a', content: 'a\n' }),
+    file({ path: '/etc/b', content: 'b\n' }),
+    file({ path: '/etc/c', content: 'c\n' }),
+  ]);
 
   it('takes the run lock with the first facts read, then one round trip per fact read and per step, and no unlock', async () => {
     const t = new FakeTransport('h1', (s) => answerBatch(s));
-    const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
+    const outcome = await execute([play(['h1'], [files])], {
+      check: false,
+      forks: 1,
+      tags: [],
+      skipTags: [],
+      connect: async () => new RemoteRuntime(t),
+      emit: () => {},
+    });
     expect(outcome.recap.get('h1')).to.include({ changed: 3 });
     // begin + facts of a, b, c; write a; facts b, c; write b; facts c; write c.
     expect(t.scripts).to.have.length(6);
-    expect(t.scripts[0]).to.contain('lock="$d/run.lock"').and.contain('flock -n 9').and.contain("p=/etc/a\n");
-    expect(t.scripts[1]).to.contain("base64 -d >\"$t\"").and.contain("mv -f \"$t\" \"$p\"");
+    expect(t.scripts[0]).to.contain('lock="$d/run.lock"').and.contain('flock -n 9').and.contain('p=/etc/a\n');
+    expect(t.scripts[1]).to.contain('base64 -d >"$t"').and.contain('mv -f "$t" "$p"');
     expect(t.scripts.slice(1).join('\n')).not.to.contain('run.lock');
     expect(t.closed).to.equal(true);
   });
@@ -354,7 +383,14 @@ describe('executor over RemoteRuntime with a fake transport', () => {
       if (i === 3) throw new UnreachableError('h1', 'connection to root@h1:22 lost', true);
       return answerBatch(script);
     });
-    const outcome = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: () => {} });
+    const outcome = await execute([play(['h1'], [files])], {
+      check: false,
+      forks: 1,
+      tags: [],
+      skipTags: [],
+      connect: async () => new RemoteRuntime(t),
+      emit: () => {},
+    });
     expect(outcome.exitCode).to.equal(4);
     expect(outcome.recap.get('h1')).to.include({ changed: 1, unreachable: 1, failed: 0 });
     // begin + facts, write of the first file, facts of the second, its write dies.
@@ -365,7 +401,14 @@ describe('executor over RemoteRuntime with a fake transport', () => {
     // The run's begin is answered, the facts after it are not.
     const t = new FakeTransport('h1', (s) => answerBatch(s, 1));
     const events: RunEvent[] = [];
-    const { exitCode } = await execute([play(['h1'], [files])], { check: false, forks: 1, tags: [], skipTags: [], connect: async () => new RemoteRuntime(t), emit: (e) => events.push(e) });
+    const { exitCode } = await execute([play(['h1'], [files])], {
+      check: false,
+      forks: 1,
+      tags: [],
+      skipTags: [],
+      connect: async () => new RemoteRuntime(t),
+      emit: (e) => events.push(e),
+    });
     expect(exitCode).to.equal(2);
     const failed = events.flatMap((e) => (e.type === 'task' && e.result.status === 'failed' ? [e.result] : []));
     expect(failed[0]?.error).to.match(/cut short \(exit 141\): broken pipe/);

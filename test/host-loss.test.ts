@@ -30,16 +30,25 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
   /** `slow`: that host gets a one-second step, so its run can be caught in the middle. */
   const inventory = async (workers: number, slow = -1): Promise<string> => {
     const path = join(work, `w${workers}.ini`);
-    const lines = sshds.map((s, i) => `h${i} ansible_host=127.0.0.1 ansible_port=${s.port} ansible_ssh_private_key_file=${s.clientKeyPath} test_root=${root(i)} stackplay_state_dir=${join(work, `state${i}`)}${i === slow ? ' test_sleep=1' : ''}`);
-    await writeFile(path, `[demo]\n${lines.join('\n')}\n[all:vars]\nstackplay_known_hosts=${join(work, 'kh')}\nstackplay_connect_retries=0\ndemo_workers=${workers}\ndefault_password=host-loss\n`);
+    const lines = sshds.map(
+      (s, i) =>
+        `h${i} ansible_host=127.0.0.1 ansible_port=${s.port} ansible_ssh_private_key_file=${s.clientKeyPath} test_root=${root(i)} stackplay_state_dir=${join(work, `state${i}`)}${i === slow ? ' test_sleep=1' : ''}`,
+    );
+    await writeFile(
+      path,
+      `[demo]\n${lines.join('\n')}\n[all:vars]\nstackplay_known_hosts=${join(work, 'kh')}\nstackplay_connect_retries=0\ndemo_workers=${workers}\ndefault_password=host-loss\n`,
+    );
     return path;
   };
   /** The run's outcome, with its controller process (its pid names the run lock's holder). */
   const run = (inv: string) => {
     let child!: ChildProcess;
     const done = new Promise<{ code: number; out: string }>((resolve) => {
-      child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inv], { env: { ...process.env, NO_COLOR: '1' } }, (e, so, se) =>
-        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
+      child = execFile(
+        process.execPath,
+        ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inv],
+        { env: { ...process.env, NO_COLOR: '1' } },
+        (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
       );
     });
     return Object.assign(done, { child });

@@ -6,8 +6,7 @@ import { parse as parseIni } from 'ini';
 import { editIni, readIni } from '../lib/modules/ini-edit.js';
 import type { IniSetting } from '../lib/modules/ini-edit.js';
 
-const fixture = (name: string): string =>
-  readFileSync(fileURLToPath(new URL(`./fixtures/ini/${name}`, import.meta.url)), 'utf8');
+const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`./fixtures/ini/${name}`, import.meta.url)), 'utf8');
 
 // Debian 12 packaged oslo.config samples (see test/fixtures/ini/README.md).
 const NOVA = fixture('nova.conf');
@@ -184,7 +183,7 @@ describe('ini-edit', () => {
       expect(r.text.replace(/\r\n/g, '')).not.to.include('\n');
     });
 
-    it("removes a Juno-era auth_host (and friends) leaving the sample byte for byte", () => {
+    it('removes a Juno-era auth_host (and friends) leaving the sample byte for byte', () => {
       const header = '[keystone_authtoken]\n';
       const juno = NOVA.replace(header, `${header}auth_host = 127.0.0.1\nauth_port = 35357\nauth_protocol = http\n`);
       expect(juno).not.to.equal(NOVA);
@@ -297,23 +296,24 @@ describe('ini-edit', () => {
       expect(editIni('[a]\nk =\n', [{ section: 'a', key: 'k', value: '' }]).changed).to.equal(false);
       expect(editIni('[a]\nk =\n', [{ section: 'a', key: 'k', value: null }]).text).to.equal('[a]\nk\n');
       expect(editIni('[a]\nk\n', [{ section: 'a', key: 'k', value: '' }]).text).to.equal('[a]\nk =\n');
-      expect(readIni('[a]\nk =\nj\n').get('a')).to.deep.equal(new Map([['k', ''], ['j', null]]));
+      expect(readIni('[a]\nk =\nj\n').get('a')).to.deep.equal(
+        new Map([
+          ['k', ''],
+          ['j', null],
+        ]),
+      );
     });
   });
 
   describe('placement of new keys', () => {
     it('goes after the last non-blank line of the section, before separating blanks', () => {
       const text = '[a]\nx = 1\n# trailing note\n\n\n[b]\ny = 2\n';
-      expect(editIni(text, [{ section: 'a', key: 'z', value: '3' }]).text).to.equal(
-        '[a]\nx = 1\n# trailing note\nz = 3\n\n\n[b]\ny = 2\n',
-      );
+      expect(editIni(text, [{ section: 'a', key: 'z', value: '3' }]).text).to.equal('[a]\nx = 1\n# trailing note\nz = 3\n\n\n[b]\ny = 2\n');
     });
 
     it('does not wedge a key between the next section and its leading comment', () => {
       const text = '[a]\nx = 1\n\n# about b\n[b]\ny = 2\n';
-      expect(editIni(text, [{ section: 'a', key: 'z', value: '3' }]).text).to.equal(
-        '[a]\nx = 1\nz = 3\n\n# about b\n[b]\ny = 2\n',
-      );
+      expect(editIni(text, [{ section: 'a', key: 'z', value: '3' }]).text).to.equal('[a]\nx = 1\nz = 3\n\n# about b\n[b]\ny = 2\n');
     });
 
     it('goes right after the header of an empty section', () => {
@@ -323,36 +323,32 @@ describe('ini-edit', () => {
 
     it('uses the last of several commented defaults and keeps its indentation', () => {
       const text = '[a]\n#k = 1\n\n  ; k=2\nother = x\n';
-      expect(editIni(text, [{ section: 'a', key: 'k', value: '3' }]).text).to.equal(
-        '[a]\n#k = 1\n\n  ; k=2\n  k = 3\nother = x\n',
-      );
+      expect(editIni(text, [{ section: 'a', key: 'k', value: '3' }]).text).to.equal('[a]\n#k = 1\n\n  ; k=2\n  k = 3\nother = x\n');
     });
 
     it('does not mistake a longer commented key or prose for a default', () => {
       const text = '[a]\n#keystone = x\n# key words here\nz = 1\n';
-      expect(editIni(text, [{ section: 'a', key: 'key', value: 'v' }]).text).to.equal(
-        '[a]\n#keystone = x\n# key words here\nz = 1\nkey = v\n',
-      );
+      expect(editIni(text, [{ section: 'a', key: 'key', value: 'v' }]).text).to.equal('[a]\n#keystone = x\n# key words here\nz = 1\nkey = v\n');
     });
 
-    it('honours a custom separator for new lines but keeps an existing line\'s own spacing', () => {
+    it("honours a custom separator for new lines but keeps an existing line's own spacing", () => {
       const text = '[a]\nk=old\n';
-      const r = editIni(text, [
-        { section: 'a', key: 'k', value: 'new' },
-        { section: 'a', key: 'n', value: '1' },
-      ], { separator: '=' });
-      expect(r.text).to.equal('[a]\nk=new\nn=1\n');
-      expect(editIni('[a]\n  k   =  old # not a comment\n', [{ section: 'a', key: 'k', value: 'v' }]).text).to.equal(
-        '[a]\n  k   =  v\n',
+      const r = editIni(
+        text,
+        [
+          { section: 'a', key: 'k', value: 'new' },
+          { section: 'a', key: 'n', value: '1' },
+        ],
+        { separator: '=' },
       );
+      expect(r.text).to.equal('[a]\nk=new\nn=1\n');
+      expect(editIni('[a]\n  k   =  old # not a comment\n', [{ section: 'a', key: 'k', value: 'v' }]).text).to.equal('[a]\n  k   =  v\n');
     });
 
     it('section names are case-sensitive and headers may carry whitespace', () => {
       const text = '  [ DEFAULT ]  \nk = 1\n';
       expect(editIni(text, [{ section: 'DEFAULT', key: 'k', value: '2' }]).text).to.equal('  [ DEFAULT ]  \nk = 2\n');
-      expect(editIni(text, [{ section: 'default', key: 'k', value: '2' }]).text).to.equal(
-        '  [ DEFAULT ]  \nk = 1\n\n[default]\nk = 2\n',
-      );
+      expect(editIni(text, [{ section: 'default', key: 'k', value: '2' }]).text).to.equal('  [ DEFAULT ]  \nk = 1\n\n[default]\nk = 2\n');
     });
   });
 
@@ -369,9 +365,7 @@ describe('ini-edit', () => {
 
     it('adds no blank line to an empty file or one already ending with a blank line', () => {
       expect(editIni('', [{ section: 's', key: 'k', value: 'v' }]).text).to.equal('[s]\nk = v\n');
-      expect(editIni('[a]\nx = 1\n\n', [{ section: 's', key: 'k', value: 'v' }]).text).to.equal(
-        '[a]\nx = 1\n\n[s]\nk = v\n',
-      );
+      expect(editIni('[a]\nx = 1\n\n', [{ section: 's', key: 'k', value: 'v' }]).text).to.equal('[a]\nx = 1\n\n[s]\nk = v\n');
     });
 
     it('terminates an unterminated last line before appending', () => {
@@ -386,7 +380,7 @@ describe('ini-edit', () => {
     });
   });
 
-  describe('keys before any header (section \'\')', () => {
+  describe("keys before any header (section '')", () => {
     it('reads and edits the top region', () => {
       const text = '# sysctl-ish\nnet.ipv4.ip_forward = 1\n\n[mysqld]\nport = 3306\n';
       expect(readIni(text).get('')?.get('net.ipv4.ip_forward')).to.equal('1');
@@ -416,7 +410,12 @@ describe('ini-edit', () => {
 
     it('treats repeated headers as one section', () => {
       const text = '[a]\nk = 1\n[b]\nx = 1\n[a]\nk = 2\nj = 3\n';
-      expect(readIni(text).get('a')).to.deep.equal(new Map([['k', '2'], ['j', '3']]));
+      expect(readIni(text).get('a')).to.deep.equal(
+        new Map([
+          ['k', '2'],
+          ['j', '3'],
+        ]),
+      );
       expect(editIni(text, [{ section: 'a', key: 'k', value: '9' }]).text).to.equal('[a]\nk = 9\n[b]\nx = 1\n[a]\nj = 3\n');
     });
 
@@ -506,7 +505,11 @@ describe('ini-edit, cross-checked by an independent parser (npm ini)', () => {
     { section: 'glance', key: 'api_servers', value: 'http://controller:9292' },
     { section: 'brand_new', key: 'x', value: 'y' },
   ];
-  for (const [name, text] of [['nova.conf', NOVA], ['glance-api.conf', GLANCE], ['keystone.conf', KEYSTONE]] as const) {
+  for (const [name, text] of [
+    ['nova.conf', NOVA],
+    ['glance-api.conf', GLANCE],
+    ['keystone.conf', KEYSTONE],
+  ] as const) {
     it(`${name}: every value npm ini reads after the edit is what we set, and nothing else moved`, () => {
       const before = parseIni(text) as Record<string, Record<string, unknown>>;
       const after = parseIni(editIni(text, zed).text) as Record<string, Record<string, unknown>>;

@@ -27,8 +27,11 @@ function started(args: readonly string[], env: Record<string, string> = {}): { c
   let child!: ChildProcess;
   let output = '';
   const done = new Promise<CliRun>((resolve) => {
-    child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args], { env: { ...process.env, NO_COLOR: '1', ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? (child.signalCode ? 128 : 1)) : 0, stdout, stderr }),
+    child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args],
+      { env: { ...process.env, NO_COLOR: '1', ...env } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? (child.signalCode ? 128 : 1)) : 0, stdout, stderr }),
     );
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   });
@@ -104,7 +107,10 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(run.code, run.stderr + run.stdout).to.equal(0);
     // 4 tasks and the handler they notify would change.
     expect(run.stdout).to.match(/node1 +: ok=0 changed=5 /);
-    const missing = await stat(root).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    const missing = await stat(root).then(
+      () => false,
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    );
     expect(missing, 'check mode created the test root').to.equal(true);
   });
 
@@ -118,7 +124,10 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\n');
     expect((await readFile(join(work, 'known_hosts'), 'utf8')).trim().split('\n')).to.have.length(1);
     // The generated secrets are in the file on the host, and nowhere in what we printed.
-    const secrets = (await readFile(join(work, 'local.secrets.ini'), 'utf8')).split('\n').filter((l) => l.includes(' = ')).map((l) => l.split(' = ')[1]!);
+    const secrets = (await readFile(join(work, 'local.secrets.ini'), 'utf8'))
+      .split('\n')
+      .filter((l) => l.includes(' = '))
+      .map((l) => l.split(' = ')[1]!);
     expect(secrets).to.have.length(2);
     expect((await stat(join(work, 'local.secrets.ini'))).mode & 0o777).to.equal(0o600);
     const report = await readFile(join(work, 'first.json'), 'utf8');
@@ -138,7 +147,12 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\n');
     // Issue 6: no byte written on the host (the run lock is a kernel lock), and one exec: lock + every fact.
     expect([await writeStamps(root), await writeStamps(join(work, 'state'))]).to.deep.equal(before);
-    expect((await readFile(counts, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { execs: number }).execs)).to.deep.equal([1]);
+    expect(
+      (await readFile(counts, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { execs: number }).execs),
+    ).to.deep.equal([1]);
   });
 
   it('check mode on a drifted host changes no byte, and predicts exactly what the real run changes', async () => {
@@ -151,7 +165,9 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     const real = await cli(['-i', inventory, '--json', join(work, 'drift-real.json')]);
     expect(real.code, real.stderr).to.equal(0);
     const changed = async (f: string) =>
-      (JSON.parse(await readFile(join(work, f), 'utf8')) as { results: { task: string; status: string }[] }).results.filter((r) => r.status === 'changed').map((r) => r.task);
+      (JSON.parse(await readFile(join(work, f), 'utf8')) as { results: { task: string; status: string }[] }).results
+        .filter((r) => r.status === 'changed')
+        .map((r) => r.task);
     expect(await changed('drift-check.json')).to.deep.equal(await changed('drift-real.json'));
     expect(await changed('drift-real.json')).to.have.length(2); // the ini task and its handler
     expect(await readFile(join(root, 'restarts.log'), 'utf8')).to.equal('restart\nrestart\n');
@@ -188,7 +204,7 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     await a.done;
     // The killed run's remote command (the slow step) may still run for a moment, its sshd
     // with it, and the lock rightly stays held until both end; then its keeper lets go.
-    await waitFor('the killed run\'s lock to be released', async () => !runLockHeld(join(work, 'state')));
+    await waitFor("the killed run's lock to be released", async () => !runLockHeld(join(work, 'state')));
     expect(await readFile(conf, 'utf8')).to.match(/^\[DEFAULT\]\ndebug = false\nworkers = 2\n/);
     expect(await readdir(join(root, 'etc/demo'))).to.deep.equal(['demo.conf', 'motd']);
     expect(await readdir(join(work, 'state/pending'))).to.deep.equal(['demo@restartDemo']);
@@ -215,7 +231,10 @@ describe('integration: CLI over real SSH to a local sshd', function () {
 
   it('an unreachable host exits 4; a bad inventory exits 5 naming file:line before connecting', async () => {
     const deadInv = join(work, 'dead.ini');
-    await writeFile(deadInv, `[demo]\nnode1 ansible_host=127.0.0.1 ansible_port=1\n[all:vars]\ntest_root=${root}\nstackplay_known_hosts=${join(work, 'kh2')}\n`);
+    await writeFile(
+      deadInv,
+      `[demo]\nnode1 ansible_host=127.0.0.1 ansible_port=1\n[all:vars]\ntest_root=${root}\nstackplay_known_hosts=${join(work, 'kh2')}\n`,
+    );
     const dead = await cli(['-i', deadInv]);
     expect(dead.code).to.equal(4);
     expect(dead.stdout).to.match(/unreachable: \[node1\]/);

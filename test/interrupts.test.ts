@@ -31,8 +31,11 @@ describe('interrupts: SIGINT and SIGKILL at 20 random points', function () {
   const run = (inventory: string): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } => {
     let child!: ChildProcess;
     const done = new Promise<{ code: number | null; out: string }>((resolve) => {
-      child = execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory], { env: { ...process.env, NO_COLOR: '1' } }, (e, so, se) =>
-        resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out: so + se }),
+      child = execFile(
+        process.execPath,
+        ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory],
+        { env: { ...process.env, NO_COLOR: '1' } },
+        (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out: so + se }),
       );
     });
     return { child, done };

@@ -125,8 +125,18 @@ describe('inventory', () => {
     it('expands numeric, zero-padded, stepped and alphabetic ranges', () => {
       const inv = parseInventory('[c]\ncompute[01:03] virt_type=qemu\nweb[1:5:2]\ndb-[a:c]-[1:2]\n', 'h');
       expect([...inv.hosts.keys()]).to.deep.equal([
-        'compute01', 'compute02', 'compute03', 'web1', 'web3', 'web5',
-        'db-a-1', 'db-a-2', 'db-b-1', 'db-b-2', 'db-c-1', 'db-c-2',
+        'compute01',
+        'compute02',
+        'compute03',
+        'web1',
+        'web3',
+        'web5',
+        'db-a-1',
+        'db-a-2',
+        'db-b-1',
+        'db-b-2',
+        'db-c-1',
+        'db-c-2',
       ]);
       expect(inv.hostVars('compute02').get('virt_type')!.value).to.equal('qemu');
     });
@@ -216,8 +226,18 @@ describe('inventory', () => {
       ['host twice in a group', '[web]\nh1\nh2\nh1\n', 4, "host 'h1' listed twice in group 'web' (first at line 2): `h1`"],
       ['host twice in a group via a range', '[web]\nweb2\nweb[1:3]\n', 3, "host 'web2' listed twice in group 'web'"],
       ['conflicting host var across lines', '[a]\nh1 x=1\n[b]\nh1 x=2\n', 4, "host 'h1' variable 'x' already set to a different value at line 2: `x=2`"],
-      ['children naming an undefined group', '[os:children]\ncontroller\ncompute\n[controller]\nc1\n', 3, "[os:children] names undefined group 'compute': `compute`"],
-      ['children naming a host', '[compute]\ncompute1\n[os:children]\ncompute1\n', 4, "[os:children] names undefined group 'compute1' ('compute1' is a host: list hosts under [os], not [os:children]): `compute1`"],
+      [
+        'children naming an undefined group',
+        '[os:children]\ncontroller\ncompute\n[controller]\nc1\n',
+        3,
+        "[os:children] names undefined group 'compute': `compute`",
+      ],
+      [
+        'children naming a host',
+        '[compute]\ncompute1\n[os:children]\ncompute1\n',
+        4,
+        "[os:children] names undefined group 'compute1' ('compute1' is a host: list hosts under [os], not [os:children]): `compute1`",
+      ],
       ['children cycle', '[a:children]\nb\n[b:children]\nc\n[c:children]\na\n', 6, '[c:children] creates a cycle a -> b -> c -> a: `a`'],
       ['group as its own child', '[a:children]\na\n', 2, "group 'a' cannot be its own child: `a`"],
       ['all as a child', '[a:children]\nall\n', 2, "'all' is built in and cannot be a child group: `all`"],

@@ -42,7 +42,13 @@ function catalog(auth: KeystoneAuth, over: { imagePublicUrl?: string } = {}): Ta
     keystoneRoleAssignment(auth, { user: 'glance', project: 'service', role: 'admin' }),
     keystoneService(auth, { name: 'nova', type: 'compute', description: 'OpenStack Compute' }),
     keystoneService(auth, { name: 'glance', type: 'image', description: 'OpenStack Image' }),
-    keystoneEndpoint(auth, { service: 'compute', region: 'RegionOne', publicUrl: 'http://controller:8774/v2.1', internalUrl: 'http://controller:8774/v2.1', adminUrl: 'http://controller:8774/v2.1' }),
+    keystoneEndpoint(auth, {
+      service: 'compute',
+      region: 'RegionOne',
+      publicUrl: 'http://controller:8774/v2.1',
+      internalUrl: 'http://controller:8774/v2.1',
+      adminUrl: 'http://controller:8774/v2.1',
+    }),
     keystoneEndpoint(auth, { service: 'glance', region: 'RegionOne', ...imageUrls, ...(over.imagePublicUrl ? { publicUrl: over.imagePublicUrl } : {}) }),
   ];
 }
@@ -140,7 +146,11 @@ for (const auth of [v2, v3]) {
         expect(calls[1]).to.match(new RegExp(`^DELETE ${api}/endpoints/[0-9a-f]{32}$`));
       }
       const image = [...ks.endpoints.values()].filter((e) => !e.url.includes(':8774'));
-      expect(image.map((e) => `${e.interface} ${e.url}`).sort()).to.deep.equal(['admin http://controller:9292', 'internal http://controller:9292', 'public https://images.example.org:9292']);
+      expect(image.map((e) => `${e.interface} ${e.url}`).sort()).to.deep.equal([
+        'admin http://controller:9292',
+        'internal http://controller:9292',
+        'public https://images.example.org:9292',
+      ]);
       expect([...ks.endpoints.values()].filter((e) => e.url.includes(':8774')).map((e) => e.id)).to.deep.equal(computeBefore);
       for (const p of await convergeAll(host.rt, catalog(auth, { imagePublicUrl: 'https://images.example.org:9292' }))) expect(p.action).to.equal('none');
     });
@@ -157,7 +167,10 @@ for (const auth of [v2, v3]) {
       expect(plan.action === 'change' && plan.summary).to.include('reset password');
       expect(nova.password).to.equal(NOVA_PASSWORD);
       const calls = host.sim.log.slice(mark);
-      const reset = auth.version === 'v3' ? `PATCH ${api}/users/${nova.id} {"user":{"password":"***"}}` : `PUT ${api}/users/${nova.id}/OS-KSADM/password {"user":{"id":"${nova.id}","password":"***"}}`;
+      const reset =
+        auth.version === 'v3'
+          ? `PATCH ${api}/users/${nova.id} {"user":{"password":"***"}}`
+          : `PUT ${api}/users/${nova.id}/OS-KSADM/password {"user":{"id":"${nova.id}","password":"***"}}`;
       expect(calls).to.include(reset);
       expectNoSecrets(calls);
       expect(calls.join('\n')).not.to.include('changed-by-someone');
@@ -171,13 +184,17 @@ for (const auth of [v2, v3]) {
       expect([...ks.projects.values()].find((p) => p.name === 'service')?.description).to.equal('Services');
       const user = await converge(host.rt, keystoneUser(auth, { name: 'glance', password: new Secret(GLANCE_PASSWORD), project: 'service' }));
       expect(user.action === 'change' && user.summary).to.equal('user glance: project → service');
-      expect((await planOn(host.rt, keystoneUser(auth, { name: 'glance', password: new Secret(GLANCE_PASSWORD), project: 'service' }))).action).to.equal('none');
+      expect((await planOn(host.rt, keystoneUser(auth, { name: 'glance', password: new Secret(GLANCE_PASSWORD), project: 'service' }))).action).to.equal(
+        'none',
+      );
     });
 
     it('plans a grant for things a previous task has not created yet (check mode) and fails clearly if they never appear', async () => {
       const task = keystoneRoleAssignment(auth, { user: 'cinder', project: 'service', role: 'admin' });
       const plan = await planOn(host.rt, task);
-      expect(plan.action === 'change' && plan.summary).to.equal('grant role admin to user cinder on project service (user cinder, project service, role admin not created yet)');
+      expect(plan.action === 'change' && plan.summary).to.equal(
+        'grant role admin to user cinder on project service (user cinder, project service, role admin not created yet)',
+      );
       if (plan.action !== 'change') throw new Error('expected a change');
       let error: unknown;
       try {
@@ -218,7 +235,11 @@ describe('keystone v3 details', () => {
     const ks = registerSimKeystone(network);
     const { sim, rt } = simHost('controller', {}, network);
     await convergeAll(rt, catalog(v3));
-    expect(sim.log.filter((l) => l.startsWith(`POST http://${KS}:5000/v3/auth/tokens {"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin"`))).to.have.length(1);
+    expect(
+      sim.log.filter((l) =>
+        l.startsWith(`POST http://${KS}:5000/v3/auth/tokens {"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin"`),
+      ),
+    ).to.have.length(1);
     ks.tokens.clear(); // keystone lost its tokens (e.g. fernet keys rotated away)
     const mark = sim.log.length;
     expect((await planOn(rt, keystoneRole(v3, { name: 'admin' }))).action).to.equal('none');
@@ -240,11 +261,16 @@ describe('keystone errors', () => {
   const failing =
     (status: number, message: string): Http =>
     async (request: HttpRequest) => {
-      if (request.path === '/v3/auth/tokens') return { status: 201, headers: { 'X-Subject-Token': 'tok-secret-1234' }, body: JSON.stringify({ token: { expires_at: new Date(Date.now() + 3600_000).toISOString() } }) };
+      if (request.path === '/v3/auth/tokens')
+        return {
+          status: 201,
+          headers: { 'X-Subject-Token': 'tok-secret-1234' },
+          body: JSON.stringify({ token: { expires_at: new Date(Date.now() + 3600_000).toISOString() } }),
+        };
       return { status, headers: {}, body: JSON.stringify({ error: { code: status, title: 'Conflict', message } }) };
     };
 
-  it('names method, path, status and keystone\'s message — never the token or a password', async () => {
+  it("names method, path, status and keystone's message — never the token or a password", async () => {
     const http = failing(409, `Duplicate entry; password ${NOVA_PASSWORD} token tok-secret-1234 admin ${ADMIN_PASSWORD}`);
     const ks = new KeystoneClient(v3, http);
     let error: unknown;
@@ -287,7 +313,11 @@ describe('keystone restarts', () => {
   registerSimKeystone(network);
   const sim = (request: HttpRequest) => Promise.resolve(network.request(request));
   const refused = (request: HttpRequest) =>
-    new ForwardError('controller', 'refused', `cannot reach ${request.host}:${request.port} from root@controller:22: (SSH) Channel open failure: Connection refused`);
+    new ForwardError(
+      'controller',
+      'refused',
+      `cannot reach ${request.host}:${request.port} from root@controller:22: (SSH) Channel open failure: Connection refused`,
+    );
 
   it('retries a refused connection and 503 with backoff, then succeeds', async () => {
     let calls = 0;
@@ -320,7 +350,12 @@ describe('keystone restarts', () => {
     const waits: number[] = [];
     const bug = new TypeError('x is not a function');
     const ks = new KeystoneClient(v2, async () => Promise.reject(bug), { sleep: async (ms) => void waits.push(ms) });
-    expect(await ks.findRole('admin').then(() => null, (x: unknown) => x)).to.equal(bug);
+    expect(
+      await ks.findRole('admin').then(
+        () => null,
+        (x: unknown) => x,
+      ),
+    ).to.equal(bug);
     expect(waits).to.deep.equal([]);
   });
 
@@ -339,10 +374,18 @@ describe('keystone restarts', () => {
   it('does not repeat a write whose exchange broke midway', async () => {
     const waits: number[] = [];
     let calls = 0;
-    const ks = new KeystoneClient(v2, async (request) => {
-      calls++;
-      throw new ForwardError('controller', 'broken', `HTTP ${request.method} http://${request.host}:${request.port}${request.path} via root@controller:22 failed: socket hang up`);
-    }, { sleep: async (ms) => void waits.push(ms) });
+    const ks = new KeystoneClient(
+      v2,
+      async (request) => {
+        calls++;
+        throw new ForwardError(
+          'controller',
+          'broken',
+          `HTTP ${request.method} http://${request.host}:${request.port}${request.path} via root@controller:22 failed: socket hang up`,
+        );
+      },
+      { sleep: async (ms) => void waits.push(ms) },
+    );
     const error = await ks.createRole('x').then(
       () => null,
       (x: unknown) => x,

@@ -22,12 +22,14 @@ const HOSTS = [
 
 function cli(inventory: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/memcached.ts', '-i', inventory, '--json', path.join(REPO_ROOT, '.lab/lab-engine.json')], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/playbooks/memcached.ts', '-i', inventory, '--json', path.join(REPO_ROOT, '.lab/lab-engine.json')],
+      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
     ),
   );
 }
-
 
 const pids = async () => Promise.all(HOSTS.map(([, a]) => onLabHost(a, 'pidof memcached || echo none')));
 
@@ -64,7 +66,7 @@ describe('lab (root only): the engine on lab hosts', function () {
     for (const [, a] of HOSTS) {
       expect(await onLabHost(a, "grep '^-m ' /etc/memcached.conf")).to.equal('-m 96');
       expect(await onLabHost(a, 'ps -o args= -C memcached')).to.contain('-m 96');
-      expect(await onLabHost(a, 'dpkg-query -W -f=\'${Status}\' memcached')).to.equal('install ok installed');
+      expect(await onLabHost(a, "dpkg-query -W -f='${Status}' memcached")).to.equal('install ok installed');
     }
   });
 
@@ -79,10 +81,19 @@ describe('lab (root only): the engine on lab hosts', function () {
     await writeFile(tuned, (await readFile(path.join(REPO_ROOT, FIXTURE), 'utf8')).replace('[all:vars]', '[all:vars]\nmemcached_mb=128'));
     const run = await cli(tuned);
     expect(run.code, run.out).to.equal(0);
-    const report = JSON.parse(await readFile(path.join(REPO_ROOT, '.lab/lab-engine.json'), 'utf8')) as { results: { host: string; task: string; status: string; handler: boolean }[] };
-    const changed = report.results.filter((r) => r.status === 'changed').map((r) => `${r.host}:${r.handler ? 'handler:' : ''}${r.task}`).sort();
+    const report = JSON.parse(await readFile(path.join(REPO_ROOT, '.lab/lab-engine.json'), 'utf8')) as {
+      results: { host: string; task: string; status: string; handler: boolean }[];
+    };
+    const changed = report.results
+      .filter((r) => r.status === 'changed')
+      .map((r) => `${r.host}:${r.handler ? 'handler:' : ''}${r.task}`)
+      .sort();
     expect(changed).to.deep.equal(
-      HOSTS.flatMap(([h]) => [`${h}:handler:service memcached restarted`, `${h}:ini /etc/stackplay-lab.ini [memcached]`, `${h}:line /etc/memcached.conf: -m 128`]).sort(),
+      HOSTS.flatMap(([h]) => [
+        `${h}:handler:service memcached restarted`,
+        `${h}:ini /etc/stackplay-lab.ini [memcached]`,
+        `${h}:line /etc/memcached.conf: -m 128`,
+      ]).sort(),
     );
     const after = await pids();
     after.forEach((p, i) => expect(p).to.not.equal(firstPids[i]));

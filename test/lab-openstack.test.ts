@@ -60,7 +60,6 @@ function site(inventory: string): Promise<{ code: number; out: string; results: 
   );
 }
 
-
 /**
  * Every daemon of a host: the processes whose parent is the host's PID 1
  * (sshd: daemons detach to it), as `pid command`. A restarted service has a
@@ -101,7 +100,8 @@ function restarts(before: Record<string, string[]>, after: Record<string, string
   );
 }
 
-const changedOf = (results: Result[]) => results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
+const changedOf = (results: Result[]) =>
+  results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
 
 describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, converges, restarts only what changed', function () {
   this.timeout(90 * 60_000);
@@ -156,7 +156,12 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     chmodSync(path.join(REPO_ROOT, TUNED_SECRETS), 0o600);
     const run = await site(TUNED);
     expect(run.code, run.out.slice(-6000)).to.equal(0);
-    expect(changedOf(run.results).sort()).to.deep.equal(['controller: glance | handler: service glance-api restarted', 'controller: glance | ini /etc/glance/glance-api.conf [DEFAULT] [database] [keystone_authtoken] [paste_deploy] [glance_store]'].sort());
+    expect(changedOf(run.results).sort()).to.deep.equal(
+      [
+        'controller: glance | handler: service glance-api restarted',
+        'controller: glance | ini /etc/glance/glance-api.conf [DEFAULT] [database] [keystone_authtoken] [paste_deploy] [glance_store]',
+      ].sort(),
+    );
     expect(await onLabHost('10.42.0.11', "grep -E '^workers *=' /etc/glance/glance-api.conf")).to.match(/^workers = 2$/);
     const changed = restarts(pidsBefore, await daemons());
     for (const [name] of HOSTS) {

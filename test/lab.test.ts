@@ -84,7 +84,9 @@ describe('lab (root only): up / ssh / idempotent up / down', function () {
   it('lets hosts reach each other on their tunnel addresses, and the apt proxy', async function () {
     const [a, b] = plan.hosts;
     const ssh = (ip: string, script: string) =>
-      $({ quiet: true })`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o BatchMode=yes ${`root@${ip}`} ${script}`;
+      $({
+        quiet: true,
+      })`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o BatchMode=yes ${`root@${ip}`} ${script}`;
     await ssh(a!.address.ip, `ping -c1 -W2 ${b!.tunnel!.ip}`);
     const proxy = await ssh(a!.address.ip, `exec 3<>/dev/tcp/${plan.bridge.ip}/3142 && echo open`);
     expect(proxy.stdout.trim()).to.equal('open');

@@ -21,7 +21,9 @@ function tsFiles(dir: string): string[] {
 /** Relative import specifiers of a source text: static imports and exports, `import()` calls. */
 export function importsOf(source: string): string[] {
   const specs: string[] = [];
-  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+  for (const m of source.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
     const spec = m[1] ?? m[2] ?? m[3];
     if (spec !== undefined && spec.startsWith('.')) specs.push(spec);
   }
@@ -72,7 +74,11 @@ describe('layering', () => {
     const counts = sources.map((f) => importsOf(read(f)).length);
     expect(sources.length).to.be.greaterThan(60);
     expect(counts.reduce((a, b) => a + b, 0)).to.be.greaterThan(300);
-    expect(importsOf(`import { a } from './a.js';\nexport { b } from "../b.js";\nimport type {\n  C,\n} from '../c/c.js';\nconst d = await import('./d.js');\nimport x from 'node:fs';`)).to.deep.equal(['./a.js', '../b.js', '../c/c.js', './d.js']);
+    expect(
+      importsOf(
+        `import { a } from './a.js';\nexport { b } from "../b.js";\nimport type {\n  C,\n} from '../c/c.js';\nconst d = await import('./d.js');\nimport x from 'node:fs';`,
+      ),
+    ).to.deep.equal(['./a.js', '../b.js', '../c/c.js', './d.js']);
   });
 
   it('flags an engine file importing the domain, a role importing another role, the domain importing a role', () => {

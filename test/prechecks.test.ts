@@ -37,7 +37,9 @@ describe('prechecks', () => {
     ]);
     expect(planWith(namesResolve(expected, 'compute1'), 'controller 10.0.0.11\ncompute1 127.0.1.1\n').action).to.equal('none');
     expect(planWith(namesResolve(expected, 'compute1'), 'controller \ncompute1 \n').action).to.equal('none');
-    expect(() => planWith(namesResolve(expected, 'compute1'), 'controller 192.168.9.9\ncompute1 10.0.0.31\n')).to.throw('controller → 192.168.9.9 (inventory: 10.0.0.11)');
+    expect(() => planWith(namesResolve(expected, 'compute1'), 'controller 192.168.9.9\ncompute1 10.0.0.31\n')).to.throw(
+      'controller → 192.168.9.9 (inventory: 10.0.0.11)',
+    );
   });
 
   it('run for real on this machine: clock and listeners are read and judged', async () => {

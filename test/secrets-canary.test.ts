@@ -37,7 +37,13 @@ describe('secrets: canaries never leak (output, report, diffs, remote argv)', fu
     for (const round of [1, 2]) {
       const values = { demo_db: `CanaryDb${round}x7Q`, demo_keystone: `CanaryKs${round}z9W` };
       canaries.push(...Object.values(values));
-      await writeFile(join(work, 'canary.secrets.ini'), Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n', { mode: 0o600 });
+      await writeFile(
+        join(work, 'canary.secrets.ini'),
+        Object.entries(values)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join('\n') + '\n',
+        { mode: 0o600 },
+      );
 
       const seen: string[] = [];
       let sampling = true;
@@ -53,8 +59,11 @@ describe('secrets: canaries never leak (output, report, diffs, remote argv)', fu
       })();
       const report = join(work, `report-${round}.json`);
       const run = await new Promise<{ code: number; out: string }>((resolve) =>
-        execFile(process.execPath, ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory, '-vvv', '--diff', '--json', report], { env: { ...process.env, NO_COLOR: '1' } }, (e, so, se) =>
-          resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory, '-vvv', '--diff', '--json', report],
+          { env: { ...process.env, NO_COLOR: '1' } },
+          (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
         ),
       );
       sampling = false;
@@ -66,7 +75,10 @@ describe('secrets: canaries never leak (output, report, diffs, remote argv)', fu
       for (const canary of canaries) {
         expect(run.out, 'stdout/stderr').not.to.contain(canary);
         expect(reportText, 'JSON report').not.to.contain(canary);
-        expect(seen.find((a) => a.includes(canary)), 'a process argv').to.equal(undefined);
+        expect(
+          seen.find((a) => a.includes(canary)),
+          'a process argv',
+        ).to.equal(undefined);
       }
       const conf = await readFile(join(root, 'etc/demo/demo.conf'), 'utf8');
       for (const value of Object.values(values)) expect(conf).to.contain(value);

@@ -6,13 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  appendKnownHost,
-  connectSsh,
-  hostPatternMatches,
-  parseKnownHosts,
-  type SshOptions,
-} from '../lib/transport/ssh.js';
+import { appendKnownHost, connectSsh, hostPatternMatches, parseKnownHosts, type SshOptions } from '../lib/transport/ssh.js';
 import { ForwardError, UnreachableError, type Transport } from '../lib/transport/transport.js';
 import { freePort, keygen, startSshd, type TestSshd } from './support/sshd.js';
 
@@ -68,107 +62,106 @@ describe('SSH transport (against a local sshd)', function () {
     await sshd?.stop();
   });
 
-  for (const persistentShell of [true, false]) describe(`exec (${persistentShell ? "the connection's long-lived shell" : 'a channel per exec'})`, function () {
-    // Shadows the suite's transport: the same tests in both modes.
-    let t: Transport;
-    before(async function () {
-      t = await connectSsh(opts({ persistentShell }));
-    });
-    after(async function () {
-      await t?.close();
-    });
+  for (const persistentShell of [true, false])
+    describe(`exec (${persistentShell ? "the connection's long-lived shell" : 'a channel per exec'})`, function () {
+      // Shadows the suite's transport: the same tests in both modes.
+      let t: Transport;
+      before(async function () {
+        t = await connectSsh(opts({ persistentShell }));
+      });
+      after(async function () {
+        await t?.close();
+      });
 
-    it('returns stdout, stderr and a non-zero exit code as a result', async function () {
-      const r = await t.exec('echo out; echo err >&2; printf "ünï\\n"; exit 3');
-      expect(r).to.deep.equal({ exitCode: 3, stdout: 'out\nünï\n', stderr: 'err\n' });
-    });
+      it('returns stdout, stderr and a non-zero exit code as a result', async function () {
+        const r = await t.exec('echo out; echo err >&2; printf "ünï\\n"; exit 3');
+        expect(r).to.deep.equal({ exitCode: 3, stdout: 'out\nünï\n', stderr: 'err\n' });
+      });
 
-    it('runs a multi-line script with a here-document from stdin', async function () {
-      const script = [
-        'set -e',
-        'f=$(mktemp)',
-        "cat > \"$f\" <<'EOF'",
-        'line $not_expanded',
-        'second line',
-        'EOF',
-        'wc -l < "$f"',
-        'cat "$f"',
-        'rm -f "$f"',
-      ].join('\n');
-      const r = await t.exec(script);
-      expect(r.exitCode).to.equal(0);
-      expect(r.stdout).to.equal('2\nline $not_expanded\nsecond line\n');
-    });
+      it('runs a multi-line script with a here-document from stdin', async function () {
+        const script = [
+          'set -e',
+          'f=$(mktemp)',
+          'cat > "$f" <<\'EOF\'',
+          'line $not_expanded',
+          'second line',
+          'EOF',
+          'wc -l < "$f"',
+          'cat "$f"',
+          'rm -f "$f"',
+        ].join('\n');
+        const r = await t.exec(script);
+        expect(r.exitCode).to.equal(0);
+        expect(r.stdout).to.equal('2\nline $not_expanded\nsecond line\n');
+      });
 
-    it('does not let commands in the script read the rest of the script', async function () {
-      // With a bare `sh -s`, cat would swallow "echo after" as its input.
-      const r = await t.exec('cat\necho after\n');
-      expect(r).to.deep.include({ exitCode: 0, stdout: 'after\n' });
-    });
+      it('does not let commands in the script read the rest of the script', async function () {
+        // With a bare `sh -s`, cat would swallow "echo after" as its input.
+        const r = await t.exec('cat\necho after\n');
+        expect(r).to.deep.include({ exitCode: 0, stdout: 'after\n' });
+      });
 
-    it('returns when the script exits even if a daemon it started keeps stdout open (postinst starting a service)', async function () {
-      const started = Date.now();
-      const r = await t.exec('sh -c "sleep 4; echo late" & echo started');
-      expect(r.exitCode).to.equal(0);
-      expect(r.stdout).to.equal('started\n');
-      expect(Date.now() - started).to.be.below(3000);
-      // The connection is still usable afterwards.
-      expect((await t.exec('echo again')).stdout).to.equal('again\n');
-    });
+      it('returns when the script exits even if a daemon it started keeps stdout open (postinst starting a service)', async function () {
+        const started = Date.now();
+        const r = await t.exec('sh -c "sleep 4; echo late" & echo started');
+        expect(r.exitCode).to.equal(0);
+        expect(r.stdout).to.equal('started\n');
+        expect(Date.now() - started).to.be.below(3000);
+        // The connection is still usable afterwards.
+        expect((await t.exec('echo again')).stdout).to.equal('again\n');
+      });
 
-    it('runs under /bin/sh, not the login shell', async function () {
-      const r = await t.exec('readlink /proc/$$/exe; echo "${BASH_VERSION:-none}"');
-      expect(r.stdout).to.match(/\n?none\n$/);
-      expect(r.stdout).not.to.match(/bash/);
-    });
+      it('runs under /bin/sh, not the login shell', async function () {
+        const r = await t.exec('readlink /proc/$$/exe; echo "${BASH_VERSION:-none}"');
+        expect(r.stdout).to.match(/\n?none\n$/);
+        expect(r.stdout).not.to.match(/bash/);
+      });
 
-    it('queues 25 concurrent execs on one connection (MaxSessions 10)', async function () {
-      const results = await Promise.all(
-        Array.from({ length: 25 }, (_, i) => t.exec(`sleep 0.1; echo ${i}`)),
-      );
-      results.forEach((r, i) => expect(r).to.deep.equal({ exitCode: 0, stdout: `${i}\n`, stderr: '' }));
-    });
+      it('queues 25 concurrent execs on one connection (MaxSessions 10)', async function () {
+        const results = await Promise.all(Array.from({ length: 25 }, (_, i) => t.exec(`sleep 0.1; echo ${i}`)));
+        results.forEach((r, i) => expect(r).to.deep.equal({ exitCode: 0, stdout: `${i}\n`, stderr: '' }));
+      });
 
-    it('times out with exit code 124 and kills the script', async function () {
-      const started = Date.now();
-      const r = await t.exec('echo started; sleep 7.31 & sleep 7.31; echo never', { timeoutMs: 300 });
-      expect(Date.now() - started).to.be.lessThan(1500);
-      expect(r.exitCode).to.equal(124);
-      expect(r.stdout).to.equal('started\n');
-      expect(r.stderr).to.match(/timed out after 300 ms/);
-      // The foreground and the background sleep are both gone.
-      const ps = await t.exec('sleep 0.2; for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done');
-      expect(ps.stdout).not.to.include('sleep 7.31');
-    });
+      it('times out with exit code 124 and kills the script', async function () {
+        const started = Date.now();
+        const r = await t.exec('echo started; sleep 7.31 & sleep 7.31; echo never', { timeoutMs: 300 });
+        expect(Date.now() - started).to.be.lessThan(1500);
+        expect(r.exitCode).to.equal(124);
+        expect(r.stdout).to.equal('started\n');
+        expect(r.stderr).to.match(/timed out after 300 ms/);
+        // The foreground and the background sleep are both gone.
+        const ps = await t.exec('sleep 0.2; for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done');
+        expect(ps.stdout).not.to.include('sleep 7.31');
+      });
 
-    it('does not stall small round trips (Nagle off)', async function () {
-      // With Nagle on, each exec waits for a delayed ACK: ~80 ms here
-      // instead of ~3 ms.
-      const started = Date.now();
-      for (let i = 0; i < 20; i++) await t.exec('true');
-      expect(Date.now() - started).to.be.lessThan(600);
-    });
+      it('does not stall small round trips (Nagle off)', async function () {
+        // With Nagle on, each exec waits for a delayed ACK: ~80 ms here
+        // instead of ~3 ms.
+        const started = Date.now();
+        for (let i = 0; i < 20; i++) await t.exec('true');
+        expect(Date.now() - started).to.be.lessThan(600);
+      });
 
-    it('reports death by signal as 128+n', async function () {
-      const r = await t.exec('kill -TERM $$');
-      expect(r.exitCode).to.equal(143);
-      expect(r.stderr).to.match(/SIGTERM/);
-    });
+      it('reports death by signal as 128+n', async function () {
+        const r = await t.exec('kill -TERM $$');
+        expect(r.exitCode).to.equal(143);
+        expect(r.stderr).to.match(/SIGTERM/);
+      });
 
-    it('keeps the script out of every process argv', async function () {
-      const marker = `secret-marker-${process.pid}-${Date.now()}`;
-      const first = t.exec(`# ${marker}\nsleep 1\necho done`);
-      await new Promise((r) => setTimeout(r, 300));
-      // This script does not contain the marker itself, so it cannot match itself.
-      const ps = await t.exec('for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done');
-      expect(ps.stdout, 'positive control: the first script is running').to.include('sleep 1');
-      expect(ps.stdout).not.to.include(marker);
-      expect((await first).stdout).to.equal('done\n');
+      it('keeps the script out of every process argv', async function () {
+        const marker = `secret-marker-${process.pid}-${Date.now()}`;
+        const first = t.exec(`# ${marker}\nsleep 1\necho done`);
+        await new Promise((r) => setTimeout(r, 300));
+        // This script does not contain the marker itself, so it cannot match itself.
+        const ps = await t.exec('for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done');
+        expect(ps.stdout, 'positive control: the first script is running').to.include('sleep 1');
+        expect(ps.stdout).not.to.include(marker);
+        expect((await first).stdout).to.equal('done\n');
+      });
     });
-  });
 
   describe("the connection's long-lived shell", function () {
-    it('serves sequential execs from one shell, a child of the connection\'s sshd', async function () {
+    it("serves sequential execs from one shell, a child of the connection's sshd", async function () {
       const a = await t.exec('echo $PPID; cat /proc/$PPID/comm; cat /proc/$STACKPLAY_SSH_PID/comm');
       const b = await t.exec('echo $PPID');
       const [pid, comm, sshd] = a.stdout.split('\n');
@@ -205,7 +198,9 @@ describe('SSH transport (against a local sshd)', function () {
 
     it('keeps stdout and stderr of concurrent execs apart', async function () {
       const results = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => t.exec(`i=${i}; for k in 1 2 3; do echo "out $i $k"; echo "err $i $k" >&2; sleep 0.0$((i % 7)); done; exit $((i % 5))`)),
+        Array.from({ length: 30 }, (_, i) =>
+          t.exec(`i=${i}; for k in 1 2 3; do echo "out $i $k"; echo "err $i $k" >&2; sleep 0.0$((i % 7)); done; exit $((i % 5))`),
+        ),
       );
       results.forEach((r, i) => {
         expect(r.exitCode).to.equal(i % 5);
@@ -255,7 +250,7 @@ describe('SSH transport (against a local sshd)', function () {
       expect(b).to.deep.equal({ exitCode: 0, stdout: 'b\n', stderr: '' });
     });
 
-    it('keeps shells and own channels together within sshd\'s MaxSessions (10)', async function () {
+    it("keeps shells and own channels together within sshd's MaxSessions (10)", async function () {
       const x = await connectSsh(opts());
       try {
         // 8 shells stay open after this...
@@ -466,9 +461,7 @@ describe('SSH transport (against a local sshd)', function () {
       await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
       try {
         const started = Date.now();
-        const err = await rejection(
-          connectSsh(opts({ port: (silent.address() as net.AddressInfo).port, connectTimeoutMs: 300 })),
-        );
+        const err = await rejection(connectSsh(opts({ port: (silent.address() as net.AddressInfo).port, connectTimeoutMs: 300 })));
         expect(Date.now() - started).to.be.within(250, 1500);
         expect(err.transient).to.equal(true);
         expect(err.message).to.match(/timed out/);

@@ -89,8 +89,10 @@ describe('tasks: mysql', () => {
   const NOVA_DBPASS = new Secret('NOVA_DBPASS');
   // SELECT PASSWORD('NOVA_DBPASS') on MariaDB 10.11.
   const NOVA_HASH = '*B79B482785488AB91D97EAFCAD7BA8839EF65AD3';
-  const novaUser = (extra: Partial<Parameters<typeof mysqlUser>[0]> = {}) => () =>
-    mysqlUser({ user: 'nova', host: ['localhost', '%'], password: NOVA_DBPASS, privileges: [{ database: 'nova', privileges: 'ALL' }], ...extra });
+  const novaUser =
+    (extra: Partial<Parameters<typeof mysqlUser>[0]> = {}) =>
+    () =>
+      mysqlUser({ user: 'nova', host: ['localhost', '%'], password: NOVA_DBPASS, privileges: [{ database: 'nova', privileges: 'ALL' }], ...extra });
 
   it('hashes passwords as the server does', () => {
     expect(nativePasswordHash(new Secret('nova')).reveal()).to.equal('*0BE3B501084D35F4C66DD3AC4569EAE5EA738212');
@@ -100,7 +102,10 @@ describe('tasks: mysql', () => {
   it('reads SHOW GRANTS lines of MariaDB and MySQL 5.5', () => {
     expect(parseGrantLine('GRANT ALL PRIVILEGES ON `nova`.* TO `nova`@`localhost`')).to.deep.equal({ database: 'nova', privileges: ['ALL PRIVILEGES'] });
     expect(parseGrantLine("GRANT SELECT, INSERT ON `nova\\_api`.* TO 'nova'@'%'")).to.deep.equal({ database: 'nova_api', privileges: ['SELECT', 'INSERT'] });
-    expect(parseGrantLine("GRANT USAGE ON *.* TO 'nova'@'%' IDENTIFIED BY PASSWORD '*0BE3B501084D35F4C66DD3AC4569EAE5EA738212'")).to.deep.equal({ database: '*', privileges: ['USAGE'] });
+    expect(parseGrantLine("GRANT USAGE ON *.* TO 'nova'@'%' IDENTIFIED BY PASSWORD '*0BE3B501084D35F4C66DD3AC4569EAE5EA738212'")).to.deep.equal({
+      database: '*',
+      privileges: ['USAGE'],
+    });
     expect(parseGrantLine('GRANT SELECT (id) ON `nova`.`instances` TO `nova`@`%`')).to.equal(null);
   });
 
@@ -202,7 +207,9 @@ describe('tasks: mysql', () => {
     {
       name: 'a global ALL grant satisfies a database grant',
       task: () => mysqlUser({ user: 'admin', host: 'localhost', password: NOVA_DBPASS, privileges: [{ database: 'nova', privileges: 'ALL' }] }),
-      probes: [`@@host localhost ${NOVA_HASH}\n@@grants localhost\nGRANT ALL PRIVILEGES ON *.* TO \`admin\`@\`localhost\` IDENTIFIED BY PASSWORD '${NOVA_HASH}' WITH GRANT OPTION\n@@end\n`],
+      probes: [
+        `@@host localhost ${NOVA_HASH}\n@@grants localhost\nGRANT ALL PRIVILEGES ON *.* TO \`admin\`@\`localhost\` IDENTIFIED BY PASSWORD '${NOVA_HASH}' WITH GRANT OPTION\n@@end\n`,
+      ],
       commands: [],
     },
     {
@@ -273,7 +280,9 @@ describe('tasks: rabbitmq', () => {
     {
       name: 'nothing to do when the password authenticates and permissions match',
       task: openstack,
-      probes: ['user\ttags\nguest\t[administrator]\nopenstack\t[]\n@@list_users 0\nuser\tconfigure\twrite\tread\nopenstack\t.*\t.*\t.*\nguest\t.*\t.*\t.*\n@@list_permissions 0\n@@auth ok stdin\n'],
+      probes: [
+        'user\ttags\nguest\t[administrator]\nopenstack\t[]\n@@list_users 0\nuser\tconfigure\twrite\tread\nopenstack\t.*\t.*\t.*\nguest\t.*\t.*\t.*\n@@list_permissions 0\n@@auth ok stdin\n',
+      ],
       commands: [],
     },
     {
@@ -304,7 +313,9 @@ describe('tasks: rabbitmq', () => {
     {
       name: 'fixes permissions and tags only',
       task: () => rabbitmqUser({ user: 'openstack', password: RABBIT_PASS, vhost: '/nova', permissions: ['^$', '.*', '.*'], tags: ['monitoring'] }),
-      probes: ['user\ttags\nopenstack\t[administrator, monitoring]\n@@list_users 0\nuser\tconfigure\twrite\tread\nopenstack\t.*\t.*\t.*\n@@list_permissions 0\n@@auth ok stdin\n'],
+      probes: [
+        'user\ttags\nopenstack\t[administrator, monitoring]\n@@list_users 0\nuser\tconfigure\twrite\tread\nopenstack\t.*\t.*\t.*\n@@list_permissions 0\n@@auth ok stdin\n',
+      ],
       commands: ["rabbitmqctl set_permissions -p /nova openstack '^$' '.*' '.*'", 'rabbitmqctl set_user_tags openstack monitoring'],
     },
     {
@@ -322,10 +333,18 @@ describe('tasks: rabbitmq', () => {
 
   it('keeps the password off every command line, probe included', () => {
     const task = openstack();
-    for (const probe of ['guest\t[administrator]\n@@list_users 0\n@@list_permissions 0\n@@auth refused eval\n', `${USERS_310}${PERMS_310}@@auth refused stdin\n`]) {
+    for (const probe of [
+      'guest\t[administrator]\n@@list_users 0\n@@list_permissions 0\n@@auth refused eval\n',
+      `${USERS_310}${PERMS_310}@@auth refused stdin\n`,
+    ]) {
       const plan = planFrom(task, [probe]);
       for (const cmd of allCmds(task, plan).filter((c) => c.hasSecret)) expectOnlyOnStdin(cmd, 'RABBIT_PASS');
-      expect(allCmds(task, plan).filter((c) => !c.hasSecret).map((c) => c.reveal()).join('\n')).to.not.include('RABBIT_PASS');
+      expect(
+        allCmds(task, plan)
+          .filter((c) => !c.hasSecret)
+          .map((c) => c.reveal())
+          .join('\n'),
+      ).to.not.include('RABBIT_PASS');
     }
   });
 
@@ -339,7 +358,8 @@ describe('tasks: rabbitmq', () => {
 });
 
 describe('tasks: migration', () => {
-  const keystone = () => dbSync({ service: 'keystone', user: 'keystone', command: sh`keystone-manage db_sync`, fingerprint: versionCommand(sh`keystone-manage db_version`) });
+  const keystone = () =>
+    dbSync({ service: 'keystone', user: 'keystone', command: sh`keystone-manage db_sync`, fingerprint: versionCommand(sh`keystone-manage db_version`) });
 
   it('runs db_sync as the service user between two fingerprints (seed 003)', () => {
     const plan = keystone().plan([]);
@@ -455,7 +475,10 @@ describe('tasks: lvm and loop devices', () => {
       name: 'creates a sparse backing file and attaches the first free loop device',
       task: () => loopDevice({ file: '/var/lib/stackplay/cinder-volumes.img', sizeMb: 2048 }),
       probes: ['@@size\n@@attached 0\n'],
-      commands: ['mkdir -p /var/lib/stackplay && truncate -s 2048M /var/lib/stackplay/cinder-volumes.img', 'losetup -f --show /var/lib/stackplay/cinder-volumes.img'],
+      commands: [
+        'mkdir -p /var/lib/stackplay && truncate -s 2048M /var/lib/stackplay/cinder-volumes.img',
+        'losetup -f --show /var/lib/stackplay/cinder-volumes.img',
+      ],
     },
     {
       name: 'finds an existing attachment by backing file (losetup -j)',

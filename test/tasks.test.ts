@@ -49,15 +49,51 @@ function planFrom(f: Fixture): Plan {
 
 // Issue 5: on the Zed lab an `apt-get update` hung 19 minutes on a connection the proxy had closed; downloads
 // (update, install --download-only) now run under `timeout` with two retries, dpkg's install itself never does.
-const retryApt = (seconds: number) => `retry_apt() { n=0; until timeout -k 10 ${seconds} "$@"; do rc=$?; n=$((n + 1)); case $rc in 124|137) [ "$n" -lt 3 ] || return "$rc"; echo "stackplay: apt stalled (exit $rc), retrying" >&2 ;; *) return "$rc" ;; esac; done; }\n`;
-const aptDownload = (names: string) => `${retryApt(300)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -- ${names}`;
+const retryApt = (seconds: number) =>
+  `retry_apt() { n=0; until timeout -k 10 ${seconds} "$@"; do rc=$?; n=$((n + 1)); case $rc in 124|137) [ "$n" -lt 3 ] || return "$rc"; echo "stackplay: apt stalled (exit $rc), retrying" >&2 ;; *) return "$rc" ;; esac; done; }\n`;
+const aptDownload = (names: string) =>
+  `${retryApt(300)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -- ${names}`;
 
 const fixtures: Fixture[] = [
   // package
-  { name: 'apt: installs what is missing, refreshing lists once per run', task: packages({ names: ['memcached', 'python-memcache'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\npython-memcache\tunknown ok not-installed\n'), marker()], action: 'change', steps: [`${retryApt(120)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 && mkdir -p /var/lib/stackplay && echo $RUN_ID > /var/lib/stackplay/apt-updated`, aptDownload('python-memcache'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- python-memcache'] },
-  { name: 'apt: lists already refreshed by this run', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out(''), marker(RUN_ID)], action: 'change', steps: [aptDownload('memcached'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached'] },
-  { name: 'apt: all installed', task: packages({ names: ['memcached'], manager: 'apt' }), facts: [out('memcached\tinstall ok installed\n'), marker()], action: 'none', reason: /all installed/ },
-  { name: 'apt: config-files only counts as not installed', task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }), facts: [out('ntp\tdeinstall ok config-files\n'), marker()], action: 'change', steps: [aptDownload('ntp'), 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp'] },
+  {
+    name: 'apt: installs what is missing, refreshing lists once per run',
+    task: packages({ names: ['memcached', 'python-memcache'], manager: 'apt' }),
+    facts: [out('memcached\tinstall ok installed\npython-memcache\tunknown ok not-installed\n'), marker()],
+    action: 'change',
+    steps: [
+      `${retryApt(120)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 && mkdir -p /var/lib/stackplay && echo $RUN_ID > /var/lib/stackplay/apt-updated`,
+      aptDownload('python-memcache'),
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- python-memcache',
+    ],
+  },
+  {
+    name: 'apt: lists already refreshed by this run',
+    task: packages({ names: ['memcached'], manager: 'apt' }),
+    facts: [out(''), marker(RUN_ID)],
+    action: 'change',
+    steps: [
+      aptDownload('memcached'),
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached',
+    ],
+  },
+  {
+    name: 'apt: all installed',
+    task: packages({ names: ['memcached'], manager: 'apt' }),
+    facts: [out('memcached\tinstall ok installed\n'), marker()],
+    action: 'none',
+    reason: /all installed/,
+  },
+  {
+    name: 'apt: config-files only counts as not installed',
+    task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }),
+    facts: [out('ntp\tdeinstall ok config-files\n'), marker()],
+    action: 'change',
+    steps: [
+      aptDownload('ntp'),
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp',
+    ],
+  },
   // Issue 5, the Zed lab: Debian's postinsts start every daemon with its packaged config; a policy-rc.d holds them for the role.
   {
     name: 'apt: holdServices installs under a policy-rc.d that exits 101, removed afterwards',
@@ -72,7 +108,13 @@ const fixtures: Fixture[] = [
   // keystone's postinst ends with `db_unregister keystone/create-admin-tenant`: answered, nothing left to preseed.
   {
     name: 'debconf: a question the installed package unregistered is not set again',
-    task: debconf({ package: 'keystone', settings: [{ question: 'keystone/configure_db', type: 'boolean', value: false }, { question: 'keystone/create-admin-tenant', type: 'boolean', value: false }] }),
+    task: debconf({
+      package: 'keystone',
+      settings: [
+        { question: 'keystone/configure_db', type: 'boolean', value: false },
+        { question: 'keystone/create-admin-tenant', type: 'boolean', value: false },
+      ],
+    }),
     facts: [out("0 false\n10 keystone/create-admin-tenant doesn't exist\n@@end\n"), out('install ok installed')],
     action: 'none',
     reason: /unregistered by installed keystone/,
@@ -84,48 +126,215 @@ const fixtures: Fixture[] = [
     action: 'change',
     steps: ["debconf-set-selections <<'SP_EOF'\nkeystone keystone/create-admin-tenant boolean false\nSP_EOF"],
   },
-  { name: 'yum: installs missing', task: packages({ names: ['chrony', 'mariadb'], manager: 'yum' }), facts: [out('chrony\n'), marker()], action: 'change', steps: ['yum install -y -q -- mariadb'] },
-  { name: 'yum: absent removes installed', task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }), facts: [out('NetworkManager\n'), marker()], action: 'change', steps: ['yum remove -y -q -- NetworkManager'] },
-  { name: 'yum: absent and not installed', task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }), facts: [out(''), marker()], action: 'none' },
+  {
+    name: 'yum: installs missing',
+    task: packages({ names: ['chrony', 'mariadb'], manager: 'yum' }),
+    facts: [out('chrony\n'), marker()],
+    action: 'change',
+    steps: ['yum install -y -q -- mariadb'],
+  },
+  {
+    name: 'yum: absent removes installed',
+    task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }),
+    facts: [out('NetworkManager\n'), marker()],
+    action: 'change',
+    steps: ['yum remove -y -q -- NetworkManager'],
+  },
+  {
+    name: 'yum: absent and not installed',
+    task: packages({ names: ['NetworkManager'], manager: 'yum', state: 'absent' }),
+    facts: [out(''), marker()],
+    action: 'none',
+  },
   // service
-  { name: 'sysv: start and enable', task: service({ name: 'memcached', enabled: true }), facts: [out('sysv\nexists\nstopped\ndisabled\n')], action: 'change', steps: ['service memcached start', 'if command -v update-rc.d >/dev/null 2>&1; then update-rc.d memcached defaults; else chkconfig memcached on; fi'] },
-  { name: 'systemd: running and enabled', task: service({ name: 'chronyd', enabled: true }), facts: [out('systemd\nexists\nrunning\nenabled\n')], action: 'none', reason: /running, enabled/ },
-  { name: 'systemd: restarted always acts', task: service({ name: 'httpd', state: 'restarted' }), facts: [out('systemd\nexists\nrunning\nenabled\n')], action: 'change', steps: ['systemctl restart httpd'] },
-  { name: 'upstart: restart a stopped job starts it', task: service({ name: 'nova-api', state: 'restarted' }), facts: [out('upstart\nexists\nstopped\nenabled\n')], action: 'change', steps: ['initctl start nova-api'] },
-  { name: 'upstart: stop', task: service({ name: 'nova-api', state: 'stopped' }), facts: [out('upstart\nexists\nrunning\nenabled\n')], action: 'change', steps: ['initctl stop nova-api'] },
+  {
+    name: 'sysv: start and enable',
+    task: service({ name: 'memcached', enabled: true }),
+    facts: [out('sysv\nexists\nstopped\ndisabled\n')],
+    action: 'change',
+    steps: ['service memcached start', 'if command -v update-rc.d >/dev/null 2>&1; then update-rc.d memcached defaults; else chkconfig memcached on; fi'],
+  },
+  {
+    name: 'systemd: running and enabled',
+    task: service({ name: 'chronyd', enabled: true }),
+    facts: [out('systemd\nexists\nrunning\nenabled\n')],
+    action: 'none',
+    reason: /running, enabled/,
+  },
+  {
+    name: 'systemd: restarted always acts',
+    task: service({ name: 'httpd', state: 'restarted' }),
+    facts: [out('systemd\nexists\nrunning\nenabled\n')],
+    action: 'change',
+    steps: ['systemctl restart httpd'],
+  },
+  {
+    name: 'upstart: restart a stopped job starts it',
+    task: service({ name: 'nova-api', state: 'restarted' }),
+    facts: [out('upstart\nexists\nstopped\nenabled\n')],
+    action: 'change',
+    steps: ['initctl start nova-api'],
+  },
+  {
+    name: 'upstart: stop',
+    task: service({ name: 'nova-api', state: 'stopped' }),
+    facts: [out('upstart\nexists\nrunning\nenabled\n')],
+    action: 'change',
+    steps: ['initctl stop nova-api'],
+  },
   // command
-  { name: 'command: creates exists', task: command({ cmd: sh`keystone-manage fernet_setup`, creates: '/etc/keystone/fernet-keys/0' }), facts: [fileOut(''), absent, out('', 0), out('', 0)], action: 'none', reason: /exists/ },
-  { name: 'command: runs when creates is missing', task: command({ cmd: sh`keystone-manage fernet_setup`, creates: '/etc/keystone/fernet-keys/0' }), facts: [absent, absent, out(''), out('')], action: 'change', steps: ['keystone-manage fernet_setup'] },
-  { name: 'command: unless probe succeeds', task: command({ cmd: sh`a2ensite keystone`, unless: sh`test -e /etc/apache2/sites-enabled/keystone.conf` }), facts: [out(''), out(''), out('', 0), out('')], action: 'none', reason: /unless/ },
-  { name: 'command: changedWhen makes it a run', task: command({ cmd: sh`nova-manage cell_v2 discover_hosts`, changedWhen: (r) => /Creating host mapping/.test(r.stdout) }), facts: [out(''), out(''), out(''), out('')], action: 'run', steps: ['nova-manage cell_v2 discover_hosts'] },
+  {
+    name: 'command: creates exists',
+    task: command({ cmd: sh`keystone-manage fernet_setup`, creates: '/etc/keystone/fernet-keys/0' }),
+    facts: [fileOut(''), absent, out('', 0), out('', 0)],
+    action: 'none',
+    reason: /exists/,
+  },
+  {
+    name: 'command: runs when creates is missing',
+    task: command({ cmd: sh`keystone-manage fernet_setup`, creates: '/etc/keystone/fernet-keys/0' }),
+    facts: [absent, absent, out(''), out('')],
+    action: 'change',
+    steps: ['keystone-manage fernet_setup'],
+  },
+  {
+    name: 'command: unless probe succeeds',
+    task: command({ cmd: sh`a2ensite keystone`, unless: sh`test -e /etc/apache2/sites-enabled/keystone.conf` }),
+    facts: [out(''), out(''), out('', 0), out('')],
+    action: 'none',
+    reason: /unless/,
+  },
+  {
+    name: 'command: changedWhen makes it a run',
+    task: command({ cmd: sh`nova-manage cell_v2 discover_hosts`, changedWhen: (r) => /Creating host mapping/.test(r.stdout) }),
+    facts: [out(''), out(''), out(''), out('')],
+    action: 'run',
+    steps: ['nova-manage cell_v2 discover_hosts'],
+  },
   // file
-  { name: 'file: create', task: file({ path: '/etc/motd', content: 'hi\n', mode: '0640', owner: 'root', group: 'adm' }), facts: [absent], action: 'change', steps: ['write /etc/motd mode=0640 owner=root group=adm'] },
-  { name: 'file: same content, wrong mode', task: file({ path: '/etc/motd', content: 'hi\n', mode: '0640' }), facts: [fileOut('hi\n', '644')], action: 'change', steps: ['chmod 0640 /etc/motd'] },
+  {
+    name: 'file: create',
+    task: file({ path: '/etc/motd', content: 'hi\n', mode: '0640', owner: 'root', group: 'adm' }),
+    facts: [absent],
+    action: 'change',
+    steps: ['write /etc/motd mode=0640 owner=root group=adm'],
+  },
+  {
+    name: 'file: same content, wrong mode',
+    task: file({ path: '/etc/motd', content: 'hi\n', mode: '0640' }),
+    facts: [fileOut('hi\n', '644')],
+    action: 'change',
+    steps: ['chmod 0640 /etc/motd'],
+  },
   { name: 'file: unchanged', task: file({ path: '/etc/motd', content: 'hi\n', mode: '0644', owner: 'root' }), facts: [fileOut('hi\n')], action: 'none' },
-  { name: 'file: absent removes', task: absentFile('/etc/apt/sources.list.d/old.list'), facts: [fileOut('deb x\n')], action: 'change', steps: ['rm -f /etc/apt/sources.list.d/old.list'] },
+  {
+    name: 'file: absent removes',
+    task: absentFile('/etc/apt/sources.list.d/old.list'),
+    facts: [fileOut('deb x\n')],
+    action: 'change',
+    steps: ['rm -f /etc/apt/sources.list.d/old.list'],
+  },
   { name: 'directory: exists', task: directory({ path: '/var/lib/glance', owner: 'glance' }), facts: [out('dir 755 glance glance\n')], action: 'none' },
-  { name: 'directory: wrong owner', task: directory({ path: '/var/lib/glance', owner: 'glance', group: 'glance' }), facts: [out('dir 755 root root\n')], action: 'change', steps: ['chown glance:glance /var/lib/glance'] },
-  { name: 'symlink: create', task: symlink({ path: '/etc/neutron/plugin.ini', target: '/etc/neutron/plugins/ml2/ml2_conf.ini' }), facts: [absent], action: 'change', steps: ['ln -sfn /etc/neutron/plugins/ml2/ml2_conf.ini /etc/neutron/plugin.ini'] },
-  { name: 'symlink: already right', task: symlink({ path: '/etc/neutron/plugin.ini', target: '/etc/neutron/plugins/ml2/ml2_conf.ini' }), facts: [out('link\n/etc/neutron/plugins/ml2/ml2_conf.ini\n')], action: 'none' },
+  {
+    name: 'directory: wrong owner',
+    task: directory({ path: '/var/lib/glance', owner: 'glance', group: 'glance' }),
+    facts: [out('dir 755 root root\n')],
+    action: 'change',
+    steps: ['chown glance:glance /var/lib/glance'],
+  },
+  {
+    name: 'symlink: create',
+    task: symlink({ path: '/etc/neutron/plugin.ini', target: '/etc/neutron/plugins/ml2/ml2_conf.ini' }),
+    facts: [absent],
+    action: 'change',
+    steps: ['ln -sfn /etc/neutron/plugins/ml2/ml2_conf.ini /etc/neutron/plugin.ini'],
+  },
+  {
+    name: 'symlink: already right',
+    task: symlink({ path: '/etc/neutron/plugin.ini', target: '/etc/neutron/plugins/ml2/ml2_conf.ini' }),
+    facts: [out('link\n/etc/neutron/plugins/ml2/ml2_conf.ini\n')],
+    action: 'none',
+  },
   // ini
-  { name: 'ini: sets options and removes auth_host', task: ini({ path: '/etc/nova/nova.conf', settings: { keystone_authtoken: { auth_uri: 'http://controller:5000/v2.0', auth_host: ABSENT } } }), facts: [fileOut('[keystone_authtoken]\n#auth_uri=<None>\nauth_host = 127.0.0.1\n')], action: 'change', steps: ['write /etc/nova/nova.conf'] },
-  { name: 'ini: already set (other spacing)', task: ini({ path: '/etc/nova/nova.conf', settings: { DEFAULT: { my_ip: '10.0.0.31', verbose: true } } }), facts: [fileOut('[DEFAULT]\nmy_ip=10.0.0.31\nverbose = true\n')], action: 'none' },
+  {
+    name: 'ini: sets options and removes auth_host',
+    task: ini({ path: '/etc/nova/nova.conf', settings: { keystone_authtoken: { auth_uri: 'http://controller:5000/v2.0', auth_host: ABSENT } } }),
+    facts: [fileOut('[keystone_authtoken]\n#auth_uri=<None>\nauth_host = 127.0.0.1\n')],
+    action: 'change',
+    steps: ['write /etc/nova/nova.conf'],
+  },
+  {
+    name: 'ini: already set (other spacing)',
+    task: ini({ path: '/etc/nova/nova.conf', settings: { DEFAULT: { my_ip: '10.0.0.31', verbose: true } } }),
+    facts: [fileOut('[DEFAULT]\nmy_ip=10.0.0.31\nverbose = true\n')],
+    action: 'none',
+  },
   { name: 'ini: only absent options, no file', task: ini({ path: '/etc/x.conf', settings: { a: { b: ABSENT } } }), facts: [absent], action: 'none' },
   // line
-  { name: 'line: replaces the matching line', task: line({ path: '/etc/default/ntp', regexp: /^NTPD_OPTS=/, line: "NTPD_OPTS='-g'" }), facts: [fileOut("NTPD_OPTS='-x'\n")], action: 'change', steps: ['write /etc/default/ntp'] },
-  { name: 'line: present', task: line({ path: '/etc/default/ntp', regexp: /^NTPD_OPTS=/, line: "NTPD_OPTS='-g'" }), facts: [fileOut("NTPD_OPTS='-g'\n")], action: 'none' },
+  {
+    name: 'line: replaces the matching line',
+    task: line({ path: '/etc/default/ntp', regexp: /^NTPD_OPTS=/, line: "NTPD_OPTS='-g'" }),
+    facts: [fileOut("NTPD_OPTS='-x'\n")],
+    action: 'change',
+    steps: ['write /etc/default/ntp'],
+  },
+  {
+    name: 'line: present',
+    task: line({ path: '/etc/default/ntp', regexp: /^NTPD_OPTS=/, line: "NTPD_OPTS='-g'" }),
+    facts: [fileOut("NTPD_OPTS='-g'\n")],
+    action: 'none',
+  },
   // sysctl
-  { name: 'sysctl: persist and apply', task: sysctl({ settings: { 'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.rp_filter': 0 } }), facts: [fileOut('#net.ipv4.ip_forward=1\n'), out('net.ipv4.ip_forward\t0\nnet.ipv4.conf.all.rp_filter\t1\n')], action: 'change', steps: ['write /etc/sysctl.conf', 'sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.conf.all.rp_filter=0'] },
-  { name: 'sysctl: persisted and live', task: sysctl({ settings: { 'net.ipv4.ip_forward': 1 } }), facts: [fileOut('net.ipv4.ip_forward=1\n'), out('net.ipv4.ip_forward\t1\n')], action: 'none' },
+  {
+    name: 'sysctl: persist and apply',
+    task: sysctl({ settings: { 'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.rp_filter': 0 } }),
+    facts: [fileOut('#net.ipv4.ip_forward=1\n'), out('net.ipv4.ip_forward\t0\nnet.ipv4.conf.all.rp_filter\t1\n')],
+    action: 'change',
+    steps: ['write /etc/sysctl.conf', 'sysctl -q -w net.ipv4.ip_forward=1', 'sysctl -q -w net.ipv4.conf.all.rp_filter=0'],
+  },
+  {
+    name: 'sysctl: persisted and live',
+    task: sysctl({ settings: { 'net.ipv4.ip_forward': 1 } }),
+    facts: [fileOut('net.ipv4.ip_forward=1\n'), out('net.ipv4.ip_forward\t1\n')],
+    action: 'none',
+  },
   // hostname
-  { name: 'hostname: set late (seed 004 §11)', task: hostname({ name: 'controller' }), facts: [out('localhost\n'), fileOut('localhost\n')], action: 'change', steps: ['write /etc/hostname', 'hostname controller'] },
+  {
+    name: 'hostname: set late (seed 004 §11)',
+    task: hostname({ name: 'controller' }),
+    facts: [out('localhost\n'), fileOut('localhost\n')],
+    action: 'change',
+    steps: ['write /etc/hostname', 'hostname controller'],
+  },
   { name: 'hostname: already', task: hostname({ name: 'controller' }), facts: [out('controller\n'), fileOut('controller\n')], action: 'none' },
   // hosts
-  { name: 'hosts: adds the block', task: hostsEntries({ entries: [{ address: '10.0.0.11', names: ['controller'] }] }), facts: [fileOut('127.0.0.1 localhost\n127.0.1.1 controller\n')], action: 'change', steps: ['write /etc/hosts'] },
-  { name: 'hosts: present', task: hostsEntries({ entries: [{ address: '10.0.0.11', names: ['controller'] }] }), facts: [fileOut('127.0.0.1 localhost\n# BEGIN stackplay managed hosts\n10.0.0.11 controller\n# END stackplay managed hosts\n')], action: 'none' },
+  {
+    name: 'hosts: adds the block',
+    task: hostsEntries({ entries: [{ address: '10.0.0.11', names: ['controller'] }] }),
+    facts: [fileOut('127.0.0.1 localhost\n127.0.1.1 controller\n')],
+    action: 'change',
+    steps: ['write /etc/hosts'],
+  },
+  {
+    name: 'hosts: present',
+    task: hostsEntries({ entries: [{ address: '10.0.0.11', names: ['controller'] }] }),
+    facts: [fileOut('127.0.0.1 localhost\n# BEGIN stackplay managed hosts\n10.0.0.11 controller\n# END stackplay managed hosts\n')],
+    action: 'none',
+  },
   // repository
-  { name: 'apt repository: add cloud archive, invalidate lists', task: aptRepository({ name: 'cloudarchive-juno', lines: ['deb http://ubuntu-cloud.archive.canonical.com/ubuntu trusty-updates/juno main'] }), facts: [absent], action: 'change', steps: ['write /etc/apt/sources.list.d/cloudarchive-juno.list mode=0644', 'rm -f /var/lib/stackplay/apt-updated'] },
-  { name: 'yum repository: present', task: yumRepository({ name: 'rdo', baseurl: 'http://x/' }), facts: [fileOut('[rdo]\nname=rdo\nbaseurl=http://x/\nenabled=1\ngpgcheck=0\n')], action: 'none' },
+  {
+    name: 'apt repository: add cloud archive, invalidate lists',
+    task: aptRepository({ name: 'cloudarchive-juno', lines: ['deb http://ubuntu-cloud.archive.canonical.com/ubuntu trusty-updates/juno main'] }),
+    facts: [absent],
+    action: 'change',
+    steps: ['write /etc/apt/sources.list.d/cloudarchive-juno.list mode=0644', 'rm -f /var/lib/stackplay/apt-updated'],
+  },
+  {
+    name: 'yum repository: present',
+    task: yumRepository({ name: 'rdo', baseurl: 'http://x/' }),
+    facts: [fileOut('[rdo]\nname=rdo\nbaseurl=http://x/\nenabled=1\ngpgcheck=0\n')],
+    action: 'none',
+  },
 ];
 
 describe('task modules: facts in, plan out', () => {
@@ -146,9 +355,15 @@ describe('task modules: facts in, plan out', () => {
   });
 
   it('ini puts a new key after its commented default and keeps everything else', () => {
-    const plan = planFrom({ name: '', task: ini({ path: '/f', settings: { keystone_authtoken: { auth_uri: 'http://controller:5000/v2.0', auth_host: ABSENT } } }), facts: [fileOut('[keystone_authtoken]\n# comment\n#auth_uri=<None>\nauth_host = 127.0.0.1\n\n[other]\nx = 1\n')], action: 'change' });
+    const plan = planFrom({
+      name: '',
+      task: ini({ path: '/f', settings: { keystone_authtoken: { auth_uri: 'http://controller:5000/v2.0', auth_host: ABSENT } } }),
+      facts: [fileOut('[keystone_authtoken]\n# comment\n#auth_uri=<None>\nauth_host = 127.0.0.1\n\n[other]\nx = 1\n')],
+      action: 'change',
+    });
     expect(plan.action).to.equal('change');
-    if (plan.action === 'change') expect(plan.diffs?.[0]?.after).to.equal('[keystone_authtoken]\n# comment\n#auth_uri=<None>\nauth_uri = http://controller:5000/v2.0\n\n[other]\nx = 1\n');
+    if (plan.action === 'change')
+      expect(plan.diffs?.[0]?.after).to.equal('[keystone_authtoken]\n# comment\n#auth_uri=<None>\nauth_uri = http://controller:5000/v2.0\n\n[other]\nx = 1\n');
   });
 
   it('hosts drops managed names from other lines only', () => {
@@ -158,7 +373,12 @@ describe('task modules: facts in, plan out', () => {
   });
 
   it('secrets in ini values reach the file but not the step display', () => {
-    const plan = planFrom({ name: '', task: ini({ path: '/etc/glance/glance-api.conf', settings: { database: { connection: new Secret('mysql://glance:s3cr3t@controller/glance') } } }), facts: [absent], action: 'change' });
+    const plan = planFrom({
+      name: '',
+      task: ini({ path: '/etc/glance/glance-api.conf', settings: { database: { connection: new Secret('mysql://glance:s3cr3t@controller/glance') } } }),
+      facts: [absent],
+      action: 'change',
+    });
     expect(plan.action).to.equal('change');
     if (plan.action !== 'change') return;
     expect(plan.steps.map(describeStep).join()).not.to.contain('s3cr3t');
@@ -252,7 +472,9 @@ describe('task modules on this machine through /bin/sh (local transport)', () =>
     } catch (e) {
       error = e as Error;
     }
-    expect(error?.message).to.match(/exited 3/).and.match(/boom/);
+    expect(error?.message)
+      .to.match(/exited 3/)
+      .and.match(/boom/);
   });
 
   it('gathers several facts in one round trip', async () => {
@@ -263,6 +485,8 @@ describe('task modules on this machine through /bin/sh (local transport)', () =>
     const values = await counting.gather(task.facts);
     expect(calls).to.have.length(1);
     expect(values[0]).to.equal(null);
-    expect((values[1] as Map<string, string>).get('kernel.hostname')).to.be.a('string').and.not.equal('');
+    expect((values[1] as Map<string, string>).get('kernel.hostname'))
+      .to.be.a('string')
+      .and.not.equal('');
   });
 });

@@ -62,7 +62,20 @@ describe('transport faults on a real link (root only)', function () {
     await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'id.pub')), { mode: 0o600 });
     await writeFile(
       join(dir, 'sshd_config'),
-      [`ListenAddress ${HOST}`, 'Port 22', `HostKey ${join(dir, 'host_key')}`, `PidFile ${join(dir, 'sshd.pid')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'UsePAM no', 'StrictModes no', 'SetEnv SHLVL=1', 'LogLevel ERROR', ''].join('\n'),
+      [
+        `ListenAddress ${HOST}`,
+        'Port 22',
+        `HostKey ${join(dir, 'host_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'SetEnv SHLVL=1',
+        'LogLevel ERROR',
+        '',
+      ].join('\n'),
     );
     sshd = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
     for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
@@ -71,7 +84,20 @@ describe('transport faults on a real link (root only)', function () {
   after(async () => {
     if (sshd?.pid) process.kill(sshd.pid, 'SIGKILL');
     if (made) {
-      await run('ip', ['netns', 'pids', NS]).then(({ stdout }) => stdout.split('\n').filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }), () => {});
+      await run('ip', ['netns', 'pids', NS]).then(
+        ({ stdout }) =>
+          stdout
+            .split('\n')
+            .filter(Boolean)
+            .forEach((p) => {
+              try {
+                process.kill(Number(p), 'SIGKILL');
+              } catch {
+                /* gone */
+              }
+            }),
+        () => {},
+      );
       await run('ip', ['link', 'del', 'spf0']).catch(() => {});
       await run('ip', ['netns', 'del', NS]).catch(() => {});
     }
@@ -90,7 +116,10 @@ describe('transport faults on a real link (root only)', function () {
     await dropAll();
     try {
       const started = Date.now();
-      const error = await connectSsh(options()).then(() => null, (e: unknown) => e);
+      const error = await connectSsh(options()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       const elapsed = (Date.now() - started) / 1000;
       expect(error).to.be.instanceOf(UnreachableError);
       expect((error as UnreachableError).transient).to.equal(true);
@@ -108,7 +137,10 @@ describe('transport faults on a real link (root only)', function () {
     const started = Date.now();
     await dropAll();
     try {
-      const error = await running.then(() => null, (e: unknown) => e);
+      const error = await running.then(
+        () => null,
+        (e: unknown) => e,
+      );
       const elapsed = (Date.now() - started) / 1000;
       expect(error).to.be.instanceOf(UnreachableError);
       expect(elapsed).to.be.below(45);

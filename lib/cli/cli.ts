@@ -53,7 +53,13 @@ const percentage = (v: string): number => {
   if (!/^\d+(\.\d+)?$/.test(v) || n > 100) throw new InvalidArgumentError('expected a percentage from 0 to 100');
   return n;
 };
-const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const list = (v: string, prev: string[] = []): string[] => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 /** Where the CLI writes; injected so tests can run it in-process. */
 export interface CliIo {
@@ -75,12 +81,26 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('-v, --verbose', 'more output (repeat: -vv, -vvv)', (_: string, prev: number) => prev + 1, 0)
     .option('--plan <dir>', 'run offline against simulated hosts and write files and commands per host to <dir>')
     .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
-    .option('--max-fail-percentage <n>', 'abort when more than n% of a play\'s hosts failed', percentage)
+    .option('--max-fail-percentage <n>', "abort when more than n% of a play's hosts failed", percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   program.parse([...argv], { from: 'user' });
-  const o = program.opts<{ inventory: string; check: boolean; diff: boolean; limit?: string; tags: string[]; skipTags: string[]; forks: number; json?: string; verbose: number; plan?: string; insecureHostKeys: boolean; maxFailPercentage?: number; anyErrorsFatal: boolean }>();
+  const o = program.opts<{
+    inventory: string;
+    check: boolean;
+    diff: boolean;
+    limit?: string;
+    tags: string[];
+    skipTags: string[];
+    forks: number;
+    json?: string;
+    verbose: number;
+    plan?: string;
+    insecureHostKeys: boolean;
+    maxFailPercentage?: number;
+    anyErrorsFatal: boolean;
+  }>();
   return {
     inventory: o.inventory,
     check: o.check,
@@ -104,20 +124,27 @@ function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redac
     const becomePassword = vars.opt('ansible_become_password');
     if (becomePassword) redactor.add(becomePassword);
     const keyPath = vars.opt('ansible_ssh_private_key_file') ?? vars.opt('ansible_private_key_file');
-    const transport = await connectWithRetry(() => connectSsh({
-      host,
-      address: vars.str('ansible_host', host),
-      port: vars.int('ansible_port', 22),
-      username: vars.str('ansible_user', 'root'),
-      ...(keyPath ? { privateKeyPath: resolve(keyPath) } : {}),
-      knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
-      hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
-      connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
-    }), { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] });
+    const transport = await connectWithRetry(
+      () =>
+        connectSsh({
+          host,
+          address: vars.str('ansible_host', host),
+          port: vars.int('ansible_port', 22),
+          username: vars.str('ansible_user', 'root'),
+          ...(keyPath ? { privateKeyPath: resolve(keyPath) } : {}),
+          knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
+          hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
+          connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
+        }),
+      { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] },
+    );
     // Ansible's become (sudo) for a login user other than root.
     const become = vars.bool('ansible_become', false);
     const wrapped = become
-      ? await BecomeTransport.open(transport, { user: vars.str('ansible_become_user', 'root'), password: becomePassword ? new Secret(becomePassword) : undefined }).catch(async (error: unknown) => {
+      ? await BecomeTransport.open(transport, {
+          user: vars.str('ansible_become_user', 'root'),
+          password: becomePassword ? new Secret(becomePassword) : undefined,
+        }).catch(async (error: unknown) => {
           await transport.close();
           // A refused sudo is not a connection problem to retry: the host cannot be worked on.
           throw new UnreachableError(host, error instanceof Error ? error.message : String(error), false);
@@ -127,7 +154,15 @@ function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redac
   };
 }
 
-async function writeJson(path: string, book: Playbook, options: CliOptions, outcome: RunOutcome, reporter: Reporter, redactor: Redactor, startedAt: Date): Promise<void> {
+async function writeJson(
+  path: string,
+  book: Playbook,
+  options: CliOptions,
+  outcome: RunOutcome,
+  reporter: Reporter,
+  redactor: Redactor,
+  startedAt: Date,
+): Promise<void> {
   const report = {
     playbook: book.name,
     inventory: options.inventory,
@@ -143,7 +178,11 @@ async function writeJson(path: string, book: Playbook, options: CliOptions, outc
 }
 
 /** Runs a playbook with the shared CLI; returns the process exit code. */
-export async function runPlaybook(book: Playbook, argv: readonly string[] = process.argv.slice(2), io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runPlaybook(
+  book: Playbook,
+  argv: readonly string[] = process.argv.slice(2),
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const startedAt = new Date();
   let options: CliOptions;
   try {
@@ -186,7 +225,10 @@ export async function runPlaybook(book: Playbook, argv: readonly string[] = proc
     const sim = simulatedHosts(inventory, book.simulation);
     const first = await execute(plays, { ...base, connect: sim.connect });
     reporter.recap(first);
-    await writePlanOutput(options.plan, [...sim.hosts.values()].filter((h) => first.recap.has(h.name)));
+    await writePlanOutput(
+      options.plan,
+      [...sim.hosts.values()].filter((h) => first.recap.has(h.name)),
+    );
     // Idempotence is the promise: the same plays on the converged simulated hosts must change nothing.
     const quiet = new Reporter({ out: io.stdout, color: false, live: false, verbose: 0, diff: false, redactor });
     const second = await execute(plays, { ...base, connect: sim.connect, emit: () => {} });
@@ -238,4 +280,3 @@ export async function main(book: Playbook): Promise<void> {
     process.exitCode = 1;
   }
 }
-

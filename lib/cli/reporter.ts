@@ -120,7 +120,13 @@ export class Reporter {
     const c = this.#c;
     const width = Math.max(0, ...[...outcome.recap.keys()].map((h) => h.length));
     const lines = [...outcome.recap].map(([host, r]: [string, HostRecap]) => {
-      const name = r.failed ? c.red(host.padEnd(width)) : r.unreachable ? c.red(host.padEnd(width)) : r.changed ? c.yellow(host.padEnd(width)) : c.green(host.padEnd(width));
+      const name = r.failed
+        ? c.red(host.padEnd(width))
+        : r.unreachable
+          ? c.red(host.padEnd(width))
+          : r.changed
+            ? c.yellow(host.padEnd(width))
+            : c.green(host.padEnd(width));
       return `${name} : ok=${r.ok} changed=${r.changed} unreachable=${r.unreachable} failed=${r.failed} skipped=${r.skipped}`;
     });
     this.#print(c.bold('\nPLAY RECAP'));
@@ -136,4 +142,8 @@ export class Reporter {
   }
 }
 
-const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (text: string): string =>
+  text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');

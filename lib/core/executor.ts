@@ -118,7 +118,8 @@ function abortReason(failed: number, total: number, options: ExecuteOptions): st
   if (failed === 0) return null;
   if (options.anyErrorsFatal) return `a host failed and --any-errors-fatal is set`;
   const pct = options.maxFailPercentage;
-  if (pct !== undefined && (failed / total) * 100 > pct) return `${failed} of ${total} hosts failed (${Math.round((failed / total) * 100)}%), more than --max-fail-percentage ${pct}`;
+  if (pct !== undefined && (failed / total) * 100 > pct)
+    return `${failed} of ${total} hosts failed (${Math.round((failed / total) * 100)}%), more than --max-fail-percentage ${pct}`;
   return null;
 }
 
@@ -175,7 +176,10 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
             } else if (error instanceof HostLockedError || error instanceof BeginFailed || error instanceof StepFailed) {
               counts.failed++;
               const task = error instanceof StepFailed ? 'keep run state on the host (lock, pending handlers)' : 'take the run lock';
-              options.emit({ type: 'task', result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 } });
+              options.emit({
+                type: 'task',
+                result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 },
+              });
             } else if (!(error instanceof HostStopped)) {
               throw error;
             }
@@ -215,7 +219,10 @@ async function runRole(
   const started = performance.now();
   // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts);
   // on a host's first role that read also carries the run lock and the pending handlers.
-  rt = prefetching(rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)));
+  rt = prefetching(
+    rt,
+    role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)),
+  );
   await readAhead(rt);
   const pendingFromLastRun = (await owed()) ?? new Set<string>();
   // Handlers an earlier run notified but never ran (it died or was

@@ -3,7 +3,18 @@ import { raw, sh, type Cmd } from './shell.js';
 import type { SimHost } from '../sim/sim.js';
 import type { ApiFact, ExecStep, Fact, Http, ShellFact, Step, WriteStep } from './task.js';
 import type { ExecResult, HttpRequest, HttpResponse, Transport } from '../transport/transport.js';
-import { beginScript, DEFAULT_STATE_DIR, donePendingScript, HostLockedError, notePendingScript, parseBegin, parsePendingName, pendingName, type HostSession, type LockHolder } from './host-session.js';
+import {
+  beginScript,
+  DEFAULT_STATE_DIR,
+  donePendingScript,
+  HostLockedError,
+  notePendingScript,
+  parseBegin,
+  parsePendingName,
+  pendingName,
+  type HostSession,
+  type LockHolder,
+} from './host-session.js';
 
 /**
  * Where facts are read and steps applied: a real host over a Transport, or a

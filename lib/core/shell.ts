@@ -108,10 +108,5 @@ export function withStdin(cmd: Cmd, input: string | Secret | Cmd): Cmd {
   let delimiter = 'SP_EOF';
   while (text.split('\n').includes(delimiter)) delimiter = `SP_EOF_${randomBytes(4).toString('hex')}`;
   const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-  return new Cmd([
-    ...cmd.pieces,
-    { text: ` <<'${delimiter}'\n`, secret: false },
-    { text: body, secret },
-    { text: `\n${delimiter}`, secret: false },
-  ]);
+  return new Cmd([...cmd.pieces, { text: ` <<'${delimiter}'\n`, secret: false }, { text: body, secret }, { text: `\n${delimiter}`, secret: false }]);
 }

@@ -638,7 +638,10 @@ function matchBase(inv: Inventory, base: string, fail: Fail): string[] {
 }
 
 function globTest(glob: string): (name: string) => boolean {
-  const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   const re = new RegExp(`^${source}$`);
   return (name) => re.test(name);
 }

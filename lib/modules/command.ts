@@ -61,7 +61,9 @@ export function command<H extends string = never>(args: CommandArgs, options?: T
           if (args.removes) h.remove(args.removes);
         },
       };
-      return args.changedWhen ? { action: 'run', summary: args.cmd.display(), steps: [step] } : { action: 'change', summary: args.cmd.display(), steps: [step] };
+      return args.changedWhen
+        ? { action: 'run', summary: args.cmd.display(), steps: [step] }
+        : { action: 'change', summary: args.cmd.display(), steps: [step] };
     },
   });
 }

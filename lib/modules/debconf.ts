@@ -111,7 +111,10 @@ export function debconf<H extends string = never>(args: DebconfArgs, options?: T
       // An upgrade registers it again, and the answer is set then.
       const unregistered = args.settings.filter((s) => installed === true && current.get(s.question) === null);
       const todo = args.settings.filter((s) => current.get(s.question) !== expected(s) && !unregistered.includes(s));
-      if (todo.length === 0) return noChange(`${args.settings.length - unregistered.length} answer(s) already set${unregistered.length ? `; ${unregistered.map((s) => s.question).join(', ')} unregistered by installed ${args.package}` : ''}`);
+      if (todo.length === 0)
+        return noChange(
+          `${args.settings.length - unregistered.length} answer(s) already set${unregistered.length ? `; ${unregistered.map((s) => s.question).join(', ')} unregistered by installed ${args.package}` : ''}`,
+        );
       // The here-document body piece by piece, so only secret values show as ***.
       const body: { text: string; secret: boolean }[] = [];
       todo.forEach((s, i) => {

@@ -16,7 +16,11 @@ export interface FileArgs {
 }
 
 /** Attribute fixes needed on an existing path: the steps, and a phrase for the summary. */
-export function attributeSteps(path: string, current: PathInfo, want: { mode?: string | undefined; owner?: string | undefined; group?: string | undefined }): { steps: Step[]; what: string[] } {
+export function attributeSteps(
+  path: string,
+  current: PathInfo,
+  want: { mode?: string | undefined; owner?: string | undefined; group?: string | undefined },
+): { steps: Step[]; what: string[] } {
   if (!current || current.type === 'link') return { steps: [], what: [] };
   const steps: Step[] = [];
   const what: string[] = [];
@@ -47,13 +51,28 @@ export function attributeSteps(path: string, current: PathInfo, want: { mode?: s
 }
 
 /** Plan for "this path must hold exactly `content`": shared by file, ini, line, hosts and friends. */
-export function planContent(path: string, current: PathInfo, content: string, attrs: { mode?: string | undefined; owner?: string | undefined; group?: string | undefined }, unchangedReason = 'content and attributes match'): Plan {
+export function planContent(
+  path: string,
+  current: PathInfo,
+  content: string,
+  attrs: { mode?: string | undefined; owner?: string | undefined; group?: string | undefined },
+  unchangedReason = 'content and attributes match',
+): Plan {
   if (current && current.type !== 'file') throw new Error(`${path} is a ${current.type}, not a file`);
   if (!current) {
     return {
       action: 'change',
       summary: `create ${path}`,
-      steps: [{ kind: 'write', path, content, mode: attrs.mode ?? '0644', ...(attrs.owner ? { owner: attrs.owner } : {}), ...(attrs.group ? { group: attrs.group } : {}) }],
+      steps: [
+        {
+          kind: 'write',
+          path,
+          content,
+          mode: attrs.mode ?? '0644',
+          ...(attrs.owner ? { owner: attrs.owner } : {}),
+          ...(attrs.group ? { group: attrs.group } : {}),
+        },
+      ],
       diffs: [{ path, before: null, after: content }],
     };
   }
@@ -61,7 +80,16 @@ export function planContent(path: string, current: PathInfo, content: string, at
     return {
       action: 'change',
       summary: `update ${path}`,
-      steps: [{ kind: 'write', path, content, ...(attrs.mode ? { mode: attrs.mode } : {}), ...(attrs.owner ? { owner: attrs.owner } : {}), ...(attrs.group ? { group: attrs.group } : {}) }],
+      steps: [
+        {
+          kind: 'write',
+          path,
+          content,
+          ...(attrs.mode ? { mode: attrs.mode } : {}),
+          ...(attrs.owner ? { owner: attrs.owner } : {}),
+          ...(attrs.group ? { group: attrs.group } : {}),
+        },
+      ],
       diffs: [{ path, before: current.content, after: content }],
     };
   }
@@ -90,7 +118,12 @@ export function absentFile<H extends string = never>(path: string, options?: Tas
     plan: ({ current }): Plan =>
       current === null
         ? noChange(`${path} does not exist`)
-        : { action: 'change', summary: `remove ${path}`, steps: [{ kind: 'exec', cmd: sh`rm -f ${path}`, simulate: (h) => h.remove(path) }], ...(current.type === 'file' ? { diffs: [{ path, before: current.content, after: null }] } : {}) },
+        : {
+            action: 'change',
+            summary: `remove ${path}`,
+            steps: [{ kind: 'exec', cmd: sh`rm -f ${path}`, simulate: (h) => h.remove(path) }],
+            ...(current.type === 'file' ? { diffs: [{ path, before: current.content, after: null }] } : {}),
+          },
   });
 }
 
@@ -108,19 +141,28 @@ export function directory<H extends string = never>(args: { path: string; mode?:
         return {
           action: 'change',
           summary: `create directory ${args.path}`,
-          steps: [{
-            kind: 'exec',
-            cmd: sh`mkdir -p ${args.path}${own}${mode}`,
-            simulate: (h) => {
-              h.mkdirp(args.path);
-              const e = h.files.get(args.path);
-              if (e && e.type === 'dir') Object.assign(e, { ...(args.mode ? { mode: args.mode.padStart(4, '0') } : {}), ...(args.owner ? { owner: args.owner } : {}), ...(args.group ? { group: args.group } : {}) });
+          steps: [
+            {
+              kind: 'exec',
+              cmd: sh`mkdir -p ${args.path}${own}${mode}`,
+              simulate: (h) => {
+                h.mkdirp(args.path);
+                const e = h.files.get(args.path);
+                if (e && e.type === 'dir')
+                  Object.assign(e, {
+                    ...(args.mode ? { mode: args.mode.padStart(4, '0') } : {}),
+                    ...(args.owner ? { owner: args.owner } : {}),
+                    ...(args.group ? { group: args.group } : {}),
+                  });
+              },
             },
-          }],
+          ],
         };
       }
       const fix = attributeSteps(args.path, current, args);
-      return fix.steps.length === 0 ? noChange('directory exists with the wanted attributes') : { action: 'change', summary: `${args.path}: ${fix.what.join(', ')}`, steps: fix.steps };
+      return fix.steps.length === 0
+        ? noChange('directory exists with the wanted attributes')
+        : { action: 'change', summary: `${args.path}: ${fix.what.join(', ')}`, steps: fix.steps };
     },
   });
 }

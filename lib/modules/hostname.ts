@@ -26,7 +26,12 @@ export function hostname<H extends string = never>(args: { name: string }, optio
       const steps: Step[] = persisted.action === 'none' ? [] : [...persisted.steps];
       if (current !== args.name) steps.push({ kind: 'exec', cmd: sh`hostname ${args.name}`, simulate: (h) => h.setValue('hostname', args.name) });
       if (steps.length === 0) return noChange(`host name is ${args.name}`);
-      return { action: 'change', summary: `set host name ${current} → ${args.name}`, steps, ...(persisted.action === 'change' && persisted.diffs ? { diffs: persisted.diffs } : {}) };
+      return {
+        action: 'change',
+        summary: `set host name ${current} → ${args.name}`,
+        steps,
+        ...(persisted.action === 'change' && persisted.diffs ? { diffs: persisted.diffs } : {}),
+      };
     },
   });
 }

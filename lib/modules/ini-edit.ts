@@ -98,7 +98,10 @@ function blocksOf(lines: readonly Line[]): Block[] {
 
 /** `#key = x`, `# key=x`, `;key`, `#key` — a commented-out default for `key`. */
 function isCommentedDefault(text: string, key: string): boolean {
-  const rest = text.trimStart().replace(/^[#;]+/, '').trimStart();
+  const rest = text
+    .trimStart()
+    .replace(/^[#;]+/, '')
+    .trimStart();
   if (!rest.startsWith(key)) return false;
   const after = rest.slice(key.length).trimStart();
   return after === '' || after.startsWith('=');
@@ -242,11 +245,7 @@ function applyOne(lines: Line[], s: IniSetting, separator: string, eol: string):
 }
 
 /** Pure: apply all settings to `text`, touching nothing else. */
-export function editIni(
-  text: string,
-  settings: readonly IniSetting[],
-  options?: { separator?: string },
-): IniEditResult {
+export function editIni(text: string, settings: readonly IniSetting[], options?: { separator?: string }): IniEditResult {
   // Validate everything first so a bad setting never yields a half-applied result.
   settings.forEach(validate);
   const separator = options?.separator ?? ' = ';

@@ -38,7 +38,7 @@ export function line<H extends string = never>(args: LineArgs, options?: TaskOpt
   if (args.regexp?.global || args.regexp?.sticky) throw new Error(`line: regexp for ${args.path} must not use the g or y flag`);
   return makeTask({
     module: 'line',
-    name: `line ${args.path}: ${args.state === 'absent' ? 'absent' : args.line ?? ''}`,
+    name: `line ${args.path}: ${args.state === 'absent' ? 'absent' : (args.line ?? '')}`,
     options,
     facts: { current: pathFact(args.path) },
     plan: ({ current }) => {

@@ -45,7 +45,9 @@ function section(result: ExecResult, all: Map<string, { rc: number; lines: strin
 }
 
 export function lvmFact(devices: readonly string[]): ShellFact<LvmState> {
-  const probes = devices.map((d) => sh`d=${d}; if [ -b "$d" ]; then printf '@@device\\t%s\\t%s\\n' "$d" "$(readlink -f -- "$d")"; else printf '@@device\\t%s\\t\\n' "$d"; fi`);
+  const probes = devices.map(
+    (d) => sh`d=${d}; if [ -b "$d" ]; then printf '@@device\\t%s\\t%s\\n' "$d" "$(readlink -f -- "$d")"; else printf '@@device\\t%s\\t\\n' "$d"; fi`,
+  );
   const script = joinCmds(
     [
       ...probes,
@@ -59,7 +61,12 @@ export function lvmFact(devices: readonly string[]): ShellFact<LvmState> {
     script,
     parse(result) {
       const deviceLines = result.stdout.split('\n').filter((l) => l.startsWith('@@device\t'));
-      const all = sections(result.stdout.split('\n').filter((l) => !l.startsWith('@@device\t')).join('\n'));
+      const all = sections(
+        result.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('@@device\t'))
+          .join('\n'),
+      );
       const found = new Map<string, string | null>();
       for (const l of deviceLines) {
         const [, given = '', canonical = ''] = l.split('\t');
@@ -116,7 +123,10 @@ export function lvmPhysicalVolume<H extends string = never>(args: { readonly dev
  * and added. Devices in the group but not listed stay: shrinking a group is
  * not something to do implicitly.
  */
-export function lvmVolumeGroup<H extends string = never>(args: { readonly name: string; readonly devices: readonly string[] }, options?: TaskOptions<H>): Task<H> {
+export function lvmVolumeGroup<H extends string = never>(
+  args: { readonly name: string; readonly devices: readonly string[] },
+  options?: TaskOptions<H>,
+): Task<H> {
   if (args.devices.length === 0) throw new Error(`volume group ${args.name}: no devices given`);
   return makeTask({
     module: 'lvm',
@@ -133,7 +143,13 @@ export function lvmVolumeGroup<H extends string = never>(args: { readonly name: 
       if (current.vgs.has(args.name) && missing.length === 0) return noChange(`volume group ${args.name} holds ${args.devices.join(', ')}`);
       const steps: ExecStep[] = [];
       const uninitialized = missing.filter((d) => !current.pvs.has(d.path));
-      if (uninitialized.length > 0) steps.push(pvcreateStep(uninitialized.map((d) => d.given), uninitialized.map((d) => d.path)));
+      if (uninitialized.length > 0)
+        steps.push(
+          pvcreateStep(
+            uninitialized.map((d) => d.given),
+            uninitialized.map((d) => d.path),
+          ),
+        );
       const create = !current.vgs.has(args.name);
       const verb = create ? 'vgcreate' : 'vgextend';
       steps.push({
@@ -186,7 +202,12 @@ export function loopFact(args: LoopDeviceArgs): ShellFact<LoopState> {
 if [ -f "$f" ]; then echo "@@size $(stat -c %s -- "$f")"; else echo '@@size'; fi
 losetup -j "$f" 2>/dev/null; echo "@@attached 0"${device}`,
     parse(result) {
-      const all = sections(result.stdout.split('\n').filter((l) => !l.startsWith('@@size')).join('\n'));
+      const all = sections(
+        result.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('@@size'))
+          .join('\n'),
+      );
       const sizeLine = result.stdout.split('\n').find((l) => l.startsWith('@@size'));
       if (sizeLine === undefined || !all.has('attached')) throw new Error(`loop device probe for ${args.file} was cut short (exit ${result.exitCode})`);
       const size = sizeLine === '@@size' ? null : Number(sizeLine.slice('@@size '.length));
@@ -237,7 +258,8 @@ export function loopDevice<H extends string = never>(args: LoopDeviceArgs, optio
       }
       const attached = args.device ? current.attachedTo.includes(args.device) : current.attachedTo.length > 0;
       if (!attached) {
-        if (args.device && current.attachedTo.length > 0) throw new Error(`${args.file} is attached to ${current.attachedTo.join(', ')}, not ${args.device}; detach it first (losetup -d)`);
+        if (args.device && current.attachedTo.length > 0)
+          throw new Error(`${args.file} is attached to ${current.attachedTo.join(', ')}, not ${args.device}; detach it first (losetup -d)`);
         if (args.device && current.deviceBusy) throw new Error(`${args.device} is in use by another file`);
         const device = args.device;
         steps.push({

@@ -53,7 +53,8 @@ function literal(value: string, what: string): string {
 }
 
 function identifier(name: string, what: string): string {
-  if (name === '' || /[`\\\x00-\x1f\x7f]/.test(name)) throw new Error(`MySQL ${what} ${JSON.stringify(name)}: empty names, backticks, backslashes and control characters are not supported`);
+  if (name === '' || /[`\\\x00-\x1f\x7f]/.test(name))
+    throw new Error(`MySQL ${what} ${JSON.stringify(name)}: empty names, backticks, backslashes and control characters are not supported`);
   return `\`${name}\``;
 }
 
@@ -150,7 +151,10 @@ export function mysqlDatabaseFact(args: MysqlDatabaseArgs): ShellFact<MysqlDatab
       const db = probeLines(result, `database ${args.name}`).find((l) => l.startsWith('@@db '));
       return db === undefined ? { exists: false, charset: null } : { exists: true, charset: db.slice('@@db '.length) || null };
     },
-    simulate: (host) => (host.set('mysql:databases').has(args.name) ? { exists: true, charset: host.value(`mysql:charset:${args.name}`) ?? null } : { exists: false, charset: null }),
+    simulate: (host) =>
+      host.set('mysql:databases').has(args.name)
+        ? { exists: true, charset: host.value(`mysql:charset:${args.name}`) ?? null }
+        : { exists: false, charset: null },
   };
 }
 
@@ -231,7 +235,13 @@ export function parseGrantLine(line: string): MysqlGrantLine | null {
   // Column privileges ("SELECT (a, b)") do not grant the database.
   if (m[1].includes('(')) return null;
   // An escaped wildcard (nova\_api) names the same database as the pattern nova_api.
-  const database = m[2] === '*' ? '*' : m[2].slice(1, -1).replace(/``/g, '`').replace(/\\([_%])/g, '$1');
+  const database =
+    m[2] === '*'
+      ? '*'
+      : m[2]
+          .slice(1, -1)
+          .replace(/``/g, '`')
+          .replace(/\\([_%])/g, '$1');
   return { database, privileges: m[1].split(',').map((p) => p.trim().toUpperCase()) };
 }
 
@@ -322,7 +332,8 @@ export function mysqlUser<H extends string = never>(args: MysqlUserArgs, options
   const user = literal(args.user, 'user');
   for (const g of args.privileges) {
     identifier(g.database, 'database');
-    if (g.privileges !== 'ALL' && (g.privileges.length === 0 || g.privileges.some((p) => !/^[A-Za-z][A-Za-z ]*$/.test(p)))) throw new Error(`MySQL privileges for ${g.database}: expected 'ALL' or names like 'SELECT'`);
+    if (g.privileges !== 'ALL' && (g.privileges.length === 0 || g.privileges.some((p) => !/^[A-Za-z][A-Za-z ]*$/.test(p))))
+      throw new Error(`MySQL privileges for ${g.database}: expected 'ALL' or names like 'SELECT'`);
   }
   const hash = nativePasswordHash(args.password);
   return makeTask({

@@ -62,7 +62,11 @@ export function ovsBridge<H extends string = never>(args: { readonly name: strin
     plan: ({ current }): Plan =>
       current.bridgeExists
         ? noChange(`bridge ${args.name} exists`)
-        : { action: 'change', summary: `add bridge ${args.name}`, steps: [{ kind: 'exec', cmd: sh`ovs-vsctl --may-exist add-br ${args.name}`, simulate: (h) => addBridge(h, args.name) }] },
+        : {
+            action: 'change',
+            summary: `add bridge ${args.name}`,
+            steps: [{ kind: 'exec', cmd: sh`ovs-vsctl --may-exist add-br ${args.name}`, simulate: (h) => addBridge(h, args.name) }],
+          },
   });
 }
 
@@ -79,7 +83,8 @@ export function ovsPort<H extends string = never>(args: { readonly bridge: strin
     facts: { current: ovsFact(args.bridge, args.port) },
     plan: ({ current }): Plan => {
       if (current.bridgeExists && current.ports.includes(args.port)) return noChange(`${args.port} is on ${args.bridge}`);
-      if (current.portBridge !== null && current.portBridge !== args.bridge) throw new Error(`${args.port} is on bridge ${current.portBridge}, not ${args.bridge}; refusing to move it`);
+      if (current.portBridge !== null && current.portBridge !== args.bridge)
+        throw new Error(`${args.port} is on bridge ${current.portBridge}, not ${args.bridge}; refusing to move it`);
       const addPort = (h: SimHost): void => {
         addBridge(h, args.bridge);
         h.set('ovs:ports').add(args.port);

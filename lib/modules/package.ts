@@ -121,7 +121,10 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
         });
       }
       if (state === 'present' && args.manager === 'apt') {
-        steps.push({ kind: 'exec', cmd: sh`${retryApt(APT_STALL_SECONDS.download)}retry_apt env ${aptEnv} apt-get install --download-only -y -q ${aptOpts} -- ${todo}` });
+        steps.push({
+          kind: 'exec',
+          cmd: sh`${retryApt(APT_STALL_SECONDS.download)}retry_apt env ${aptEnv} apt-get install --download-only -y -q ${aptOpts} -- ${todo}`,
+        });
       }
       steps.push({
         kind: 'exec',

@@ -86,9 +86,13 @@ const authCheck = (user: string): string =>
   `case rabbit_access_control:check_user_pass_login(${erlBinary(user)}, P) of {ok, _} -> stackplay_auth_ok; _ -> stackplay_auth_refused end.`;
 
 function validate(args: RabbitmqUserArgs): void {
-  if (args.user === '' || /[\x00-\x1f\x7f]/.test(args.user)) throw new Error(`RabbitMQ user ${JSON.stringify(args.user)}: empty names and control characters are not supported`);
+  if (args.user === '' || /[\x00-\x1f\x7f]/.test(args.user))
+    throw new Error(`RabbitMQ user ${JSON.stringify(args.user)}: empty names and control characters are not supported`);
   const pw = args.password.reveal();
-  if (pw !== pw.trim() || /[\r\n]/.test(pw)) throw new Error(`RabbitMQ password of ${args.user}: rabbitmqctl reads it from stdin and trims it, so leading/trailing whitespace and newlines cannot be set`);
+  if (pw !== pw.trim() || /[\r\n]/.test(pw))
+    throw new Error(
+      `RabbitMQ password of ${args.user}: rabbitmqctl reads it from stdin and trims it, so leading/trailing whitespace and newlines cannot be set`,
+    );
 }
 
 /** `rabbitmqctl -q list_…` rows, without the header 3.7+ prints even with -q. */
@@ -150,16 +154,23 @@ esac`;
       for (const name of ['list_users', 'list_permissions']) {
         const s = sections.get(name);
         if (!s) throw new Error(`rabbitmqctl probe output was cut short (no ${name} result)`);
-        if (s.rc !== 0) throw new Error(`rabbitmqctl ${name}${name === 'list_permissions' ? ` -p ${vhost}` : ''} failed (exit ${s.rc}): is rabbitmq-server running${vhost !== '/' ? ` and does vhost ${vhost} exist` : ''}?`);
+        if (s.rc !== 0)
+          throw new Error(
+            `rabbitmqctl ${name}${name === 'list_permissions' ? ` -p ${vhost}` : ''} failed (exit ${s.rc}): is rabbitmq-server running${vhost !== '/' ? ` and does vhost ${vhost} exist` : ''}?`,
+          );
       }
       const users = new Map(rows(sections.get('list_users')?.text ?? '', 'user\ttags').map(([u = '', tags = '']) => [u, parseTags(tags)] as const));
       const permissions = new Map(
-        rows(sections.get('list_permissions')?.text ?? '', 'user\tconfigure\twrite\tread').map(([u = '', c = '', w = '', r = '']) => [u, [c, w, r] as const] as const),
+        rows(sections.get('list_permissions')?.text ?? '', 'user\tconfigure\twrite\tread').map(
+          ([u = '', c = '', w = '', r = '']) => [u, [c, w, r] as const] as const,
+        ),
       );
       return { users, permissions, auth, passwordRoute };
     },
     simulate(host) {
-      const users = new Map([...host.set('rabbitmq:users')].map((u) => [u, (host.value(`rabbitmq:tags:${u}`) ?? '').split(',').filter((t) => t !== '')] as const));
+      const users = new Map(
+        [...host.set('rabbitmq:users')].map((u) => [u, (host.value(`rabbitmq:tags:${u}`) ?? '').split(',').filter((t) => t !== '')] as const),
+      );
       const permissions = new Map(
         [...host.set(`rabbitmq:permissions:${vhost}`)].map((entry) => {
           const [u = '', c = '', w = '', r = ''] = entry.split('\t');
@@ -177,7 +188,8 @@ esac`;
 const passwordDigest = (password: Secret): string => createHash('sha256').update(password.reveal()).digest('hex');
 
 function passwordStep(args: RabbitmqUserArgs, action: 'add_user' | 'change_password', route: 'stdin' | 'eval'): ExecStep {
-  const cmd = route === 'stdin' ? withStdin(sh`${CTL} ${raw(action)} ${args.user}`, args.password) : evalWithPassword(args.password, internalCall(action, args.user));
+  const cmd =
+    route === 'stdin' ? withStdin(sh`${CTL} ${raw(action)} ${args.user}`, args.password) : evalWithPassword(args.password, internalCall(action, args.user));
   return {
     kind: 'exec',
     cmd,
@@ -225,7 +237,11 @@ export function rabbitmqUser<H extends string = never>(args: RabbitmqUserArgs, o
         const want = [...args.tags].sort();
         const have = [...(current.users.get(args.user) ?? [])].sort();
         if (!exists || want.join(',') !== have.join(',')) {
-          steps.push({ kind: 'exec', cmd: sh`${CTL} set_user_tags ${args.user} ${args.tags}`, simulate: (h) => h.setValue(`rabbitmq:tags:${args.user}`, want.join(',')) });
+          steps.push({
+            kind: 'exec',
+            cmd: sh`${CTL} set_user_tags ${args.user} ${args.tags}`,
+            simulate: (h) => h.setValue(`rabbitmq:tags:${args.user}`, want.join(',')),
+          });
           what.push(`tags [${want.join(', ')}]`);
         }
       }

@@ -127,7 +127,8 @@ export function service<H extends string = never>(args: ServiceArgs, options?: T
         });
         what.push(args.enabled ? 'enable' : 'disable');
       }
-      if (steps.length === 0) return noChange(`${args.name} is ${svc.running ? 'running' : 'stopped'}${args.enabled === undefined ? '' : svc.enabled ? ', enabled' : ', disabled'}`);
+      if (steps.length === 0)
+        return noChange(`${args.name} is ${svc.running ? 'running' : 'stopped'}${args.enabled === undefined ? '' : svc.enabled ? ', enabled' : ', disabled'}`);
       return { action: 'change', summary: `${what.join(' + ')} ${args.name} (${svc.init})`, steps };
     },
   });

@@ -16,12 +16,20 @@ const NAME = /^[a-z0-9_.-]+(\/[a-z0-9_.-]+)*$/i;
 function currentValues(names: readonly string[]): ShellFact<ReadonlyMap<string, string>> {
   return {
     kind: 'shell',
-    script: joinCmds(names.map((n) => sh`printf '%s\\t%s\\n' ${n} "$(sysctl -n ${n} 2>/dev/null)"`), '\n'),
+    script: joinCmds(
+      names.map((n) => sh`printf '%s\\t%s\\n' ${n} "$(sysctl -n ${n} 2>/dev/null)"`),
+      '\n',
+    ),
     parse: ({ stdout }) =>
-      new Map(stdout.split('\n').filter(Boolean).map((l) => {
-        const [k = '', v = ''] = l.split('\t');
-        return [k, v.replace(/\s+/g, ' ').trim()];
-      })),
+      new Map(
+        stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => {
+            const [k = '', v = ''] = l.split('\t');
+            return [k, v.replace(/\s+/g, ' ').trim()];
+          }),
+      ),
     simulate: (h) => new Map(names.map((n) => [n, h.value(`sysctl:${n}`) ?? ''])),
   };
 }
@@ -41,7 +49,10 @@ export function sysctl<H extends string = never>(args: SysctlArgs, options?: Tas
       for (const [k, v] of entries) {
         const key = new RegExp(`^\\s*${k.replace(/[.]/g, '\\.')}\\s*=`);
         // The last assignment wins in sysctl files; leave it alone when it already says v.
-        const last = content.split('\n').filter((l) => key.test(l)).pop();
+        const last = content
+          .split('\n')
+          .filter((l) => key.test(l))
+          .pop();
         if (last !== undefined && last.slice(last.indexOf('=') + 1).trim() === v.trim()) continue;
         content = editLines(content, { path, line: `${k} = ${v}`, regexp: key });
       }
@@ -52,7 +63,9 @@ export function sysctl<H extends string = never>(args: SysctlArgs, options?: Tas
       if (steps.length === 0) return noChange('persisted and live values match');
       return {
         action: 'change',
-        summary: [filePlan.action === 'none' ? '' : `persist in ${path}`, stale.length ? `apply ${stale.map(([k]) => k).join(' ')}` : ''].filter(Boolean).join('; '),
+        summary: [filePlan.action === 'none' ? '' : `persist in ${path}`, stale.length ? `apply ${stale.map(([k]) => k).join(' ')}` : '']
+          .filter(Boolean)
+          .join('; '),
         steps,
         ...(filePlan.action === 'change' && filePlan.diffs ? { diffs: filePlan.diffs } : {}),
       };

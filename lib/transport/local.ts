@@ -23,8 +23,13 @@ export class LocalTransport implements Transport {
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         const stderr = Buffer.concat(err).toString('utf8');
-        if (timedOut) return resolve({ exitCode: 124, stdout: Buffer.concat(out).toString('utf8'), stderr: `${stderr}timed out after ${options.timeoutMs} ms` });
-        resolve({ exitCode: code ?? (signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 }) as Record<string, number>)[signal]! : 1), stdout: Buffer.concat(out).toString('utf8'), stderr });
+        if (timedOut)
+          return resolve({ exitCode: 124, stdout: Buffer.concat(out).toString('utf8'), stderr: `${stderr}timed out after ${options.timeoutMs} ms` });
+        resolve({
+          exitCode: code ?? (signal ? 128 + ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[signal]! : 1),
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr,
+        });
       });
       child.stdin.on('error', () => {}); // the script may exit before reading all of its stdin
       child.stdin.end(script);
@@ -36,7 +41,13 @@ export class LocalTransport implements Transport {
       const r = httpRequest({ host: req.host, port: req.port, method: req.method, path: req.path, headers: req.headers ?? {} }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])), body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       });
       r.on('error', reject);
       r.end(req.body);

@@ -113,7 +113,8 @@ class HttpError extends Error {
 }
 
 const notFound = (what: string, id: string) => new HttpError(404, 'Not Found', `Could not find ${what}: ${id}.`);
-const conflict = (what: string, name: string) => new HttpError(409, 'Conflict', `Conflict occurred attempting to store ${what} - Duplicate entry found with name ${name}.`);
+const conflict = (what: string, name: string) =>
+  new HttpError(409, 'Conflict', `Conflict occurred attempting to store ${what} - Duplicate entry found with name ${name}.`);
 const badRequest = (message: string) => new HttpError(400, 'Bad Request', message);
 const unauthorized = () => new HttpError(401, 'Unauthorized', 'The request you have made requires authentication.');
 
@@ -136,7 +137,8 @@ const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 function required(body: Json, key: string, field: string): string {
   const v = str(body[field]);
-  if (v === null || v === '') throw badRequest(`Expecting to find ${field} in ${key}. The server could not comply with the request since it is either malformed or otherwise incorrect.`);
+  if (v === null || v === '')
+    throw badRequest(`Expecting to find ${field} in ${key}. The server could not comply with the request since it is either malformed or otherwise incorrect.`);
   return v;
 }
 
@@ -151,7 +153,10 @@ function handle(state: SimKeystoneState, request: HttpRequest): HttpResponse {
         throw badRequest('Malformed JSON');
       }
     }
-    const parts = url.pathname.split('/').filter((p) => p).map(decodeURIComponent);
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p)
+      .map(decodeURIComponent);
     const q = (name: string) => url.searchParams.get(name);
     const route = `${request.method} ${routeOf(parts) ?? url.pathname}`;
     const at = (i: number) => parts[i] ?? '';
@@ -280,7 +285,11 @@ function rolesOf(state: SimKeystoneState, projectId: string, userId: string) {
 }
 
 /** Password login: a known user must match its stored password; an unknown one is the bootstrap admin. */
-function login(state: SimKeystoneState, by: { id?: string | null; name?: string | null; domainId?: string | null }, password: string): { id: string; name: string } {
+function login(
+  state: SimKeystoneState,
+  by: { id?: string | null; name?: string | null; domainId?: string | null },
+  password: string,
+): { id: string; name: string } {
   const user = by.id
     ? state.users.get(by.id)
     : [...state.users.values()].find((u) => u.name === by.name && (by.domainId === undefined || by.domainId === null || u.domainId === by.domainId));
@@ -443,7 +452,11 @@ function v3Domain(state: SimKeystoneState, ref: Json | undefined, fallback: stri
   const id = str(ref['id']);
   if (id !== null) return must(state.domains.get(id), 'domain', id).id;
   const name = str(ref['name']) ?? '';
-  return must([...state.domains.values()].find((d) => d.name === name), 'domain', name).id;
+  return must(
+    [...state.domains.values()].find((d) => d.name === name),
+    'domain',
+    name,
+  ).id;
 }
 
 function v3(state: SimKeystoneState, request: HttpRequest, route: string, at: At, q: Query, body: Json): HttpResponse {
@@ -569,15 +582,27 @@ function v3(state: SimKeystoneState, request: HttpRequest, route: string, at: At
       const serviceId = required(e, 'endpoint', 'service_id');
       if (!state.services.has(serviceId)) throw badRequest(`Could not find service: ${serviceId}.`);
       const iface = required(e, 'endpoint', 'interface');
-      if (!['public', 'internal', 'admin'].includes(iface)) throw badRequest(`Invalid input for field 'interface': '${iface}' is not one of ['admin', 'internal', 'public']`);
+      if (!['public', 'internal', 'admin'].includes(iface))
+        throw badRequest(`Invalid input for field 'interface': '${iface}' is not one of ['admin', 'internal', 'public']`);
       let regionId = str(e['region_id']);
       if (regionId === null && str(e['region']) !== null) {
         // The legacy `region` field: keystone creates the region for it.
         regionId = str(e['region']) ?? '';
         ensureRegion(state, regionId);
       }
-      if (regionId !== null && !state.regions.has(regionId)) throw badRequest(`Expecting to find endpoint region_id in region table - the server could not comply with the request since it is either malformed or otherwise incorrect.`);
-      const endpoint: SimKsEndpoint = { id: newId(state, 'endpoint'), interface: iface, regionId: regionId ?? '', serviceId, url: required(e, 'endpoint', 'url'), enabled: e['enabled'] !== false, legacyId: null };
+      if (regionId !== null && !state.regions.has(regionId))
+        throw badRequest(
+          `Expecting to find endpoint region_id in region table - the server could not comply with the request since it is either malformed or otherwise incorrect.`,
+        );
+      const endpoint: SimKsEndpoint = {
+        id: newId(state, 'endpoint'),
+        interface: iface,
+        regionId: regionId ?? '',
+        serviceId,
+        url: required(e, 'endpoint', 'url'),
+        enabled: e['enabled'] !== false,
+        legacyId: null,
+      };
       state.endpoints.set(endpoint.id, endpoint);
       return json(201, { endpoint: v3Endpoint(endpoint) });
     }
@@ -612,7 +637,11 @@ function v3DomainOr401(state: SimKeystoneState, ref: Json): string {
  */
 export function simulateBootstrap(
   network: SimNetwork,
-  args: { readonly adminPassword: string; readonly region: string; readonly urls: { readonly publicUrl: string; readonly internalUrl: string; readonly adminUrl: string } },
+  args: {
+    readonly adminPassword: string;
+    readonly region: string;
+    readonly urls: { readonly publicUrl: string; readonly internalUrl: string; readonly adminUrl: string };
+  },
 ): void {
   const state = simKeystoneState(network);
   const byName = <T extends { name: string }>(map: Map<string, T>, name: string): T | undefined => [...map.values()].find((v) => v.name === name);
@@ -640,7 +669,11 @@ export function simulateBootstrap(
     service = { id: newId(state, 'service'), name: 'keystone', type: 'identity', description: '', enabled: true };
     state.services.set(service.id, service);
   }
-  for (const [iface, url] of [['public', args.urls.publicUrl], ['internal', args.urls.internalUrl], ['admin', args.urls.adminUrl]] as const) {
+  for (const [iface, url] of [
+    ['public', args.urls.publicUrl],
+    ['internal', args.urls.internalUrl],
+    ['admin', args.urls.adminUrl],
+  ] as const) {
     const existing = [...state.endpoints.values()].find((e) => e.serviceId === service.id && e.interface === iface && e.regionId === args.region);
     if (existing) existing.url = url;
     else {

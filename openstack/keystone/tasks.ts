@@ -1,4 +1,20 @@
-import { ApiError, apiTaskKit, changePlan as change, credentialKey, JsonApi, jsonReader, retryPolicy, str, TokenCache, v3Token, type ApiReply, type CachedToken, type CallOptions, type Json, type RetryOptions } from '../../lib/api/json-api.js';
+import {
+  ApiError,
+  apiTaskKit,
+  changePlan as change,
+  credentialKey,
+  JsonApi,
+  jsonReader,
+  retryPolicy,
+  str,
+  TokenCache,
+  v3Token,
+  type ApiReply,
+  type CachedToken,
+  type CallOptions,
+  type Json,
+  type RetryOptions,
+} from '../../lib/api/json-api.js';
 import type { Secret } from '../../lib/core/secret.js';
 import { makeTask, noChange, type ApiStep, type Http, type Plan, type Task, type TaskOptions } from '../../lib/core/task.js';
 import type { HttpRequest } from '../../lib/transport/transport.js';
@@ -237,7 +253,10 @@ export class KeystoneClient {
   /** Services of one type, or (v3) of one name; v2.0 can only list them all. */
   async services(filter: { type: string } | { name: string }): Promise<KsService[]> {
     const all = this.#v3
-      ? list((await this.call('GET', `/v3/services?${'type' in filter ? `type=${enc(filter.type)}` : `name=${enc(filter.name)}`}`)).json['services'], 'services')
+      ? list(
+          (await this.call('GET', `/v3/services?${'type' in filter ? `type=${enc(filter.type)}` : `name=${enc(filter.name)}`}`)).json['services'],
+          'services',
+        )
       : list((await this.call('GET', '/v2.0/OS-KSADM/services')).json['OS-KSADM:services'], 'services');
     // Filtered here too: older keystones ignore filters they do not know (name on services).
     return all.map(service).filter((s) => ('type' in filter ? s.type === filter.type : s.name === filter.name));
@@ -253,7 +272,10 @@ export class KeystoneClient {
     }
     if (byType[0]) return byType[0];
     const byName = await this.services({ name: ref });
-    if (byName.length > 1) throw new Error(`keystone ${this.#where}: ${byName.length} services are named ${ref} (${byName.map((s) => `${s.type} ${s.id}`).join(', ')}); give the type`);
+    if (byName.length > 1)
+      throw new Error(
+        `keystone ${this.#where}: ${byName.length} services are named ${ref} (${byName.map((s) => `${s.type} ${s.id}`).join(', ')}); give the type`,
+      );
     return byName[0] ?? null;
   }
 
@@ -331,7 +353,10 @@ export class KeystoneClient {
       const body = { user: { ...common, domain_id: fields.domainId ?? 'default', ...(fields.projectId ? { default_project_id: fields.projectId } : {}) } };
       await this.call('POST', '/v3/users', { body, secrets: [fields.password] });
     } else {
-      await this.call('POST', '/v2.0/users', { body: { user: { ...common, ...(fields.projectId ? { tenantId: fields.projectId } : {}) } }, secrets: [fields.password] });
+      await this.call('POST', '/v2.0/users', {
+        body: { user: { ...common, ...(fields.projectId ? { tenantId: fields.projectId } : {}) } },
+        secrets: [fields.password],
+      });
     }
   }
 
@@ -347,7 +372,11 @@ export class KeystoneClient {
 
   async setPassword(userId: string, password: Secret): Promise<void> {
     if (this.#v3) await this.call('PATCH', `/v3/users/${enc(userId)}`, { body: { user: { password: password.reveal() } }, secrets: [password] });
-    else await this.call('PUT', `/v2.0/users/${enc(userId)}/OS-KSADM/password`, { body: { user: { id: userId, password: password.reveal() } }, secrets: [password] });
+    else
+      await this.call('PUT', `/v2.0/users/${enc(userId)}/OS-KSADM/password`, {
+        body: { user: { id: userId, password: password.reveal() } },
+        secrets: [password],
+      });
   }
 
   async createRole(name: string): Promise<void> {
@@ -376,7 +405,15 @@ export class KeystoneClient {
 
   async createEndpointV2(fields: { serviceId: string; region: string; publicUrl: string; internalUrl: string; adminUrl: string }): Promise<void> {
     await this.call('POST', '/v2.0/endpoints', {
-      body: { endpoint: { service_id: fields.serviceId, region: fields.region, publicurl: fields.publicUrl, internalurl: fields.internalUrl, adminurl: fields.adminUrl } },
+      body: {
+        endpoint: {
+          service_id: fields.serviceId,
+          region: fields.region,
+          publicurl: fields.publicUrl,
+          internalurl: fields.internalUrl,
+          adminurl: fields.adminUrl,
+        },
+      },
     });
   }
 
@@ -428,7 +465,9 @@ export function keystoneProject<H extends string = never>(auth: KeystoneAuth, ar
     },
     plan: ({ current: { domainId, project } }) => {
       if (!project) {
-        return change(`create project ${args.name}`, [apiStep(auth, `create ${label}`, (ks) => ks.createProject({ name: args.name, description: args.description, domainId }))]);
+        return change(`create project ${args.name}`, [
+          apiStep(auth, `create ${label}`, (ks) => ks.createProject({ name: args.name, description: args.description, domainId })),
+        ]);
       }
       const patch: { description?: string; enabled?: boolean } = {};
       const what: string[] = [];
@@ -441,7 +480,9 @@ export function keystoneProject<H extends string = never>(auth: KeystoneAuth, ar
         what.push('enable');
       }
       if (what.length === 0) return noChange(`project ${args.name} exists (${project.id})`);
-      return change(`project ${args.name}: ${what.join(', ')}`, [apiStep(auth, `update ${label}: ${what.join(', ')}`, (ks) => ks.updateProject(project.id, patch))]);
+      return change(`project ${args.name}: ${what.join(', ')}`, [
+        apiStep(auth, `update ${label}: ${what.join(', ')}`, (ks) => ks.updateProject(project.id, patch)),
+      ]);
     },
   });
 }
@@ -557,14 +598,17 @@ export function keystoneRoleAssignment<H extends string = never>(auth: KeystoneA
     plan: ({ current: { domainId, userId, projectId, roleId, granted } }) => {
       if (granted) return noChange(`user ${args.user} has role ${args.role} on project ${args.project}`);
       const missing = [userId ? '' : `user ${args.user}`, projectId ? '' : `project ${args.project}`, roleId ? '' : `role ${args.role}`].filter((s) => s);
-      return change(`grant role ${args.role} to user ${args.user} on project ${args.project}${missing.length ? ` (${missing.join(', ')} not created yet)` : ''}`, [
-        apiStep(auth, `grant ${label}`, async (ks) => {
-          const uid = await need(userId, async () => (await ks.findUser(args.user, domainId))?.id ?? null, `user ${args.user}`);
-          const pid = await need(projectId, async () => (await ks.findProject(args.project, domainId))?.id ?? null, `project ${args.project}`);
-          const rid = await need(roleId, async () => (await ks.findRole(args.role))?.id ?? null, `role ${args.role}`);
-          await ks.grant(uid, pid, rid);
-        }),
-      ]);
+      return change(
+        `grant role ${args.role} to user ${args.user} on project ${args.project}${missing.length ? ` (${missing.join(', ')} not created yet)` : ''}`,
+        [
+          apiStep(auth, `grant ${label}`, async (ks) => {
+            const uid = await need(userId, async () => (await ks.findUser(args.user, domainId))?.id ?? null, `user ${args.user}`);
+            const pid = await need(projectId, async () => (await ks.findProject(args.project, domainId))?.id ?? null, `project ${args.project}`);
+            const rid = await need(roleId, async () => (await ks.findRole(args.role))?.id ?? null, `role ${args.role}`);
+            await ks.grant(uid, pid, rid);
+          }),
+        ],
+      );
     },
   });
 }
@@ -605,7 +649,9 @@ export function keystoneService<H extends string = never>(auth: KeystoneAuth, ar
         what.push('enable');
       }
       if (what.length === 0) return noChange(`service ${args.name} exists (${current.id})`);
-      return change(`service ${args.name}: ${what.join(', ')}`, [apiStep(auth, `update ${label}: ${what.join(', ')}`, (ks) => ks.updateService(current.id, patch))]);
+      return change(`service ${args.name}: ${what.join(', ')}`, [
+        apiStep(auth, `update ${label}: ${what.join(', ')}`, (ks) => ks.updateService(current.id, patch)),
+      ]);
     },
   });
 }
@@ -640,7 +686,8 @@ export function keystoneEndpoint<H extends string = never>(auth: KeystoneAuth, a
       }),
     },
     plan: ({ current }) => {
-      const serviceId = (ks: KeystoneClient) => need(current.service?.id ?? null, async () => (await ks.resolveService(args.service))?.id ?? null, `service ${args.service}`);
+      const serviceId = (ks: KeystoneClient) =>
+        need(current.service?.id ?? null, async () => (await ks.resolveService(args.service))?.id ?? null, `service ${args.service}`);
       const pending = current.service ? '' : ` (service ${args.service} not created yet)`;
       return current.version === 'v2.0' ? planV2(current.records) : planV3(current.regionExists, current.endpoints);
 
@@ -662,8 +709,17 @@ export function keystoneEndpoint<H extends string = never>(auth: KeystoneAuth, a
             : [];
           what.push(old ? `replace endpoint ${old.id}: ${changed.join(', ')}` : `create endpoint${pending}`);
           steps.push(
-            apiStep(auth, `create keystone endpoint ${args.service} ${args.region} publicurl=${urls.public} internalurl=${urls.internal} adminurl=${urls.admin}`, async (ks) =>
-              ks.createEndpointV2({ serviceId: await serviceId(ks), region: args.region, publicUrl: urls.public, internalUrl: urls.internal, adminUrl: urls.admin }),
+            apiStep(
+              auth,
+              `create keystone endpoint ${args.service} ${args.region} publicurl=${urls.public} internalurl=${urls.internal} adminurl=${urls.admin}`,
+              async (ks) =>
+                ks.createEndpointV2({
+                  serviceId: await serviceId(ks),
+                  region: args.region,
+                  publicUrl: urls.public,
+                  internalUrl: urls.internal,
+                  adminUrl: urls.admin,
+                }),
             ),
           );
         }
@@ -705,7 +761,11 @@ export function keystoneEndpoint<H extends string = never>(auth: KeystoneAuth, a
               what.push(`enable ${iface}`);
             }
             if (Object.keys(patch).length > 0) {
-              steps.push(apiStep(auth, `update keystone endpoint ${keep.id} (${args.service} ${args.region} ${iface}) url=${url}`, (ks) => ks.updateEndpointV3(keep.id, patch)));
+              steps.push(
+                apiStep(auth, `update keystone endpoint ${keep.id} (${args.service} ${args.region} ${iface}) url=${url}`, (ks) =>
+                  ks.updateEndpointV3(keep.id, patch),
+                ),
+              );
             }
           }
           for (const dup of mine) {

@@ -168,11 +168,15 @@ function handle(state: SimNeutronState, network: SimNetwork, request: HttpReques
         throw badRequest('Malformed request body');
       }
     }
-    const parts = url.pathname.split('/').filter((p) => p).map(decodeURIComponent);
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p)
+      .map(decodeURIComponent);
     if (parts[0] !== 'v2.0') throw new HttpError(404, 'HTTPNotFound', 'The resource could not be found.');
     const [, collection = '', id, action] = parts;
     const filters = [...url.searchParams.entries()];
-    const listOf = <T extends object>(items: Iterable<T>) => [...items].filter((item) => filters.every(([k, v]) => String((item as Record<string, unknown>)[k]) === v));
+    const listOf = <T extends object>(items: Iterable<T>) =>
+      [...items].filter((item) => filters.every(([k, v]) => String((item as Record<string, unknown>)[k]) === v));
     const route = `${request.method} ${collection}${id === undefined ? '' : '/:'}${action === undefined ? '' : `/${action}`}`;
     switch (route) {
       case 'GET networks':
@@ -211,7 +215,12 @@ function handle(state: SimNeutronState, network: SimNetwork, request: HttpReques
       case 'GET security-groups': {
         const tenant = url.searchParams.get('tenant_id');
         if (tenant !== null) ensureDefaultGroup(state, tenant);
-        return json(200, { security_groups: listOf(state.groups.values()).map((g) => ({ ...g, security_group_rules: [...state.rules.values()].filter((r) => r.security_group_id === g.id) })) });
+        return json(200, {
+          security_groups: listOf(state.groups.values()).map((g) => ({
+            ...g,
+            security_group_rules: [...state.rules.values()].filter((r) => r.security_group_id === g.id),
+          })),
+        });
       }
       case 'GET security-group-rules':
         return json(200, { security_group_rules: listOf(state.rules.values()) });
@@ -287,13 +296,19 @@ function createNetwork(state: SimNeutronState, fields: Json): SimNetworkRecord {
   return n;
 }
 
-function poolsOf(fields: Json, cidr: { base: number; size: number }, gateway: string | null, fallback: { start: string; end: string }[]): { start: string; end: string }[] {
+function poolsOf(
+  fields: Json,
+  cidr: { base: number; size: number },
+  gateway: string | null,
+  fallback: { start: string; end: string }[],
+): { start: string; end: string }[] {
   if (!Array.isArray(fields['allocation_pools'])) return fallback;
   return fields['allocation_pools'].map((p) => {
     const start = str(obj(p)['start']) ?? '';
     const end = str(obj(p)['end']) ?? '';
     const [s, e] = [ipToInt(start), ipToInt(end)];
-    if (s === null || e === null || s > e || !inCidr(start, cidr) || !inCidr(end, cidr)) throw badRequest(`The allocation pool ${start}-${end} spans beyond the subnet cidr.`);
+    if (s === null || e === null || s > e || !inCidr(start, cidr) || !inCidr(end, cidr))
+      throw badRequest(`The allocation pool ${start}-${end} spans beyond the subnet cidr.`);
     if (gateway !== null) {
       const g = ipToInt(gateway) ?? -1;
       if (g >= s && g <= e) throw badRequest(`Gateway ip ${gateway} conflicts with allocation pool ${start}-${end}`);
@@ -312,7 +327,12 @@ function createSubnet(state: SimNeutronState, fields: Json): SimSubnetRecord {
   const g = gateway === null ? null : (ipToInt(gateway) ?? 0);
   const first = cidr.base + 1;
   const last = cidr.base + cidr.size - 2;
-  const fallback = g === first ? [{ start: intToIp(first + 1), end: intToIp(last) }] : g === last ? [{ start: intToIp(first), end: intToIp(last - 1) }] : [{ start: intToIp(first), end: intToIp(last) }];
+  const fallback =
+    g === first
+      ? [{ start: intToIp(first + 1), end: intToIp(last) }]
+      : g === last
+        ? [{ start: intToIp(first), end: intToIp(last - 1) }]
+        : [{ start: intToIp(first), end: intToIp(last) }];
   const s: SimSubnetRecord = {
     id: newId(state, 'subnet'),
     name: str(fields['name']) ?? '',

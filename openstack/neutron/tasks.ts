@@ -1,4 +1,22 @@
-import { ApiError, apiTaskKit, changePlan as change, credentialKey, JsonApi, jsonReader, num, retryPolicy, str, TokenCache, tokenExpiry, v3Token, type ApiReply, type CachedToken, type CallOptions, type Json, type RetryOptions } from '../../lib/api/json-api.js';
+import {
+  ApiError,
+  apiTaskKit,
+  changePlan as change,
+  credentialKey,
+  JsonApi,
+  jsonReader,
+  num,
+  retryPolicy,
+  str,
+  TokenCache,
+  tokenExpiry,
+  v3Token,
+  type ApiReply,
+  type CachedToken,
+  type CallOptions,
+  type Json,
+  type RetryOptions,
+} from '../../lib/api/json-api.js';
 import { Secret } from '../../lib/core/secret.js';
 import { makeTask, noChange, type Http, type Plan, type Task, type TaskOptions } from '../../lib/core/task.js';
 import type { HttpRequest } from '../../lib/transport/transport.js';
@@ -245,9 +263,13 @@ export class NeutronClient {
   }
   /** Subnets the router has an interface on. */
   async routerSubnets(routerId: string): Promise<Set<string>> {
-    const ports = list((await this.call('GET', `/v2.0/ports?device_id=${enc(routerId)}&device_owner=${enc('network:router_interface')}`)).json['ports'], 'ports');
+    const ports = list(
+      (await this.call('GET', `/v2.0/ports?device_id=${enc(routerId)}&device_owner=${enc('network:router_interface')}`)).json['ports'],
+      'ports',
+    );
     const out = new Set<string>();
-    for (const p of ports) for (const ip of Array.isArray(p['fixed_ips']) ? list(p['fixed_ips'], 'fixed_ips') : []) if (str(ip['subnet_id'])) out.add(str(ip['subnet_id']) ?? '');
+    for (const p of ports)
+      for (const ip of Array.isArray(p['fixed_ips']) ? list(p['fixed_ips'], 'fixed_ips') : []) if (str(ip['subnet_id'])) out.add(str(ip['subnet_id']) ?? '');
     return out;
   }
   /** A project's security group; listing with tenant_id makes neutron create the project's `default` group. */
@@ -332,7 +354,13 @@ export function neutronNetwork<H extends string = never>(api: NeutronApi, args: 
               }
             : {}),
         });
-        const what = [shared ? 'shared' : '', external ? 'external' : '', args.provider ? `${args.provider.type}${args.provider.physicalNetwork ? ` on ${args.provider.physicalNetwork}` : ''}` : ''].filter(Boolean).join(', ');
+        const what = [
+          shared ? 'shared' : '',
+          external ? 'external' : '',
+          args.provider ? `${args.provider.type}${args.provider.physicalNetwork ? ` on ${args.provider.physicalNetwork}` : ''}` : '',
+        ]
+          .filter(Boolean)
+          .join(', ');
         return change(`create network ${args.name}${what ? ` (${what})` : ''}`, [
           apiStep(api, `create ${label}`, async (n) => {
             await n.createNetwork(fields(await need(tenantId, projectOf(n, args.project), `project ${args.project}`)));
@@ -342,7 +370,9 @@ export function neutronNetwork<H extends string = never>(api: NeutronApi, args: 
       if (args.provider) {
         const p = args.provider;
         if (net.networkType !== null && (net.networkType !== p.type || (p.physicalNetwork !== undefined && net.physicalNetwork !== p.physicalNetwork))) {
-          throw new Error(`network ${args.name} (${net.id}) is ${net.networkType}${net.physicalNetwork ? ` on ${net.physicalNetwork}` : ''}, not ${p.type}${p.physicalNetwork ? ` on ${p.physicalNetwork}` : ''}; provider attributes cannot change: delete it first`);
+          throw new Error(
+            `network ${args.name} (${net.id}) is ${net.networkType}${net.physicalNetwork ? ` on ${net.physicalNetwork}` : ''}, not ${p.type}${p.physicalNetwork ? ` on ${p.physicalNetwork}` : ''}; provider attributes cannot change: delete it first`,
+          );
         }
       }
       const patch: Json = {};
@@ -414,7 +444,8 @@ export function neutronSubnet<H extends string = never>(api: NeutronApi, args: N
           }),
         ]);
       }
-      if (sub.cidr !== args.cidr) throw new Error(`subnet ${args.name} (${sub.id}) is ${sub.cidr}, not ${args.cidr}; a subnet's CIDR cannot change: delete it first`);
+      if (sub.cidr !== args.cidr)
+        throw new Error(`subnet ${args.name} (${sub.id}) is ${sub.cidr}, not ${args.cidr}; a subnet's CIDR cannot change: delete it first`);
       const patch: Json = {};
       const what: string[] = [];
       if (sub.gatewayIp !== args.gateway) {
@@ -442,7 +473,11 @@ export function neutronSubnet<H extends string = never>(api: NeutronApi, args: N
 
 // ---- routers -----------------------------------------------------------------------
 
-export function neutronRouter<H extends string = never>(api: NeutronApi, args: { readonly name: string; readonly project: string }, options?: TaskOptions<H>): Task<H> {
+export function neutronRouter<H extends string = never>(
+  api: NeutronApi,
+  args: { readonly name: string; readonly project: string },
+  options?: TaskOptions<H>,
+): Task<H> {
   const label = `neutron router ${args.name} (project ${args.project})`;
   return makeTask({
     module: 'neutron_router',
@@ -459,7 +494,11 @@ export function neutronRouter<H extends string = never>(api: NeutronApi, args: {
         ? noChange(`router ${args.name} exists (${r.id})`)
         : change(`create router ${args.name}`, [
             apiStep(api, `create ${label}`, async (n) => {
-              await n.createRouter({ name: args.name, tenant_id: await need(tenantId, projectOf(n, args.project), `project ${args.project}`), admin_state_up: true });
+              await n.createRouter({
+                name: args.name,
+                tenant_id: await need(tenantId, projectOf(n, args.project), `project ${args.project}`),
+                admin_state_up: true,
+              });
             }),
           ]),
   });

@@ -77,7 +77,13 @@ const PLATFORMS: Readonly<Record<string, CeilometerPlatform>> = {
   'liberty/centos': {
     // EPEL's MongoDB 2.6: the daemon and its file are `mongod`, as the RDO guide notes.
     mongo: { packages: ['mongodb-server', 'mongodb'], config: '/etc/mongod.conf', service: 'mongod', journalDir: '/var/lib/mongodb/journal' },
-    controllerPackages: ['openstack-ceilometer-api', 'openstack-ceilometer-collector', 'openstack-ceilometer-notification', 'openstack-ceilometer-central', 'python-ceilometerclient'],
+    controllerPackages: [
+      'openstack-ceilometer-api',
+      'openstack-ceilometer-collector',
+      'openstack-ceilometer-notification',
+      'openstack-ceilometer-central',
+      'python-ceilometerclient',
+    ],
     controllerServices: {
       api: 'openstack-ceilometer-api',
       notification: 'openstack-ceilometer-notification',

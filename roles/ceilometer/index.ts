@@ -21,7 +21,6 @@ import { mongoUser } from './mongodb.js';
 
 const CONF = '/etc/ceilometer/ceilometer.conf';
 
-
 /** `mongodb://ceilometer:PASS@controller:27017/ceilometer`, the password escaped as the guide asks (RFC 2396). */
 export function mongoConnection(o: OpenStackHost): Secret {
   return new Secret(`mongodb://ceilometer:${encodeURIComponent(o.dbPassword('ceilometer').reveal())}@${o.controller}:27017/ceilometer`);
@@ -48,7 +47,10 @@ function mongoTasks(o: OpenStackHost, platform: CeilometerPlatform): Task<'stopM
   return [
     o.packages(m.packages, { tags: ['packages', 'mongodb'] }),
     // key = value without sections (the ini module's top region).
-    ini({ path: m.config, settings: { '': { bind_ip: o.core.managementIp, smallfiles: true } } }, { notify: ['stopMongo', 'removeJournal', 'startMongo'], tags: ['config', 'mongodb'] }),
+    ini(
+      { path: m.config, settings: { '': { bind_ip: o.core.managementIp, smallfiles: true } } },
+      { notify: ['stopMongo', 'removeJournal', 'startMongo'], tags: ['config', 'mongodb'] },
+    ),
   ];
 }
 
@@ -61,7 +63,9 @@ export function ceilometerController(ctx: HostContext) {
   const daemons = Object.entries(platform.controllerServices).flatMap(([daemon, name]) => (name === null ? [] : [{ daemon: daemon as Daemon, name }]));
   const handler = (daemon: Daemon): Task => {
     const name = platform.controllerServices[daemon];
-    return name === null ? makeTask({ module: 'service', name: `no ${daemon} service in ${o.release}`, facts: {}, plan: () => noChange('not in this release') }) : service({ name, state: 'restarted' });
+    return name === null
+      ? makeTask({ module: 'service', name: `no ${daemon} service in ${o.release}`, facts: {}, plan: () => noChange('not in this release') })
+      : service({ name, state: 'restarted' });
   };
   return defineRole('ceilometer-controller', {
     // Seed 004 / the guides: after changing smallfiles, stop mongod, drop the preallocated journal, start it.
@@ -79,10 +83,16 @@ export function ceilometerController(ctx: HostContext) {
     // mongod must listen on bind_ip before the user is made through it.
     flushHandlers(),
     service({ name: m.service, state: 'started', enabled: true }, { tags: ['mongodb'] }),
-    mongoUser({ host: o.controller, database: 'ceilometer', user: 'ceilometer', password: o.dbPassword('ceilometer'), roles: ['readWrite', 'dbAdmin'] }, { tags: ['database', 'mongodb'] }),
+    mongoUser(
+      { host: o.controller, database: 'ceilometer', user: 'ceilometer', password: o.dbPassword('ceilometer'), roles: ['readWrite', 'dbAdmin'] },
+      { tags: ['database', 'mongodb'] },
+    ),
     ...serviceRegistration(o, { name: 'ceilometer', type: 'metering', description: 'Telemetry', urls: o.sameUrls(`http://${o.controller}:8777`) }),
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: mergeSections({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)) }, { notify: daemons.map((d) => d.daemon), tags: ['config'] }),
+    ini(
+      { path: CONF, settings: mergeSections({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)) },
+      { notify: daemons.map((d) => d.daemon), tags: ['config'] },
+    ),
     ...daemons.map(({ name }) => service({ name, state: 'started', enabled: true })),
   ]);
 }

@@ -22,7 +22,6 @@ import { lvmAcceptFilter, lvmConf } from './lvm-conf.js';
 
 const CONF = '/etc/cinder/cinder.conf';
 
-
 /** cinder.conf options both kinds of node share (seed 003 copies the controller's file to the storage node). */
 export function commonCinderConf(o: OpenStackHost): IniSections {
   const rel = CINDER_RELEASE[o.release];
@@ -116,12 +115,20 @@ export function cinderVolumeTasks(ctx: HostContext): { devices: string[]; tasks:
   const loopFile = ctx.vars.opt('cinder_loop_file');
   const where = ctx.vars.values.get('cinder_loop_file')?.source ?? ctx.vars.declaredAt;
   if (devices.length === 0) {
-    throw new InputError(where.file, where.line, `host ${ctx.host}: cinder_devices is not set: name the disk(s) for ${VOLUME_GROUP}${loopFile ? ', or the loop device (e.g. /dev/loop7) to attach cinder_loop_file to' : ', or set cinder_loop_file, cinder_loop_size_mb and cinder_devices=/dev/loopN'}`);
+    throw new InputError(
+      where.file,
+      where.line,
+      `host ${ctx.host}: cinder_devices is not set: name the disk(s) for ${VOLUME_GROUP}${loopFile ? ', or the loop device (e.g. /dev/loop7) to attach cinder_loop_file to' : ', or set cinder_loop_file, cinder_loop_size_mb and cinder_devices=/dev/loopN'}`,
+    );
   }
   if (loopFile === undefined) return { devices, tasks: [] };
   const [device, ...more] = devices;
   if (device === undefined || more.length > 0 || !/^\/dev\/loop\d+$/.test(device)) {
-    throw new InputError(where.file, where.line, `host ${ctx.host}: with cinder_loop_file, cinder_devices must be exactly one /dev/loopN (got ${devices.join(', ')})`);
+    throw new InputError(
+      where.file,
+      where.line,
+      `host ${ctx.host}: with cinder_loop_file, cinder_devices must be exactly one /dev/loopN (got ${devices.join(', ')})`,
+    );
   }
   return { devices, tasks: [loopDevice({ file: loopFile, sizeMb: ctx.vars.int('cinder_loop_size_mb'), device }, { tags: ['lvm'] })] };
 }

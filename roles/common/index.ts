@@ -72,7 +72,13 @@ export function common(ctx: HostContext) {
     file(
       {
         path: ts.config,
-        content: timeSyncConfig(ts.kind, isController, ctx.vars.list('ntp_servers', ['0.pool.ntp.org', '1.pool.ntp.org']), core.controllerAddress, ctx.vars.str('ntp_allow', '0.0.0.0/0')),
+        content: timeSyncConfig(
+          ts.kind,
+          isController,
+          ctx.vars.list('ntp_servers', ['0.pool.ntp.org', '1.pool.ntp.org']),
+          core.controllerAddress,
+          ctx.vars.str('ntp_allow', '0.0.0.0/0'),
+        ),
       },
       { notify: ['restartTimeSync'], tags: ['time'] },
     ),

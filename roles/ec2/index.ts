@@ -22,7 +22,11 @@ export function ec2Endpoint(ctx: HostContext) {
       type: 'ec2',
       description: 'EC2 Compatibility Layer',
       user: false,
-      urls: { publicUrl: `http://${publicAddress}:8773/services/Cloud`, internalUrl: `http://${c}:8773/services/Cloud`, adminUrl: `http://${c}:8773/services/Admin` },
+      urls: {
+        publicUrl: `http://${publicAddress}:8773/services/Cloud`,
+        internalUrl: `http://${c}:8773/services/Cloud`,
+        adminUrl: `http://${c}:8773/services/Admin`,
+      },
     }),
   );
 }

@@ -16,7 +16,6 @@ import { API_CONF, API_PORT, GLANCE_RELEASE, glancePlatform, IMAGES_DIR, REGISTR
  * catalog, keystone auth and images on the local file system.
  */
 
-
 /** The settings glance-api.conf and glance-registry.conf share. */
 export function glanceCommonSettings(o: OpenStackHost): IniSections {
   const rel = GLANCE_RELEASE[o.release];

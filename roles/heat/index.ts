@@ -23,7 +23,6 @@ import { heatPlatform } from './data.js';
 
 const CONF = '/etc/heat/heat.conf';
 
-
 export function heatConf(o: OpenStackHost): IniSections {
   const c = o.controller;
   const common = mergeSections({ database: { connection: o.dbConnection('heat') } }, o.messaging(), o.authtoken('heat'), {
@@ -56,7 +55,10 @@ export function heat(ctx: HostContext) {
     o.packages(platform.packages, { tags: ['packages'] }),
     ini({ path: CONF, settings: heatConf(o) }, { notify: ['restartApi', 'restartCfn', 'restartEngine'], tags: ['config'] }),
     ...serviceDatabase(o, 'heat'),
-    dbSync({ service: 'heat', user: 'heat', command: sh`heat-manage db_sync`, fingerprint: versionCommand(sh`heat-manage db_version`) }, { notify: ['restartEngine'], tags: ['database'] }),
+    dbSync(
+      { service: 'heat', user: 'heat', command: sh`heat-manage db_sync`, fingerprint: versionCommand(sh`heat-manage db_version`) },
+      { notify: ['restartEngine'], tags: ['database'] },
+    ),
     ...serviceRegistration(o, { name: 'heat', type: 'orchestration', description: 'Orchestration', urls: o.sameUrls(`http://${c}:8004/v1/%(tenant_id)s`) }),
     ...serviceRegistration(o, { name: 'heat-cfn', type: 'cloudformation', description: 'Orchestration', user: false, urls: o.sameUrls(`http://${c}:8000/v1`) }),
     // Users who manage stacks need heat_stack_owner (the guide gives it to demo); heat gives heat_stack_user to the users it creates.

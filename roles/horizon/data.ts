@@ -101,7 +101,14 @@ export function horizonPlatform(release: Release, family: OsFamily): HorizonPlat
 }
 
 export const HORIZON_RELEASE: Readonly<Record<Release, HorizonRelease>> = {
-  juno: { defaultRole: '_member_', identityV3: false, apiVersions: null, cacheBackend: 'django.core.cache.backends.memcached.MemcachedCache', sessionEngine: null, defaultDomain: null },
+  juno: {
+    defaultRole: '_member_',
+    identityV3: false,
+    apiVersions: null,
+    cacheBackend: 'django.core.cache.backends.memcached.MemcachedCache',
+    sessionEngine: null,
+    defaultDomain: null,
+  },
   // As the Liberty guide: {"identity": 3, "volume": 2} (no "image" key before Mitaka's guide).
   liberty: {
     defaultRole: 'user',

@@ -73,7 +73,9 @@ export function horizon(ctx: HostContext) {
   }).tasks([
     ...(platform.debconf ? [debconf(platform.debconf, { tags: ['packages'] })] : []),
     o.packages(platform.packages, { tags: ['packages'] }),
-    ...(platform.remove.length > 0 ? [packages({ names: platform.remove, manager: o.os.packageManager, state: 'absent' }, { notify: ['reloadWebServer'], tags: ['packages'] })] : []),
+    ...(platform.remove.length > 0
+      ? [packages({ names: platform.remove, manager: o.os.packageManager, state: 'absent' }, { notify: ['reloadWebServer'], tags: ['packages'] })]
+      : []),
     pythonSettings({ path: platform.settingsPath, settings: dashboardSettings(o) }, { notify: ['reloadWebServer'], tags: ['config'] }),
     ...platform.disableSites.map((site) => absentFile(`/etc/apache2/sites-enabled/${site}.conf`, { notify: ['reloadWebServer'], tags: ['config'] })),
     service({ name: 'memcached', state: 'started', enabled: true }),

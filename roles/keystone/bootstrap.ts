@@ -53,7 +53,14 @@ export function adminLoginFact(args: BootstrapArgs): ApiFact<AdminLogin> {
     async run(http) {
       for (let attempt = 0; ; attempt++) {
         try {
-          const res = await http({ method: 'POST', host: args.host, port: args.port, path: '/v3/auth/tokens', headers: { 'content-type': 'application/json', accept: 'application/json' }, body });
+          const res = await http({
+            method: 'POST',
+            host: args.host,
+            port: args.port,
+            path: '/v3/auth/tokens',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body,
+          });
           if (res.status === 201 || res.status === 200) return 'ok';
           if (res.status === 401) return 'refused';
           if (res.status !== 503) return 'unreachable';
@@ -82,7 +89,11 @@ mkdir -p /var/lib/keystone && touch ${BOOTSTRAP_MARKER}`;
     facts: { marker: pathFact(BOOTSTRAP_MARKER), login: adminLoginFact(args) },
     plan: ({ marker, login }): Plan => {
       if (marker && login === 'ok') return noChange('bootstrapped, and admin logs in with its password');
-      const why = !marker ? 'not bootstrapped yet' : login === 'refused' ? "admin's password does not work: bootstrap resets it" : 'keystone did not answer: bootstrap again (it only adds what is missing)';
+      const why = !marker
+        ? 'not bootstrapped yet'
+        : login === 'refused'
+          ? "admin's password does not work: bootstrap resets it"
+          : 'keystone did not answer: bootstrap again (it only adds what is missing)';
       return {
         action: 'change',
         summary: `keystone-manage bootstrap: ${why}`,

@@ -47,7 +47,15 @@ const base = { upstartOverride: false, removeSqlite: false, tokenFlush: false, f
 
 const PLATFORMS: Readonly<Partial<Record<`${Release}/${OsFamily}`, KeystonePlatform>>> = {
   // Seed 004 §5.1: `apt-get install keystone python-keystoneclient`; keystone runs as its own upstart job.
-  'juno/ubuntu': { ...base, packages: ['keystone', 'python-keystoneclient'], keystoneService: 'keystone', web: null, removeSqlite: true, tokenFlush: true, locale: 'C.UTF-8' },
+  'juno/ubuntu': {
+    ...base,
+    packages: ['keystone', 'python-keystoneclient'],
+    keystoneService: 'keystone',
+    web: null,
+    removeSqlite: true,
+    tokenFlush: true,
+    locale: 'C.UTF-8',
+  },
   // Seed 003 §2.3.1: `yum install openstack-keystone httpd mod_wsgi memcached python-memcached` (memcached: its own role).
   'liberty/centos': {
     ...base,
@@ -85,7 +93,15 @@ const PLATFORMS: Readonly<Partial<Record<`${Release}/${OsFamily}`, KeystonePlatf
   // Debian 12's keystone (22.0.2, Zed) runs uwsgi on 5000 from /etc/init.d/keystone (checked in the bookworm
   // package); the Zed guide's Apache site is Ubuntu's packaging. Its postinst asks keystone/configure_db,
   // keystone/create-admin-tenant and keystone/register-endpoint.
-  'zed/debian': { ...base, packages: ['keystone', 'python3-openstackclient'], keystoneService: 'keystone', web: null, fernet: true, debconf: true, locale: 'C.UTF-8' },
+  'zed/debian': {
+    ...base,
+    packages: ['keystone', 'python3-openstackclient'],
+    keystoneService: 'keystone',
+    web: null,
+    fernet: true,
+    debconf: true,
+    locale: 'C.UTF-8',
+  },
 };
 
 export function keystonePlatform(release: Release, family: OsFamily): KeystonePlatform {

@@ -174,7 +174,10 @@ export function keystone(ctx: HostContext) {
         // As the Zed guide: root, with the keys owned by keystone. db_sync ran first as keystone, so the
         // log file these commands append to already exists and stays keystone's (seed 003's lesson).
         command({ cmd: sh`keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone`, creates: '/etc/keystone/fernet-keys/0' }, restart),
-        command({ cmd: sh`keystone-manage credential_setup --keystone-user keystone --keystone-group keystone`, creates: '/etc/keystone/credential-keys/0' }, restart),
+        command(
+          { cmd: sh`keystone-manage credential_setup --keystone-user keystone --keystone-group keystone`, creates: '/etc/keystone/credential-keys/0' },
+          restart,
+        ),
       ]
     : [];
 
@@ -188,7 +191,13 @@ export function keystone(ctx: HostContext) {
 
   const adminPassword = o.servicePassword('admin');
   const demoPassword = o.servicePassword('demo');
-  const identityService = serviceRegistration(o, { name: 'keystone', type: 'identity', description: 'OpenStack Identity', urls: o.identityUrls(), user: false });
+  const identityService = serviceRegistration(o, {
+    name: 'keystone',
+    type: 'identity',
+    description: 'OpenStack Identity',
+    urls: o.identityUrls(),
+    user: false,
+  });
 
   // Juno (seed 004 §5.2–5.3) and Liberty (seed 003, Liberty guide) with the admin token; Zed through bootstrap.
   const adminObjects: Task<Handler>[] =
@@ -196,7 +205,11 @@ export function keystone(ctx: HostContext) {
       ? [keystoneBootstrap({ host: o.controller, port: auth.port, adminPassword, urls: o.identityUrls(), region: o.core.region }, tags)]
       : [
           keystoneProject(auth, { name: 'admin', description: id.admin.projectDescription }, tags),
-          keystoneUser(auth, { name: 'admin', password: adminPassword, ...(id.admin.email ? { email: ctx.vars.str('admin_email', 'admin@example.com') } : {}) }, tags),
+          keystoneUser(
+            auth,
+            { name: 'admin', password: adminPassword, ...(id.admin.email ? { email: ctx.vars.str('admin_email', 'admin@example.com') } : {}) },
+            tags,
+          ),
           keystoneRole(auth, { name: 'admin' }, tags),
           keystoneRoleAssignment(auth, { user: 'admin', project: 'admin', role: 'admin' }, tags),
         ];
@@ -227,7 +240,8 @@ export function keystone(ctx: HostContext) {
         : // Zed: bootstrap made admin and the identity endpoints; asserting the endpoints again corrects drift.
           [...adminObjects, serviceProject, ...demoObjects, ...identityService];
 
-  const rc = (user: 'admin' | 'demo') => file({ path: `/root/${user}-openrc.sh`, content: openrc(o, user, p.locale), mode: '0600', owner: 'root', group: 'root' }, { tags: ['keystone', 'openrc'] });
+  const rc = (user: 'admin' | 'demo') =>
+    file({ path: `/root/${user}-openrc.sh`, content: openrc(o, user, p.locale), mode: '0600', owner: 'root', group: 'root' }, { tags: ['keystone', 'openrc'] });
 
   const tasks: (Task<Handler> | FlushHandlers)[] = [
     ...before,
@@ -237,13 +251,24 @@ export function keystone(ctx: HostContext) {
     ...web,
     ...serviceDatabase(o, 'keystone'),
     // Seed 003: as the keystone user, or its log files end up owned by root and keystone cannot start.
-    dbSync({ service: 'keystone', user: 'keystone', command: sh`keystone-manage db_sync`, fingerprint: versionCommand(sh`keystone-manage db_version`) }, { notify: ['restartKeystone'], tags: ['keystone', 'database'] }),
+    dbSync(
+      { service: 'keystone', user: 'keystone', command: sh`keystone-manage db_sync`, fingerprint: versionCommand(sh`keystone-manage db_version`) },
+      { notify: ['restartKeystone'], tags: ['keystone', 'database'] },
+    ),
     ...fernet,
     ...(p.removeSqlite ? [absentFile('/var/lib/keystone/keystone.db', tags)] : []),
     ...(p.tokenFlush
       ? [
           // The Juno guide appends this to keystone's crontab; a cron.d file is the same job, owned and idempotent.
-          file({ path: '/etc/cron.d/keystone-token-flush', content: '# Managed by stackplay: purge expired keystone tokens (Juno guide).\n@hourly keystone /usr/bin/keystone-manage token_flush >/var/log/keystone/keystone-tokenflush.log 2>&1\n', mode: '0644' }, tags),
+          file(
+            {
+              path: '/etc/cron.d/keystone-token-flush',
+              content:
+                '# Managed by stackplay: purge expired keystone tokens (Juno guide).\n@hourly keystone /usr/bin/keystone-manage token_flush >/var/log/keystone/keystone-tokenflush.log 2>&1\n',
+              mode: '0644',
+            },
+            tags,
+          ),
         ]
       : []),
     // The API must answer with the new configuration before anything is created through it.

@@ -57,13 +57,29 @@ function simulatedState(host: SimHost, version: string): SecureState {
   if (host.value('mysql:secured') === 'yes' || mariadb104(version)) {
     // Debian's MariaDB 10.11 comes this way; the others after this task ran.
     const plugin = socketPluginOf(version);
-    return { version, anonymous: [], root: new Map([['localhost', mariadb104(version) ? 'mysql_native_password' : plugin]]), rootGrants: mariadb104(version) ? "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket WITH GRANT OPTION" : '', testDb: false, testGrants: 0, activePlugins: [plugin], socketLibrary: true };
+    return {
+      version,
+      anonymous: [],
+      root: new Map([['localhost', mariadb104(version) ? 'mysql_native_password' : plugin]]),
+      rootGrants: mariadb104(version)
+        ? "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket WITH GRANT OPTION"
+        : '',
+      testDb: false,
+      testGrants: 0,
+      activePlugins: [plugin],
+      socketLibrary: true,
+    };
   }
   // What mysql_install_db leaves on MySQL/MariaDB 5.5.
   return {
     version,
     anonymous: ['localhost', host.name],
-    root: new Map([['localhost', ''], ['127.0.0.1', ''], ['::1', ''], [host.name, '']]),
+    root: new Map([
+      ['localhost', ''],
+      ['127.0.0.1', ''],
+      ['::1', ''],
+      [host.name, ''],
+    ]),
     rootGrants: "GRANT ALL PRIVILEGES ON *.* TO 'root'@'localhost' WITH GRANT OPTION",
     testDb: true,
     testGrants: 2,
@@ -95,7 +111,13 @@ d=$(printf '%s\\n' "$out" | sed -n 's/^@@plugindir //p')
 if [ -n "$d" ] && [ -f "\${d%/}/auth_socket.so" ]; then echo '@@socketlib yes'; fi`,
     parse({ stdout }) {
       const lines = stdout.split('\n');
-      if (!lines.includes(END)) throw new Error(`cannot query the SQL server as root through its socket: ${lines.filter((l) => l.trim()).slice(-3).join(' | ')}`);
+      if (!lines.includes(END))
+        throw new Error(
+          `cannot query the SQL server as root through its socket: ${lines
+            .filter((l) => l.trim())
+            .slice(-3)
+            .join(' | ')}`,
+        );
       const value = (prefix: string) => lines.filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
       const root = new Map<string, string>();
       for (const r of value('@@root ')) {

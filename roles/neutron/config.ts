@@ -57,7 +57,6 @@ export function neutronHost(ctx: HostContext): NeutronHost {
   };
 }
 
-
 const bridgeOf = (mapping: string): string => mapping.slice(mapping.indexOf(':') + 1);
 const physnetOf = (mapping: string): string => mapping.slice(0, mapping.indexOf(':'));
 
@@ -241,7 +240,15 @@ export function l3Conf(h: NeutronHost): IniSections {
   const driver = style.interfaceDriver[mode.mechanism];
   switch (o.release) {
     case 'juno':
-      return { DEFAULT: { interface_driver: driver, use_namespaces: style.yes, external_network_bridge: h.externalBridge, router_delete_namespaces: style.yes, verbose: style.yes } };
+      return {
+        DEFAULT: {
+          interface_driver: driver,
+          use_namespaces: style.yes,
+          external_network_bridge: h.externalBridge,
+          router_delete_namespaces: style.yes,
+          verbose: style.yes,
+        },
+      };
     case 'liberty':
       // The Liberty guide: "intentionally lacks a value" so the external network's provider mapping is used.
       return { DEFAULT: { interface_driver: driver, external_network_bridge: '', verbose: style.yes } };

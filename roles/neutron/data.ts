@@ -49,7 +49,12 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
       ...UBUNTU_COMMON,
       lbaas: null,
     },
-    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    services: {
+      server: ['neutron-server'],
+      agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' },
+      ...AGENT_SERVICES,
+      openvswitch: 'openvswitch-switch',
+    },
     pluginIniLink: false,
     modulesLoadD: false,
   },
@@ -57,13 +62,21 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
   'liberty/centos': {
     packages: {
       server: ['openstack-neutron', 'openstack-neutron-ml2', 'python-neutronclient', 'ebtables', 'ipset'],
-      agent: { openvswitch: ['openstack-neutron', 'openstack-neutron-ml2', 'openstack-neutron-openvswitch', 'ipset'], linuxbridge: ['openstack-neutron', 'openstack-neutron-linuxbridge', 'ebtables', 'ipset'] },
+      agent: {
+        openvswitch: ['openstack-neutron', 'openstack-neutron-ml2', 'openstack-neutron-openvswitch', 'ipset'],
+        linuxbridge: ['openstack-neutron', 'openstack-neutron-linuxbridge', 'ebtables', 'ipset'],
+      },
       networkAgents: [],
       l3: [],
       // Seed 003 §10.1; haproxy is what the HaproxyNSDriver runs.
       lbaas: ['openstack-neutron-lbaas', 'python-neutron-lbaas', 'haproxy'],
     },
-    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch' },
+    services: {
+      server: ['neutron-server'],
+      agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' },
+      ...AGENT_SERVICES,
+      openvswitch: 'openvswitch',
+    },
     pluginIniLink: true,
     modulesLoadD: true,
   },
@@ -71,11 +84,19 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
   'liberty/ubuntu': {
     packages: {
       server: ['neutron-server', 'neutron-plugin-ml2', 'python-neutronclient'],
-      agent: { openvswitch: ['neutron-plugin-ml2', 'neutron-plugin-openvswitch-agent', 'openvswitch-switch', 'ipset'], linuxbridge: ['neutron-plugin-linuxbridge-agent', 'conntrack'] },
+      agent: {
+        openvswitch: ['neutron-plugin-ml2', 'neutron-plugin-openvswitch-agent', 'openvswitch-switch', 'ipset'],
+        linuxbridge: ['neutron-plugin-linuxbridge-agent', 'conntrack'],
+      },
       ...UBUNTU_COMMON,
       lbaas: null,
     },
-    services: { server: ['neutron-server'], agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    services: {
+      server: ['neutron-server'],
+      agent: { openvswitch: 'neutron-plugin-openvswitch-agent', linuxbridge: 'neutron-plugin-linuxbridge-agent' },
+      ...AGENT_SERVICES,
+      openvswitch: 'openvswitch-switch',
+    },
     pluginIniLink: false,
     modulesLoadD: false,
   },
@@ -91,7 +112,12 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     // The Zed guide (Debian) says `service neutron-server restart`; Debian 12's packages say neutron-api
     // (uwsgi) + neutron-rpc-server: neutron-server is only the metapackage pulling both in.
-    services: { server: ['neutron-api', 'neutron-rpc-server'], agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' }, ...AGENT_SERVICES, openvswitch: 'openvswitch-switch' },
+    services: {
+      server: ['neutron-api', 'neutron-rpc-server'],
+      agent: { openvswitch: 'neutron-openvswitch-agent', linuxbridge: 'neutron-linuxbridge-agent' },
+      ...AGENT_SERVICES,
+      openvswitch: 'openvswitch-switch',
+    },
     pluginIniLink: false,
     modulesLoadD: true,
   },
@@ -141,12 +167,36 @@ export interface ReleaseStyle {
   readonly experimental: readonly Mechanism[];
 }
 
-const FULL_IFACE = { openvswitch: 'neutron.agent.linux.interface.OVSInterfaceDriver', linuxbridge: 'neutron.agent.linux.interface.BridgeInterfaceDriver' } as const;
-const FULL_FW = { openvswitch: 'neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver', linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver' } as const;
+const FULL_IFACE = {
+  openvswitch: 'neutron.agent.linux.interface.OVSInterfaceDriver',
+  linuxbridge: 'neutron.agent.linux.interface.BridgeInterfaceDriver',
+} as const;
+const FULL_FW = {
+  openvswitch: 'neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver',
+  linuxbridge: 'neutron.agent.linux.iptables_firewall.IptablesFirewallDriver',
+} as const;
 
 export const STYLE: Readonly<Record<Release, ReleaseStyle>> = {
-  juno: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'juno', dnsmasqMtu: { gre: 1454, vxlan: 1450 }, experimental: [] },
-  liberty: { yes: 'True', no: 'False', verbose: true, interfaceDriver: FULL_IFACE, firewallDriver: FULL_FW, dbTarget: 'head', dnsmasqMtu: { gre: 1454, vxlan: 1450 }, experimental: [] },
+  juno: {
+    yes: 'True',
+    no: 'False',
+    verbose: true,
+    interfaceDriver: FULL_IFACE,
+    firewallDriver: FULL_FW,
+    dbTarget: 'juno',
+    dnsmasqMtu: { gre: 1454, vxlan: 1450 },
+    experimental: [],
+  },
+  liberty: {
+    yes: 'True',
+    no: 'False',
+    verbose: true,
+    interfaceDriver: FULL_IFACE,
+    firewallDriver: FULL_FW,
+    dbTarget: 'head',
+    dnsmasqMtu: { gre: 1454, vxlan: 1450 },
+    experimental: [],
+  },
   zed: {
     yes: 'true',
     no: 'false',

@@ -81,7 +81,8 @@ function neutronRole(h: NeutronHost) {
   const l3 = parts.network && mode.router;
   const lbaasAgent = parts.network && h.lbaas;
   const agentPackages = pkg.agent[mode.mechanism];
-  if (h.agent && agentPackages === null) throw new InputError(vars.declaredAt.file, vars.declaredAt.line, `host ${o.host}: no ${mode.mechanism} agent packages for ${o.release} on ${o.family}`);
+  if (h.agent && agentPackages === null)
+    throw new InputError(vars.declaredAt.file, vars.declaredAt.line, `host ${o.host}: no ${mode.mechanism} agent packages for ${o.release} on ${o.family}`);
 
   const restart = (name: string) => service({ name, state: 'restarted' });
   const handlers: { readonly [K in Handler]: Task } = {
@@ -93,14 +94,32 @@ function neutronRole(h: NeutronHost) {
     restartLbaas: restart(svc.lbaas),
   };
   const when = (...pairs: readonly (readonly [boolean, Handler])[]): Handler[] => pairs.filter(([on]) => on).map(([, name]) => name);
-  const everyService = when([parts.server, 'restartServer'], [h.agent, 'restartAgent'], [l3, 'restartL3'], [parts.network, 'restartDhcp'], [parts.network, 'restartMetadata'], [lbaasAgent, 'restartLbaas']);
+  const everyService = when(
+    [parts.server, 'restartServer'],
+    [h.agent, 'restartAgent'],
+    [l3, 'restartL3'],
+    [parts.network, 'restartDhcp'],
+    [parts.network, 'restartMetadata'],
+    [lbaasAgent, 'restartLbaas'],
+  );
 
   // ---- prerequisites (seed 004 §8.2.1, §8.3.1) ----
   const kernel: Task<Handler>[] = [];
   if (needsBridgeFilter(h)) {
     // net.bridge.* exist only once the bridge netfilter is loaded (br_netfilter since Linux 3.18, `bridge` before).
-    kernel.push(command({ cmd: sh`modprobe br_netfilter 2>/dev/null || modprobe bridge`, unless: sh`test -e /proc/sys/net/bridge/bridge-nf-call-iptables` }, { tags: ['sysctl'] }));
-    if (platform.modulesLoadD) kernel.push(file({ path: PATHS.modulesLoad, content: '# Managed by stackplay: bridged instance traffic passes iptables (security groups)\nbr_netfilter\n' }, { tags: ['sysctl'] }));
+    kernel.push(
+      command(
+        { cmd: sh`modprobe br_netfilter 2>/dev/null || modprobe bridge`, unless: sh`test -e /proc/sys/net/bridge/bridge-nf-call-iptables` },
+        { tags: ['sysctl'] },
+      ),
+    );
+    if (platform.modulesLoadD)
+      kernel.push(
+        file(
+          { path: PATHS.modulesLoad, content: '# Managed by stackplay: bridged instance traffic passes iptables (security groups)\nbr_netfilter\n' },
+          { tags: ['sysctl'] },
+        ),
+      );
   }
   const settings = sysctlSettings(h);
   if (Object.keys(settings).length > 0) kernel.push(sysctl({ settings }, { tags: ['sysctl'] }));
@@ -131,12 +150,18 @@ function neutronRole(h: NeutronHost) {
   const confOptions = { notify: everyService, tags: ['config'] };
   config.push(
     o.release === 'juno' && parts.server
-      ? iniFromFact({ path: PATHS.neutronConf, fact: serviceTenantId(o), settings: (id: string) => neutronConf(h, id), sections: Object.keys(neutronConf(h, '')) }, confOptions)
+      ? iniFromFact(
+          { path: PATHS.neutronConf, fact: serviceTenantId(o), settings: (id: string) => neutronConf(h, id), sections: Object.keys(neutronConf(h, '')) },
+          confOptions,
+        )
       : ini({ path: PATHS.neutronConf, settings: neutronConf(h, '') }, confOptions),
   );
   config.push(ini({ path: PATHS.ml2, settings: ml2Conf(h) }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }));
   // Seed 003: the services read /etc/neutron/plugin.ini on CentOS (also the Juno/Liberty RDO guides).
-  if (platform.pluginIniLink) config.push(symlink({ path: PATHS.pluginIni, target: PATHS.ml2 }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }));
+  if (platform.pluginIniLink)
+    config.push(
+      symlink({ path: PATHS.pluginIni, target: PATHS.ml2 }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }),
+    );
   if (h.agent && o.release !== 'juno') config.push(ini({ path: agentPath(h), settings: agentConf(h) }, { notify: ['restartAgent'], tags: ['config'] }));
   if (l3) config.push(ini({ path: PATHS.l3, settings: l3Conf(h) }, { notify: ['restartL3'], tags: ['config'] }));
   if (parts.network) {
@@ -181,7 +206,9 @@ function neutronRole(h: NeutronHost) {
         ),
       );
     }
-    server.push(...serviceRegistration(o, { name: 'neutron', type: 'network', description: 'OpenStack Networking', urls: o.sameUrls(`http://${o.controller}:9696`) }));
+    server.push(
+      ...serviceRegistration(o, { name: 'neutron', type: 'network', description: 'OpenStack Networking', urls: o.sameUrls(`http://${o.controller}:9696`) }),
+    );
   }
 
   // ---- services ----

@@ -136,8 +136,23 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
   'liberty/ubuntu': UBUNTU,
   'liberty/centos': {
     // Seed 003 and the Liberty RDO guide.
-    controllerPackages: ['openstack-nova-api', 'openstack-nova-cert', 'openstack-nova-conductor', 'openstack-nova-console', 'openstack-nova-novncproxy', 'openstack-nova-scheduler', 'python-novaclient'],
-    controllerServices: ['openstack-nova-api', 'openstack-nova-cert', 'openstack-nova-consoleauth', 'openstack-nova-scheduler', 'openstack-nova-conductor', 'openstack-nova-novncproxy'],
+    controllerPackages: [
+      'openstack-nova-api',
+      'openstack-nova-cert',
+      'openstack-nova-conductor',
+      'openstack-nova-console',
+      'openstack-nova-novncproxy',
+      'openstack-nova-scheduler',
+      'python-novaclient',
+    ],
+    controllerServices: [
+      'openstack-nova-api',
+      'openstack-nova-cert',
+      'openstack-nova-consoleauth',
+      'openstack-nova-scheduler',
+      'openstack-nova-conductor',
+      'openstack-nova-novncproxy',
+    ],
     computePackages: ['openstack-nova-compute', 'sysfsutils'],
     computeService: 'openstack-nova-compute',
     libvirt: [{ service: 'libvirtd' }],

@@ -39,7 +39,6 @@ import { daemon, daemonConfig, restartAll, restartDaemons, virtSettings } from '
 
 type Node = 'controller' | 'compute';
 
-
 /** `su -s /bin/sh -c '<cmd>' nova`, as every guide runs nova-manage (seed 003: never as root). */
 const asNova = (cmd: string): Cmd => sh`su -s /bin/sh -c ${cmd} nova`;
 
@@ -80,7 +79,14 @@ function neutronSettings(o: OpenStackHost, node: Node): IniSections {
   const auth: Record<string, IniValue> = (() => {
     switch (rel.neutronAuth) {
       case 'v2-admin':
-        return { url: `http://${c}:${NEUTRON_PORT}`, auth_strategy: 'keystone', admin_auth_url: `http://${c}:35357/v2.0`, admin_tenant_name: 'service', admin_username: 'neutron', admin_password: password };
+        return {
+          url: `http://${c}:${NEUTRON_PORT}`,
+          auth_strategy: 'keystone',
+          admin_auth_url: `http://${c}:35357/v2.0`,
+          admin_tenant_name: 'service',
+          admin_username: 'neutron',
+          admin_password: password,
+        };
       case 'auth-plugin':
         return {
           url: `http://${c}:${NEUTRON_PORT}`,
@@ -180,7 +186,14 @@ export function novaSettings(o: OpenStackHost, node: Node): IniSections {
     node === 'controller' && rel.cinderRegion && hasBlockStorage(o) ? { cinder: { os_region_name: o.core.region } } : {},
     // Seed 004 §10.2.2 and the Juno/Liberty Telemetry guides: compute nodes notify ceilometer.
     node === 'compute' && telemetryDeployed(o)
-      ? { DEFAULT: { instance_usage_audit: 'True', instance_usage_audit_period: 'hour', notify_on_state_change: 'vm_and_task_state', notification_driver: 'messagingv2' } }
+      ? {
+          DEFAULT: {
+            instance_usage_audit: 'True',
+            instance_usage_audit_period: 'hour',
+            notify_on_state_change: 'vm_and_task_state',
+            notification_driver: 'messagingv2',
+          },
+        }
       : {},
   );
 }
@@ -210,7 +223,12 @@ export function placement(ctx: HostContext) {
     ini({ path: PLACEMENT_CONF, settings: placementSettings(o) }, { notify: ['restartPlacement'], tags: ['config'] }),
     ...serviceDatabase(o, 'placement'),
     dbSync({ service: 'placement', user: 'placement', command: sh`placement-manage db sync` }, { tags: ['database'] }),
-    ...serviceRegistration(o, { name: 'placement', type: 'placement', description: 'Placement API', urls: o.sameUrls(`http://${o.controller}:${PLACEMENT_PORT}`) }),
+    ...serviceRegistration(o, {
+      name: 'placement',
+      type: 'placement',
+      description: 'Placement API',
+      urls: o.sameUrls(`http://${o.controller}:${PLACEMENT_PORT}`),
+    }),
     service({ name: p.service, state: 'started', enabled: true }, { tags: ['services'] }),
   ]);
 }
@@ -219,9 +237,15 @@ export function placement(ctx: HostContext) {
 function cellsV2(): Task[] {
   const listCells = (cell: string) => sh`${asNova('nova-manage cell_v2 list_cells')} 2>/dev/null | grep -qE ${`^\\| +${cell} +\\|`}`;
   return [
-    dbSync({ service: 'nova_api', user: 'nova', command: sh`nova-manage api_db sync`, fingerprint: sqlFingerprint({ database: 'nova_api' }) }, { tags: ['database'] }),
+    dbSync(
+      { service: 'nova_api', user: 'nova', command: sh`nova-manage api_db sync`, fingerprint: sqlFingerprint({ database: 'nova_api' }) },
+      { tags: ['database'] },
+    ),
     command({ cmd: asNova('nova-manage cell_v2 map_cell0'), unless: listCells('cell0') }, { name: 'nova-manage cell_v2 map_cell0', tags: ['database'] }),
-    command({ cmd: asNova('nova-manage cell_v2 create_cell --name=cell1 --verbose'), unless: listCells('cell1') }, { name: 'nova-manage cell_v2 create_cell --name=cell1', tags: ['database'] }),
+    command(
+      { cmd: asNova('nova-manage cell_v2 create_cell --name=cell1 --verbose'), unless: listCells('cell1') },
+      { name: 'nova-manage cell_v2 create_cell --name=cell1', tags: ['database'] },
+    ),
   ];
 }
 
@@ -246,16 +270,28 @@ export function novaController(ctx: HostContext) {
   }).tasks([
     o.packages([...plat.controllerPackages, ...(alsoCompute ? plat.computePackages : [])], { tags: ['packages'] }),
     ...(plat.consoleProxyDefaults
-      ? [line({ path: plat.consoleProxyDefaults, regexp: /^\s*NOVA_CONSOLE_PROXY_TYPE=/, line: 'NOVA_CONSOLE_PROXY_TYPE=novnc' }, { notify: ['restartConsoleProxy'], tags: ['config'] })]
+      ? [
+          line(
+            { path: plat.consoleProxyDefaults, regexp: /^\s*NOVA_CONSOLE_PROXY_TYPE=/, line: 'NOVA_CONSOLE_PROXY_TYPE=novnc' },
+            { notify: ['restartConsoleProxy'], tags: ['config'] },
+          ),
+        ]
       : []),
     ini({ path: NOVA_CONF, settings }, { notify: ['restartNova'], tags: ['config'] }),
-    ...(alsoCompute ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })] : []),
+    ...(alsoCompute
+      ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })]
+      : []),
     ...rel.databases.flatMap((db) => serviceDatabase(o, 'nova', db)),
     ...(rel.modern ? cellsV2() : []),
     // Seed 003: as the nova user, or the logs it creates belong to root and nova cannot start.
     dbSync({ service: 'nova', user: 'nova', command: sh`nova-manage db sync` }, { tags: ['database'] }),
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
-    ...serviceRegistration(o, { name: 'nova', type: 'compute', description: 'OpenStack Compute', urls: o.sameUrls(`http://${o.controller}:${API_PORT}/${rel.endpointPath}`) }),
+    ...serviceRegistration(o, {
+      name: 'nova',
+      type: 'compute',
+      description: 'OpenStack Compute',
+      urls: o.sameUrls(`http://${o.controller}:${API_PORT}/${rel.endpointPath}`),
+    }),
     ...plat.controllerServices.map((name) => service({ name, state: 'started', enabled: true }, { tags: ['services'] })),
     ...(alsoCompute
       ? [
@@ -279,7 +315,9 @@ function libvirtDaemons(o: OpenStackHost): readonly Daemon[] {
   if (!o.ctx.vars.has('libvirt_qemu_namespaces')) return plat.libvirt;
   const namespaces = o.ctx.vars.list('libvirt_qemu_namespaces');
   const value = namespaces.length === 0 ? '[]' : `[ ${namespaces.map((n) => `"${n.replace(/[^a-z]/g, '')}"`).join(', ')} ]`;
-  return plat.libvirt.map((d) => (d.service === 'libvirtd' ? { ...d, config: [...(d.config ?? []), { path: QEMU_CONF, settings: { namespaces: value } }] } : d));
+  return plat.libvirt.map((d) =>
+    d.service === 'libvirtd' ? { ...d, config: [...(d.config ?? []), { path: QEMU_CONF, settings: { namespaces: value } }] } : d,
+  );
 }
 
 function virtTypeOf(o: OpenStackHost): string | undefined {

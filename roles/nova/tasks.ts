@@ -44,7 +44,10 @@ export function virtSections(choice: VirtChoice): IniSections | null {
 }
 
 /** The hypervisor settings of a compute node, chosen from its CPU flags when the inventory does not say. */
-export function virtSettings<H extends string = never>(args: { readonly path: string; readonly virtType?: string | undefined; readonly computeDriver?: string | undefined }, options?: TaskOptions<H>): Task<H> {
+export function virtSettings<H extends string = never>(
+  args: { readonly path: string; readonly virtType?: string | undefined; readonly computeDriver?: string | undefined },
+  options?: TaskOptions<H>,
+): Task<H> {
   return makeTask({
     module: 'ini',
     name: `ini ${args.path} [libvirt] virt_type by CPU flags`,
@@ -168,7 +171,10 @@ export function allOf<H extends string = never>(name: string, tasks: readonly Ta
 
 /** `service X restarted` for each name, in order, as one handler. */
 export function restartAll(names: readonly string[]): Task {
-  return allOf(`restart ${names.join(' ')}`, names.map((name) => service({ name, state: 'restarted' })));
+  return allOf(
+    `restart ${names.join(' ')}`,
+    names.map((name) => service({ name, state: 'restarted' })),
+  );
 }
 
 /** The daemons that have a config file of their own, restarted as one handler (none: a handler with nothing to do). */

@@ -55,7 +55,10 @@ export function clockInSync(): Task {
       const skew = clock.hostEpochS - clock.localEpochS;
       if (!Number.isFinite(skew)) throw new Error('precheck clock: cannot read the host clock');
       // One second of slack for the round trip and whole-second resolution.
-      if (Math.abs(skew) > MAX_CLOCK_SKEW_S + 1) throw new Error(`precheck clock: host clock is ${skew > 0 ? 'ahead' : 'behind'} by ${Math.abs(Math.round(skew))} s (more than ${MAX_CLOCK_SKEW_S} s); fix time before deploying (seed 003: cinder fails on drift)`);
+      if (Math.abs(skew) > MAX_CLOCK_SKEW_S + 1)
+        throw new Error(
+          `precheck clock: host clock is ${skew > 0 ? 'ahead' : 'behind'} by ${Math.abs(Math.round(skew))} s (more than ${MAX_CLOCK_SKEW_S} s); fix time before deploying (seed 003: cinder fails on drift)`,
+        );
       return noChange(`clock within ${Math.abs(Math.round(skew))} s`);
     },
   });
@@ -102,8 +105,17 @@ export function portsFree(ports: readonly number[]): Task {
 export function resolutionFact(names: readonly string[]): ShellFact<ReadonlyMap<string, string>> {
   return {
     kind: 'shell',
-    script: joinCmds(names.map((n) => sh`printf '%s %s\\n' ${n} "$(getent hosts ${n} | awk '{print $1; exit}')"`), '\n'),
-    parse: ({ stdout }) => new Map(stdout.split('\n').filter(Boolean).map((l) => [l.split(' ')[0] ?? '', l.split(' ')[1] ?? ''])),
+    script: joinCmds(
+      names.map((n) => sh`printf '%s %s\\n' ${n} "$(getent hosts ${n} | awk '{print $1; exit}')"`),
+      '\n',
+    ),
+    parse: ({ stdout }) =>
+      new Map(
+        stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.split(' ')[0] ?? '', l.split(' ')[1] ?? '']),
+      ),
     simulate: () => new Map(),
   };
 }

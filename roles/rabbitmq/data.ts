@@ -13,7 +13,10 @@ export interface RabbitmqPlatform {
   readonly config: { readonly path: string; readonly content: string } | null;
 }
 
-const GUEST_REMOTE = { path: '/etc/rabbitmq/rabbitmq.config', content: '% Managed by stackplay: guest may log in from other nodes (Juno guide, RabbitMQ >= 3.3).\n[{rabbit, [{loopback_users, []}]}].\n' };
+const GUEST_REMOTE = {
+  path: '/etc/rabbitmq/rabbitmq.config',
+  content: '% Managed by stackplay: guest may log in from other nodes (Juno guide, RabbitMQ >= 3.3).\n[{rabbit, [{loopback_users, []}]}].\n',
+};
 
 export function rabbitmqPlatform(release: Release, _family: OsFamily): RabbitmqPlatform {
   return { packages: ['rabbitmq-server'], service: 'rabbitmq-server', config: release === 'juno' ? GUEST_REMOTE : null };

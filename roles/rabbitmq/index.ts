@@ -27,7 +27,9 @@ export function rabbitmq(ctx: HostContext) {
   const p = rabbitmqPlatform(o.release, o.family);
   const management = ctx.vars.bool('rabbitmq_management', false);
   const tags = { tags: ['rabbitmq'] };
-  const configTasks: Task<'restartRabbitmq'>[] = p.config ? [file({ path: p.config.path, content: p.config.content, mode: '0644' }, { notify: ['restartRabbitmq'], ...tags })] : [];
+  const configTasks: Task<'restartRabbitmq'>[] = p.config
+    ? [file({ path: p.config.path, content: p.config.content, mode: '0644' }, { notify: ['restartRabbitmq'], ...tags })]
+    : [];
   const pluginTasks: Task<'restartRabbitmq'>[] = management
     ? [
         command(

@@ -62,7 +62,14 @@ describe('golden: cinder', () => {
     it('configures block1 as §12.2, with tgt as the target', () => {
       const expected: ExpectedIni = {
         ...shared,
-        DEFAULT: { ...shared['DEFAULT'], my_ip: '10.0.0.41', glance_host: 'controller', volume_group: 'cinder-volumes', iscsi_helper: 'tgtadm', enabled_backends: undefined },
+        DEFAULT: {
+          ...shared['DEFAULT'],
+          my_ip: '10.0.0.41',
+          glance_host: 'controller',
+          volume_group: 'cinder-volumes',
+          iscsi_helper: 'tgtadm',
+          enabled_backends: undefined,
+        },
       };
       expect(iniMismatches(host(plan, 'block1'), CONF, expected)).to.deep.equal([]);
       expect(compact(readLvmOption(host(plan, 'block1').files.get(LVM) ?? '', 'devices', 'filter'))).to.equal('["a/sdb/","r/.*/"]');
@@ -122,7 +129,13 @@ describe('golden: cinder', () => {
       expect(iniMismatches(node2, CONF, expected)).to.deep.equal([]);
       expect(compact(readLvmOption(node2.files.get(LVM) ?? '', 'devices', 'filter'))).to.equal('["a/sdb/","r/.*/"]');
       expect(node2.commands.some((cmd) => cmd.includes('yum install -y -q -- openstack-cinder targetcli python-oslo-policy'))).to.equal(true);
-      expect(node2.commands).to.include.members(['systemctl start target', 'systemctl enable target', 'systemctl start openstack-cinder-volume', 'systemctl enable openstack-cinder-volume', 'systemctl start lvm2-lvmetad']);
+      expect(node2.commands).to.include.members([
+        'systemctl start target',
+        'systemctl enable target',
+        'systemctl start openstack-cinder-volume',
+        'systemctl enable openstack-cinder-volume',
+        'systemctl start lvm2-lvmetad',
+      ]);
     });
 
     it('registers v1 and v2 at the controller address with v3 calls', () => {
@@ -176,7 +189,15 @@ cinder_devices=/dev/loop7
     const shared: ExpectedIni = {
       DEFAULT: { transport_url: 'rabbit://openstack:zedpass@controller:5672/', glance_api_servers: 'http://controller:9292', rpc_backend: undefined },
       database: { connection: 'mysql+pymysql://cinder:zedpass@controller/cinder' },
-      keystone_authtoken: { www_authenticate_uri: 'http://controller:5000/', auth_url: 'http://controller:5000/', memcached_servers: 'controller:11211', auth_type: 'password', username: 'cinder', password: 'zedpass', region_name: 'RegionOne' },
+      keystone_authtoken: {
+        www_authenticate_uri: 'http://controller:5000/',
+        auth_url: 'http://controller:5000/',
+        memcached_servers: 'controller:11211',
+        auth_type: 'password',
+        username: 'cinder',
+        password: 'zedpass',
+        region_name: 'RegionOne',
+      },
       oslo_concurrency: { lock_path: '/var/lib/cinder/tmp' },
     };
 
@@ -193,10 +214,22 @@ cinder_devices=/dev/loop7
       const expected: ExpectedIni = {
         ...shared,
         DEFAULT: { ...shared['DEFAULT'], my_ip: '10.42.0.31', enabled_backends: 'lvm' },
-        lvm: { volume_driver: 'cinder.volume.drivers.lvm.LVMVolumeDriver', volume_group: 'cinder-volumes', target_protocol: 'iscsi', target_helper: 'tgtadm', iscsi_helper: undefined, iscsi_protocol: undefined },
+        lvm: {
+          volume_driver: 'cinder.volume.drivers.lvm.LVMVolumeDriver',
+          volume_group: 'cinder-volumes',
+          target_protocol: 'iscsi',
+          target_helper: 'tgtadm',
+          iscsi_helper: undefined,
+          iscsi_protocol: undefined,
+        },
       };
       expect(iniMismatches(b, CONF, expected)).to.deep.equal([]);
-      expect(b.commands).to.include.members(['mkdir -p /var/lib && truncate -s 2048M /var/lib/cinder-volumes.img', 'losetup /dev/loop7 /var/lib/cinder-volumes.img', 'pvcreate /dev/loop7', 'vgcreate cinder-volumes /dev/loop7']);
+      expect(b.commands).to.include.members([
+        'mkdir -p /var/lib && truncate -s 2048M /var/lib/cinder-volumes.img',
+        'losetup /dev/loop7 /var/lib/cinder-volumes.img',
+        'pvcreate /dev/loop7',
+        'vgcreate cinder-volumes /dev/loop7',
+      ]);
       expect(compact(readLvmOption(b.files.get(LVM) ?? '', 'devices', 'filter'))).to.equal('["a/loop7/","r/.*/"]');
     });
 
@@ -209,8 +242,14 @@ cinder_devices=/dev/loop7
       .replace('block1 ansible_host=10.0.0.41 cinder_devices=/dev/sdb', 'stor7 ansible_host=10.9.0.41 cinder_devices=/dev/vdc')
       .replace('default_password=openstack', 'default_password=Xy7-secret');
     const plan = await planSite(book, text, { text: true });
-    expect(iniMismatches(host(plan, 'stor7'), CONF, { database: { connection: 'mysql://cinder:Xy7-secret@ctl9/cinder' }, DEFAULT: { my_ip: '10.9.0.41', glance_host: 'ctl9', rabbit_host: 'ctl9' } })).to.deep.equal([]);
-    for (const [name, h] of plan.hosts) for (const [path, content] of h.files) expect(content, `${name}:${path}`).not.to.match(/controller|openstack|10\.0\.0\./);
+    expect(
+      iniMismatches(host(plan, 'stor7'), CONF, {
+        database: { connection: 'mysql://cinder:Xy7-secret@ctl9/cinder' },
+        DEFAULT: { my_ip: '10.9.0.41', glance_host: 'ctl9', rabbit_host: 'ctl9' },
+      }),
+    ).to.deep.equal([]);
+    for (const [name, h] of plan.hosts)
+      for (const [path, content] of h.files) expect(content, `${name}:${path}`).not.to.match(/controller|openstack|10\.0\.0\./);
     expectIdempotent(plan);
   });
 

@@ -118,7 +118,10 @@ describe('golden: glance', function () {
       const cmds = site.hosts.get('controller')!.commands;
       expect(cmds.some((c) => c.includes(`su -s /bin/sh -c 'glance-manage db_sync' glance`))).to.equal(true);
       const endpoint = cmds.find((c) => c.startsWith('POST http://controller:35357/v2.0/endpoints'));
-      expect(endpoint).to.include('"publicurl":"http://controller:9292"').and.include('"internalurl":"http://controller:9292"').and.include('"adminurl":"http://controller:9292"');
+      expect(endpoint)
+        .to.include('"publicurl":"http://controller:9292"')
+        .and.include('"internalurl":"http://controller:9292"')
+        .and.include('"adminurl":"http://controller:9292"');
       expect(cmds.some((c) => c.startsWith('POST http://controller:35357/v2.0/OS-KSADM/services') && c.includes('"type":"image"'))).to.equal(true);
       expect(cmds).to.include('(stop glance-api || true) && start glance-api').and.include('(stop glance-registry || true) && start glance-registry');
     });
@@ -137,7 +140,9 @@ describe('golden: glance', function () {
     });
 
     it('takes names, addresses and passwords from the inventory only', async () => {
-      const text = (await readFile('hosts/juno.ini', 'utf8')).replace(/^controller ansible_host=10\.0\.0\.11$/m, 'ctl9 ansible_host=10.9.9.9').replace('default_password=openstack', 'default_password=Xy7-pass');
+      const text = (await readFile('hosts/juno.ini', 'utf8'))
+        .replace(/^controller ansible_host=10\.0\.0\.11$/m, 'ctl9 ansible_host=10.9.9.9')
+        .replace('default_password=openstack', 'default_password=Xy7-pass');
       const other = await planSite(book, text, { text: true });
       const ctl = other.hosts.get('ctl9')!;
       const want = juno({ c: 'ctl9', pw: 'Xy7-pass' });
@@ -149,8 +154,18 @@ describe('golden: glance', function () {
   });
 
   for (const [seed, inventory, c, services] of [
-    ['003: Liberty on CentOS 7', 'hosts/liberty-centos.ini', '192.168.56.11', ['systemctl restart openstack-glance-api', 'systemctl restart openstack-glance-registry', 'systemctl enable openstack-glance-api']],
-    ['000: Liberty on Ubuntu 14.04', 'hosts/liberty-ubuntu.ini', 'controller', ['(stop glance-api || true) && start glance-api', '(stop glance-registry || true) && start glance-registry']],
+    [
+      '003: Liberty on CentOS 7',
+      'hosts/liberty-centos.ini',
+      '192.168.56.11',
+      ['systemctl restart openstack-glance-api', 'systemctl restart openstack-glance-registry', 'systemctl enable openstack-glance-api'],
+    ],
+    [
+      '000: Liberty on Ubuntu 14.04',
+      'hosts/liberty-ubuntu.ini',
+      'controller',
+      ['(stop glance-api || true) && start glance-api', '(stop glance-registry || true) && start glance-registry'],
+    ],
   ] as const) {
     describe(`seed ${seed} (${inventory})`, () => {
       let site: SitePlan;
@@ -167,7 +182,10 @@ describe('golden: glance', function () {
         const cmds = [...site.hosts.values()].flatMap((h) => h.commands);
         expect(cmds.some((x) => x.includes(`su -s /bin/sh -c 'glance-manage db_sync' glance`))).to.equal(true);
         for (const iface of ['public', 'internal', 'admin']) {
-          expect(cmds.some((x) => x.includes('/v3/endpoints') && x.includes(`"interface":"${iface}","url":"http://${c}:9292"`)), iface).to.equal(true);
+          expect(
+            cmds.some((x) => x.includes('/v3/endpoints') && x.includes(`"interface":"${iface}","url":"http://${c}:9292"`)),
+            iface,
+          ).to.equal(true);
         }
         for (const s of services) expect(cmds).to.include(s);
       });

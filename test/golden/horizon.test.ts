@@ -51,7 +51,10 @@ function host(plan: SitePlan, name: string): HostPlan {
 
 function expectIdempotent(plan: SitePlan): void {
   expect(plan.first.exitCode, 'first run').to.equal(0);
-  expect([...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0), 'second simulated run').to.deep.equal([]);
+  expect(
+    [...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0),
+    'second simulated run',
+  ).to.deep.equal([]);
 }
 
 const withVars = async (path: string, vars: string) => `${await readFile(path, 'utf8')}\n[all:vars]\n${vars}\n`;
@@ -81,7 +84,9 @@ describe('golden: horizon', () => {
       const cmds = host(plan, 'controller').commands;
       expect(cmds.some((c) => c.endsWith('-- openstack-dashboard apache2 libapache2-mod-wsgi memcached python-memcache'))).to.equal(true);
       // A fresh simulated host has no theme to remove, but the task is there.
-      expect(plan.results.filter((r) => r.host === 'controller' && r.task === 'remove openstack-dashboard-ubuntu-theme').map((r) => r.status)).to.deep.equal(['ok']);
+      expect(plan.results.filter((r) => r.host === 'controller' && r.task === 'remove openstack-dashboard-ubuntu-theme').map((r) => r.status)).to.deep.equal([
+        'ok',
+      ]);
       expect(cmds).to.include.members(['initctl start memcached', 'initctl start apache2', 'initctl reload apache2']);
     });
 

@@ -37,7 +37,8 @@ const infraPlays: Play[] = [...commonPlays, ...mariadbPlays, ...rabbitmqPlays, .
 const SITES = SEED_SITES;
 type Site = SeedSite;
 const { site, controller } = seedSitePlans('infra', infraPlays, PASSWORD);
-const has = (commands: readonly string[], needle: string | RegExp): boolean => commands.some((c) => (typeof needle === 'string' ? c.includes(needle) : needle.test(c)));
+const has = (commands: readonly string[], needle: string | RegExp): boolean =>
+  commands.some((c) => (typeof needle === 'string' ? c.includes(needle) : needle.test(c)));
 
 // ---- the [mysqld] options, per seed ----------------------------------------------------------
 
@@ -51,14 +52,39 @@ const GUIDE_MYSQLD = {
 
 const MYSQL: Record<Site, { path: string; expected: ExpectedIni; packages: string; service: string }> = {
   // Seed 004 §4.2: exactly as the seed shows, in /etc/mysql/my.cnf.
-  juno: { path: '/etc/mysql/my.cnf', expected: { mysqld: { 'bind-address': '10.0.0.11', ...GUIDE_MYSQLD } }, packages: 'mysql-server python-mysqldb', service: 'mysql' },
+  juno: {
+    path: '/etc/mysql/my.cnf',
+    expected: { mysqld: { 'bind-address': '10.0.0.11', ...GUIDE_MYSQLD } },
+    packages: 'mysql-server python-mysqldb',
+    service: 'mysql',
+  },
   // Seed 003 §3.2 (its five options) plus the Liberty guide's bind-address, in the guide's drop-in.
-  libertyCentos: { path: '/etc/my.cnf.d/mariadb_openstack.cnf', expected: { mysqld: { 'bind-address': '192.168.56.11', ...GUIDE_MYSQLD } }, packages: 'mariadb mariadb-server MySQL-python', service: 'mariadb' },
-  libertyUbuntu: { path: '/etc/mysql/conf.d/mysqld_openstack.cnf', expected: { mysqld: { 'bind-address': '10.0.0.11', ...GUIDE_MYSQLD } }, packages: 'mariadb-server python-pymysql python-mysqldb', service: 'mysql' },
+  libertyCentos: {
+    path: '/etc/my.cnf.d/mariadb_openstack.cnf',
+    expected: { mysqld: { 'bind-address': '192.168.56.11', ...GUIDE_MYSQLD } },
+    packages: 'mariadb mariadb-server MySQL-python',
+    service: 'mariadb',
+  },
+  libertyUbuntu: {
+    path: '/etc/mysql/conf.d/mysqld_openstack.cnf',
+    expected: { mysqld: { 'bind-address': '10.0.0.11', ...GUIDE_MYSQLD } },
+    packages: 'mariadb-server python-pymysql python-mysqldb',
+    service: 'mysql',
+  },
   // The Zed guide's 99-openstack.cnf.
   zed: {
     path: '/etc/mysql/mariadb.conf.d/99-openstack.cnf',
-    expected: { mysqld: { 'bind-address': '10.42.0.11', 'default-storage-engine': 'innodb', innodb_file_per_table: 'on', max_connections: '4096', 'collation-server': 'utf8_general_ci', 'character-set-server': 'utf8', 'init-connect': undefined } },
+    expected: {
+      mysqld: {
+        'bind-address': '10.42.0.11',
+        'default-storage-engine': 'innodb',
+        innodb_file_per_table: 'on',
+        max_connections: '4096',
+        'collation-server': 'utf8_general_ci',
+        'character-set-server': 'utf8',
+        'init-connect': undefined,
+      },
+    },
     packages: 'mariadb-server python3-pymysql',
     service: 'mariadb',
   },
@@ -124,7 +150,12 @@ describe('golden: mariadb, rabbitmq, memcached on the controller', function () {
         expect(sql[0]).to.include(`UPDATE mysql.user SET plugin = '${plugin}', Password = '' WHERE User = 'root' AND Host = 'localhost';`);
         expect(sql[0]).not.to.match(/IDENTIFIED BY|PASSWORD\(|-p/);
         // The clean-up runs after the server restarted with the new options.
-        const restart = plan.commands.findIndex((c) => c === `systemctl restart ${MYSQL[name].service}` || c === `service ${MYSQL[name].service} restart` || c === `(stop ${MYSQL[name].service} || true) && start ${MYSQL[name].service}`);
+        const restart = plan.commands.findIndex(
+          (c) =>
+            c === `systemctl restart ${MYSQL[name].service}` ||
+            c === `service ${MYSQL[name].service} restart` ||
+            c === `(stop ${MYSQL[name].service} || true) && start ${MYSQL[name].service}`,
+        );
         expect(restart, 'restart handler flushed before the clean-up').to.be.greaterThan(-1);
         expect(restart).to.be.lessThan(plan.commands.indexOf(sql[0] as string));
       });
@@ -173,9 +204,7 @@ describe('golden: mariadb, rabbitmq, memcached on the controller', function () {
   it('renames and re-addresses with the inventory: no controller name or address is a literal', async () => {
     const s = await planSite(
       openstackPlaybook('infra-renamed', infraPlays),
-      inventoryText('hosts/juno.ini', [
-        [/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7'],
-      ]),
+      inventoryText('hosts/juno.ini', [[/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7']]),
       { text: true },
     );
     const plan = s.hosts.get('ctl7');
@@ -308,7 +337,7 @@ describe('golden: mysql secure installation without a root password', () => {
   });
 
   it('refuses an account host it cannot quote safely', () => {
-    expect(() => securePlan(["@@version 5.5.62", "@@anon evil'host", '@@testgrants 0', '@@grants', '@@end'].join('\n'))).to.throw(/refusing/);
+    expect(() => securePlan(['@@version 5.5.62', "@@anon evil'host", '@@testgrants 0', '@@grants', '@@end'].join('\n'))).to.throw(/refusing/);
   });
 });
 
@@ -341,7 +370,9 @@ describe('golden: debconf task module', () => {
   it('sets the answers that differ through debconf-set-selections on stdin, the password masked', () => {
     const plan = debconfPlan(KS_ARGS, "0 true\n0 false\n10 keystone/admin-password doesn't exist\n@@end\n");
     expect(plan.action).to.equal('change');
-    expect(execs(plan)).to.deep.equal(["debconf-set-selections <<'SP_EOF'\nkeystone keystone/configure_db boolean false\nkeystone keystone/admin-password password ***\nSP_EOF"]);
+    expect(execs(plan)).to.deep.equal([
+      "debconf-set-selections <<'SP_EOF'\nkeystone keystone/configure_db boolean false\nkeystone keystone/admin-password password ***\nSP_EOF",
+    ]);
     const step = (plan.action === 'change' ? plan.steps[0] : undefined) as ExecStep;
     expect(step.cmd.reveal()).to.include('keystone keystone/admin-password password s3cret pw\n');
     if (plan.action === 'change') expect(plan.summary).to.equal('keystone/configure_db = false, keystone/admin-password = ***');
@@ -349,7 +380,9 @@ describe('golden: debconf task module', () => {
 
   it('compares passwords by hash: the same password is no change, another is', () => {
     expect(debconfPlan(KS_ARGS, '0 false\n0 false\n0 s3cret pw\n@@end\n').action).to.equal('none');
-    expect(execs(debconfPlan(KS_ARGS, '0 false\n0 false\n0 old pw\n@@end\n'))).to.deep.equal(["debconf-set-selections <<'SP_EOF'\nkeystone keystone/admin-password password ***\nSP_EOF"]);
+    expect(execs(debconfPlan(KS_ARGS, '0 false\n0 false\n0 old pw\n@@end\n'))).to.deep.equal([
+      "debconf-set-selections <<'SP_EOF'\nkeystone keystone/admin-password password ***\nSP_EOF",
+    ]);
   });
 
   it('a missing debconf (no end marker) is an error, not "everything differs"', () => {
@@ -386,8 +419,11 @@ describe('golden: memcached edits the packaged file in place', () => {
   }
 
   it('Debian 12: /etc/memcached.conf from memcached.conf.default keeps everything but `-l 127.0.0.1`', async () => {
-    const debianDefault = '# memcached default config file\n-d\nlogfile /var/log/memcached.log\n-m 64\n-p 11211\n-u memcache\n-l 127.0.0.1\n-P /var/run/memcached/memcached.pid\n';
-    expect(await edited(inventoryText('hosts/lab.ini'), 'controller', '/etc/memcached.conf', debianDefault)).to.equal(debianDefault.replace('-l 127.0.0.1', '-l 10.42.0.11'));
+    const debianDefault =
+      '# memcached default config file\n-d\nlogfile /var/log/memcached.log\n-m 64\n-p 11211\n-u memcache\n-l 127.0.0.1\n-P /var/run/memcached/memcached.pid\n';
+    expect(await edited(inventoryText('hosts/lab.ini'), 'controller', '/etc/memcached.conf', debianDefault)).to.equal(
+      debianDefault.replace('-l 127.0.0.1', '-l 10.42.0.11'),
+    );
     // Newer packagings listen on ::1 too: one listener remains.
     const both = '-m 64\n-l 127.0.0.1\n-l ::1\n';
     expect(await edited(inventoryText('hosts/lab.ini'), 'controller', '/etc/memcached.conf', both)).to.equal('-m 64\n-l 10.42.0.11\n');
@@ -395,6 +431,8 @@ describe('golden: memcached edits the packaged file in place', () => {
 
   it('CentOS 7: /etc/sysconfig/memcached OPTIONS', async () => {
     const centos = 'PORT="11211"\nUSER="memcached"\nMAXCONN="1024"\nCACHESIZE="64"\nOPTIONS=""\n';
-    expect(await edited(inventoryText('hosts/liberty-centos.ini'), 'linux-node1', '/etc/sysconfig/memcached', centos)).to.equal(centos.replace('OPTIONS=""', 'OPTIONS="-l 192.168.56.11"'));
+    expect(await edited(inventoryText('hosts/liberty-centos.ini'), 'linux-node1', '/etc/sysconfig/memcached', centos)).to.equal(
+      centos.replace('OPTIONS=""', 'OPTIONS="-l 192.168.56.11"'),
+    );
   });
 });

@@ -34,7 +34,8 @@ type Site = SeedSite;
 const { site, controller } = seedSitePlans('keystone', allPlays, PASSWORD);
 
 /** API calls in order, keystone's generated ids replaced by `:id`. */
-const apiCalls = (plan: HostPlan): string[] => plan.commands.filter((c) => /^(POST|PUT|PATCH|DELETE) http/.test(c)).map((c) => c.replace(/\b[0-9a-f]{32}\b/g, ':id'));
+const apiCalls = (plan: HostPlan): string[] =>
+  plan.commands.filter((c) => /^(POST|PUT|PATCH|DELETE) http/.test(c)).map((c) => c.replace(/\b[0-9a-f]{32}\b/g, ':id'));
 
 // ---- keystone.conf, per seed ---------------------------------------------------------------
 
@@ -123,11 +124,17 @@ const ZED_CALLS = [
   `PATCH ${Z}/services/:id {"service":{"description":"OpenStack Identity"}}`,
 ];
 
-const API_CALLS: Record<Site, string[]> = { juno: JUNO_CALLS, libertyCentos: libertyCalls('192.168.56.11'), libertyUbuntu: libertyCalls('controller'), zed: ZED_CALLS };
+const API_CALLS: Record<Site, string[]> = {
+  juno: JUNO_CALLS,
+  libertyCentos: libertyCalls('192.168.56.11'),
+  libertyUbuntu: libertyCalls('controller'),
+  zed: ZED_CALLS,
+};
 
 // ---- openrc, per release ------------------------------------------------------------------
 
-const rc = (lines: readonly string[], user: string) => `# Managed by stackplay: credentials of ${user} for the OpenStack clients (source it: . /root/${user}-openrc.sh)\n${lines.map((l) => `export ${l}`).join('\n')}\n`;
+const rc = (lines: readonly string[], user: string) =>
+  `# Managed by stackplay: credentials of ${user} for the OpenStack clients (source it: . /root/${user}-openrc.sh)\n${lines.map((l) => `export ${l}`).join('\n')}\n`;
 const libertyRc = (c: string, user: 'admin' | 'demo', locale: string) =>
   rc(
     [
@@ -148,16 +155,66 @@ const libertyRc = (c: string, user: 'admin' | 'demo', locale: string) =>
 const OPENRC: Record<Site, { admin: string; demo: string }> = {
   // Seed 004 §5.5 (v2.0 variables), plus the image API version and a locale (§11).
   juno: {
-    admin: rc(['OS_TENANT_NAME=admin', 'OS_USERNAME=admin', `OS_PASSWORD=${PASSWORD}`, 'OS_AUTH_URL=http://controller:35357/v2.0', 'OS_IMAGE_API_VERSION=2', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8'], 'admin'),
-    demo: rc(['OS_TENANT_NAME=demo', 'OS_USERNAME=demo', `OS_PASSWORD=${PASSWORD}`, 'OS_AUTH_URL=http://controller:5000/v2.0', 'OS_IMAGE_API_VERSION=2', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8'], 'demo'),
+    admin: rc(
+      [
+        'OS_TENANT_NAME=admin',
+        'OS_USERNAME=admin',
+        `OS_PASSWORD=${PASSWORD}`,
+        'OS_AUTH_URL=http://controller:35357/v2.0',
+        'OS_IMAGE_API_VERSION=2',
+        'LC_ALL=C.UTF-8',
+        'LANG=C.UTF-8',
+      ],
+      'admin',
+    ),
+    demo: rc(
+      [
+        'OS_TENANT_NAME=demo',
+        'OS_USERNAME=demo',
+        `OS_PASSWORD=${PASSWORD}`,
+        'OS_AUTH_URL=http://controller:5000/v2.0',
+        'OS_IMAGE_API_VERSION=2',
+        'LC_ALL=C.UTF-8',
+        'LANG=C.UTF-8',
+      ],
+      'demo',
+    ),
   },
   // Seed 003 §3.4's admin-openrc.sh / demo-openrc.sh.
   libertyCentos: { admin: libertyRc('192.168.56.11', 'admin', 'en_US.UTF-8'), demo: libertyRc('192.168.56.11', 'demo', 'en_US.UTF-8') },
   libertyUbuntu: { admin: libertyRc('controller', 'admin', 'C.UTF-8'), demo: libertyRc('controller', 'demo', 'C.UTF-8') },
   // The Zed guide's admin-openrc / demo-openrc.
   zed: {
-    admin: rc(['OS_PROJECT_DOMAIN_NAME=Default', 'OS_USER_DOMAIN_NAME=Default', 'OS_PROJECT_NAME=admin', 'OS_USERNAME=admin', `OS_PASSWORD=${PASSWORD}`, 'OS_AUTH_URL=http://controller:5000/v3', 'OS_IDENTITY_API_VERSION=3', 'OS_IMAGE_API_VERSION=2', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8'], 'admin'),
-    demo: rc(['OS_PROJECT_DOMAIN_NAME=Default', 'OS_USER_DOMAIN_NAME=Default', 'OS_PROJECT_NAME=demo', 'OS_USERNAME=demo', `OS_PASSWORD=${PASSWORD}`, 'OS_AUTH_URL=http://controller:5000/v3', 'OS_IDENTITY_API_VERSION=3', 'OS_IMAGE_API_VERSION=2', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8'], 'demo'),
+    admin: rc(
+      [
+        'OS_PROJECT_DOMAIN_NAME=Default',
+        'OS_USER_DOMAIN_NAME=Default',
+        'OS_PROJECT_NAME=admin',
+        'OS_USERNAME=admin',
+        `OS_PASSWORD=${PASSWORD}`,
+        'OS_AUTH_URL=http://controller:5000/v3',
+        'OS_IDENTITY_API_VERSION=3',
+        'OS_IMAGE_API_VERSION=2',
+        'LC_ALL=C.UTF-8',
+        'LANG=C.UTF-8',
+      ],
+      'admin',
+    ),
+    demo: rc(
+      [
+        'OS_PROJECT_DOMAIN_NAME=Default',
+        'OS_USER_DOMAIN_NAME=Default',
+        'OS_PROJECT_NAME=demo',
+        'OS_USERNAME=demo',
+        `OS_PASSWORD=${PASSWORD}`,
+        'OS_AUTH_URL=http://controller:5000/v3',
+        'OS_IDENTITY_API_VERSION=3',
+        'OS_IMAGE_API_VERSION=2',
+        'LC_ALL=C.UTF-8',
+        'LANG=C.UTF-8',
+      ],
+      'demo',
+    ),
   },
 };
 
@@ -173,7 +230,11 @@ const API_SERVICE: Record<Site, { name: string; start: string; enable: string }>
   juno: { name: 'keystone', start: 'initctl start keystone', enable: 'rm -f /etc/init/keystone.override' },
   libertyCentos: { name: 'httpd', start: 'systemctl start httpd', enable: 'systemctl enable httpd' },
   libertyUbuntu: { name: 'apache2', start: 'initctl start apache2', enable: 'rm -f /etc/init/apache2.override' },
-  zed: { name: 'keystone', start: 'service keystone start', enable: 'if command -v update-rc.d >/dev/null 2>&1; then update-rc.d keystone defaults; else chkconfig keystone on; fi' },
+  zed: {
+    name: 'keystone',
+    start: 'service keystone start',
+    enable: 'if command -v update-rc.d >/dev/null 2>&1; then update-rc.d keystone defaults; else chkconfig keystone on; fi',
+  },
 };
 
 describe('golden: keystone', function () {
@@ -183,7 +244,10 @@ describe('golden: keystone', function () {
     describe(`${name} (${SITES[name]})`, () => {
       it('installs the packages and writes keystone.conf as the seed shows (0640 root:keystone)', async () => {
         const plan = await controller(name);
-        expect(plan.commands.some((c) => c.endsWith(`-- ${PACKAGES[name]}`)), PACKAGES[name]).to.equal(true);
+        expect(
+          plan.commands.some((c) => c.endsWith(`-- ${PACKAGES[name]}`)),
+          PACKAGES[name],
+        ).to.equal(true);
         expect(iniMismatches(plan, '/etc/keystone/keystone.conf', KEYSTONE_CONF[name])).to.deep.equal([]);
         expect(plan.commands).to.include('write /etc/keystone/keystone.conf mode=0640 owner=root group=keystone');
       });
@@ -262,7 +326,9 @@ describe('golden: keystone', function () {
     it('puts keystone under mod_wsgi: two VirtualHosts on 5000 and 35357, and a ServerName', async () => {
       const centos = await controller('libertyCentos');
       const conf = centos.files.get('/etc/httpd/conf.d/wsgi-keystone.conf') ?? '';
-      expect(conf).to.match(/^Listen 5000$/m).and.match(/^Listen 35357$/m);
+      expect(conf)
+        .to.match(/^Listen 5000$/m)
+        .and.match(/^Listen 35357$/m);
       expect(conf).to.include('<VirtualHost *:5000>').and.include('<VirtualHost *:35357>');
       expect(conf).to.include('WSGIDaemonProcess keystone-public processes=5 threads=1 user=keystone group=keystone display-name=%{GROUP}');
       expect(conf).to.include('WSGIScriptAlias / /usr/bin/keystone-wsgi-public').and.include('WSGIScriptAlias / /usr/bin/keystone-wsgi-admin');
@@ -287,8 +353,12 @@ describe('golden: keystone', function () {
   describe('zed specifics (Debian 12)', () => {
     it('preseeds the package’s debconf questions to "no" before installing it', async () => {
       const plan = await controller('zed');
-      const preseed = "debconf-set-selections <<'SP_EOF'\nkeystone keystone/configure_db boolean false\nkeystone keystone/create-admin-tenant boolean false\nkeystone keystone/register-endpoint boolean false\nSP_EOF";
-      expect(plan.commands.indexOf(preseed)).to.be.within(0, plan.commands.findIndex((c) => c.endsWith(`-- ${PACKAGES.zed}`)));
+      const preseed =
+        "debconf-set-selections <<'SP_EOF'\nkeystone keystone/configure_db boolean false\nkeystone keystone/create-admin-tenant boolean false\nkeystone keystone/register-endpoint boolean false\nSP_EOF";
+      expect(plan.commands.indexOf(preseed)).to.be.within(
+        0,
+        plan.commands.findIndex((c) => c.endsWith(`-- ${PACKAGES.zed}`)),
+      );
     });
 
     it('sets up fernet and credential keys once, after db_sync', async () => {
@@ -353,7 +423,11 @@ describe('golden: keystone', function () {
   });
 
   it('follows the inventory: another controller name and address change every URL, and nothing else does', async () => {
-    const s = await planSite(openstackPlaybook('keystone-renamed', allPlays), inventoryText('hosts/juno.ini', [[/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7']]), { text: true });
+    const s = await planSite(
+      openstackPlaybook('keystone-renamed', allPlays),
+      inventoryText('hosts/juno.ini', [[/^controller ansible_host=10\.0\.0\.11$/m, 'ctl7 ansible_host=10.9.8.7']]),
+      { text: true },
+    );
     const plan = s.hosts.get('ctl7') as HostPlan;
     expect(iniMismatches(plan, '/etc/keystone/keystone.conf', { database: { connection: `mysql://keystone:${PASSWORD}@ctl7/keystone` } })).to.deep.equal([]);
     expect(plan.files.get('/root/admin-openrc.sh')).to.include('OS_AUTH_URL=http://ctl7:35357/v2.0');

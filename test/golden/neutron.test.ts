@@ -32,7 +32,9 @@ function inventory(path: string, extra: Readonly<Record<string, string>>): strin
     .split('\n')
     .filter((l) => !keys.has(l.split('=')[0]!.trim()))
     .join('\n');
-  const lines = Object.entries(extra).map(([k, v]) => `${k}=${v}`).join('\n');
+  const lines = Object.entries(extra)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
   return text.includes('[all:vars]') ? text.replace('[all:vars]', `[all:vars]\n${lines}`) : `${text}\n[all:vars]\n${lines}\n`;
 }
 
@@ -79,7 +81,12 @@ const DNSMASQ = 'neutron.agent.linux.dhcp.Dnsmasq';
 // ---- Juno, seed 004 --------------------------------------------------------------
 
 /** Seed 004 §8.4.1: the external network 192.168.234.0/24, floating IPs .230–.239. */
-const SEED_004_NETWORKS = { external_cidr: '192.168.234.0/24', external_gateway: '192.168.234.1', floating_start: '192.168.234.230', floating_end: '192.168.234.239' };
+const SEED_004_NETWORKS = {
+  external_cidr: '192.168.234.0/24',
+  external_gateway: '192.168.234.1',
+  floating_start: '192.168.234.230',
+  floating_end: '192.168.234.239',
+};
 
 const JUNO_AUTHTOKEN = {
   auth_uri: 'http://controller:5000/v2.0',
@@ -160,13 +167,23 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
 
   it('controller: packages, database, db sync as neutron (`upgrade juno`), registration, neutron-server', () => {
     const cmds = host(site, 'controller').commands;
-    expect(cmds).to.include('DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- neutron-server neutron-plugin-ml2 python-neutronclient');
+    expect(cmds).to.include(
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- neutron-server neutron-plugin-ml2 python-neutronclient',
+    );
     expect(cmds.some((l) => l.includes('CREATE DATABASE `neutron`'))).to.equal(true);
     expect(cmds.join('\n')).to.include(
       "su -s /bin/sh -c 'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade juno' neutron",
     );
-    expect(callBody(host(site, 'controller'), /OS-KSADM\/services /)).to.deep.include({ name: 'neutron', type: 'network', description: 'OpenStack Networking' });
-    expect(callBody(host(site, 'controller'), /v2\.0\/endpoints /)).to.deep.include({ publicurl: 'http://controller:9696', internalurl: 'http://controller:9696', adminurl: 'http://controller:9696' });
+    expect(callBody(host(site, 'controller'), /OS-KSADM\/services /)).to.deep.include({
+      name: 'neutron',
+      type: 'network',
+      description: 'OpenStack Networking',
+    });
+    expect(callBody(host(site, 'controller'), /v2\.0\/endpoints /)).to.deep.include({
+      publicurl: 'http://controller:9696',
+      internalurl: 'http://controller:9696',
+      adminurl: 'http://controller:9696',
+    });
     expect(cmds).to.include('(stop neutron-server || true) && start neutron-server');
     // nova's services belong to the nova role: neutron restarts only its own.
     expect(cmds.filter((l) => /nova-(api|scheduler|conductor)/.test(l))).to.deep.equal([]);
@@ -182,9 +199,18 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
       ovs: { local_ip: '10.0.1.21', enable_tunneling: 'True', bridge_mappings: 'external:br-ex' },
       agent: { tunnel_types: 'gre' },
     });
-    expectIni(n, PATHS.l3, { DEFAULT: { interface_driver: OVS_IFACE, use_namespaces: 'True', external_network_bridge: 'br-ex', router_delete_namespaces: 'True', verbose: 'True' } });
+    expectIni(n, PATHS.l3, {
+      DEFAULT: { interface_driver: OVS_IFACE, use_namespaces: 'True', external_network_bridge: 'br-ex', router_delete_namespaces: 'True', verbose: 'True' },
+    });
     expectIni(n, PATHS.dhcp, {
-      DEFAULT: { interface_driver: OVS_IFACE, dhcp_driver: DNSMASQ, use_namespaces: 'True', dhcp_delete_namespaces: 'True', verbose: 'True', dnsmasq_config_file: '/etc/neutron/dnsmasq-neutron.conf' },
+      DEFAULT: {
+        interface_driver: OVS_IFACE,
+        dhcp_driver: DNSMASQ,
+        use_namespaces: 'True',
+        dhcp_delete_namespaces: 'True',
+        verbose: 'True',
+        dnsmasq_config_file: '/etc/neutron/dnsmasq-neutron.conf',
+      },
     });
     // Seed 004 skips the guide's optional MTU step; the Juno guide's dnsmasq file keeps GRE instances working.
     expect(n.files.get(PATHS.dnsmasq)).to.equal('dhcp-option-force=26,1454\n');
@@ -204,7 +230,9 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
 
   it('network node: packages, br-ex on the external NIC, the four agents restarted', () => {
     const cmds = host(site, 'network').commands;
-    expect(cmds.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-plugin-ml2 neutron-plugin-openvswitch-agent openvswitch-switch ipset neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent$/);
+    expect(cmds.find((l) => l.includes('apt-get install'))).to.match(
+      / -- neutron-plugin-ml2 neutron-plugin-openvswitch-agent openvswitch-switch ipset neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent$/,
+    );
     expect(cmds).to.include('ovs-vsctl --may-exist add-br br-ex -- --may-exist add-port br-ex eth2');
     for (const s of ['neutron-plugin-openvswitch-agent', 'neutron-l3-agent', 'neutron-dhcp-agent', 'neutron-metadata-agent']) {
       expect(cmds, s).to.include(`(stop ${s} || true) && start ${s}`);
@@ -215,11 +243,21 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
   it('compute node: rp_filter (+ bridge netfilter), no database, OVS agent with its tunnel IP and no br-ex — seed 004 §8.3 and §11', () => {
     const c = host(site, 'compute1');
     expectIni(c, '/etc/sysctl.conf', {
-      '': { 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1', 'net.ipv4.ip_forward': undefined },
+      '': {
+        'net.ipv4.conf.all.rp_filter': '0',
+        'net.ipv4.conf.default.rp_filter': '0',
+        'net.bridge.bridge-nf-call-iptables': '1',
+        'net.bridge.bridge-nf-call-ip6tables': '1',
+        'net.ipv4.ip_forward': undefined,
+      },
     });
     expectIni(c, PATHS.neutronConf, JUNO_AGENT_NEUTRON_CONF);
     // §11: "Bridge br-ex for physical network external does not exist. Agent terminated!"
-    expectIni(c, PATHS.ml2, { ...JUNO_ML2, ovs: { local_ip: '10.0.1.31', enable_tunneling: 'True', bridge_mappings: undefined }, agent: { tunnel_types: 'gre' } });
+    expectIni(c, PATHS.ml2, {
+      ...JUNO_ML2,
+      ovs: { local_ip: '10.0.1.31', enable_tunneling: 'True', bridge_mappings: undefined },
+      agent: { tunnel_types: 'gre' },
+    });
     expect(c.commands.filter((l) => l.includes('br-ex'))).to.deep.equal([]);
     expect(c.commands.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-plugin-ml2 neutron-plugin-openvswitch-agent openvswitch-switch ipset$/);
     expect(c.commands).to.include('(stop neutron-plugin-openvswitch-agent || true) && start neutron-plugin-openvswitch-agent');
@@ -240,7 +278,12 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
       'POST /v2.0/security-group-rules tcp',
     ]);
     // `neutron net-create ext-net --router:external True --provider:physical_network external --provider:network_type flat`
-    expect(callBody(c, /9696\/v2\.0\/networks .*ext-net/)).to.deep.include({ 'router:external': true, 'provider:network_type': 'flat', 'provider:physical_network': 'external', shared: false });
+    expect(callBody(c, /9696\/v2\.0\/networks .*ext-net/)).to.deep.include({
+      'router:external': true,
+      'provider:network_type': 'flat',
+      'provider:physical_network': 'external',
+      shared: false,
+    });
     // `neutron subnet-create ext-net --name ext-subnet --allocation-pool … --disable-dhcp --gateway …`
     expect(callBody(c, /9696\/v2\.0\/subnets .*ext-subnet/)).to.deep.include({
       cidr: '192.168.234.0/24',
@@ -250,7 +293,12 @@ describe('golden: neutron + networks, Juno (seed 004, hosts/juno.ini)', function
     });
     // Seed 004 §8.4.2: demo-subnet 10.10.1.0/24, gateway 10.10.1.1 (hosts/juno.ini's demo_cidr).
     expect(callBody(c, /9696\/v2\.0\/subnets .*demo-subnet/)).to.deep.include({ cidr: '10.10.1.0/24', gateway_ip: '10.10.1.1', enable_dhcp: true });
-    expect(callBody(c, /security-group-rules .*"tcp"/)).to.deep.include({ direction: 'ingress', port_range_min: 22, port_range_max: 22, remote_ip_prefix: '0.0.0.0/0' });
+    expect(callBody(c, /security-group-rules .*"tcp"/)).to.deep.include({
+      direction: 'ingress',
+      port_range_min: 22,
+      port_range_max: 22,
+      remote_ip_prefix: '0.0.0.0/0',
+    });
   });
 
   it('second run changes nothing', () => expectIdempotent(site));
@@ -280,7 +328,10 @@ floating_end=198.51.100.60
     for (const old of ['controller', 'openstack', '10.0.', 'eth2']) expect(all, old).not.to.include(old);
     expectIni(host(site, 'gw-a'), PATHS.ml2, { ovs: { local_ip: '172.16.6.21', bridge_mappings: 'external:br-ex' } });
     expectIni(host(site, 'gw-a'), PATHS.metadata, { DEFAULT: { nova_metadata_ip: 'ctl-a', metadata_proxy_shared_secret: 'Zq-9x-pass' } });
-    expectIni(host(site, 'hv-a'), PATHS.neutronConf, { DEFAULT: { rabbit_host: 'ctl-a', rabbit_password: 'Zq-9x-pass' }, keystone_authtoken: { auth_uri: 'http://ctl-a:5000/v2.0' } });
+    expectIni(host(site, 'hv-a'), PATHS.neutronConf, {
+      DEFAULT: { rabbit_host: 'ctl-a', rabbit_password: 'Zq-9x-pass' },
+      keystone_authtoken: { auth_uri: 'http://ctl-a:5000/v2.0' },
+    });
     expect(host(site, 'gw-a').commands).to.include('ovs-vsctl --may-exist add-br br-ex -- --may-exist add-port br-ex ens9');
     expect(neutronCalls(host(site, 'ctl-a'), 'ctl-a')[0]).to.equal('POST /v2.0/networks ext-net');
   });
@@ -289,10 +340,19 @@ floating_end=198.51.100.60
 describe('golden: neutron, the seed 004 §11 compute file is repaired', () => {
   it('removes bridge_mappings = external:br-ex from an existing compute ml2_conf.ini and keeps everything else', async () => {
     const inv = parseInventory(readFileSync('hosts/juno.ini', 'utf8'), 'hosts/juno.ini');
-    const ctx: HostContext = { host: 'compute1', vars: hostVarsOf(inv, 'compute1'), inventory: inv, groups: inv.hostGroups('compute1'), secret: (n) => new Secret(`pw-${n}`) };
+    const ctx: HostContext = {
+      host: 'compute1',
+      vars: hostVarsOf(inv, 'compute1'),
+      inventory: inv,
+      groups: inv.hostGroups('compute1'),
+      secret: (n) => new Secret(`pw-${n}`),
+    };
     const { sim, rt } = simHost('compute1');
     // What seed 004 §8.3.4 left on compute1.
-    sim.writeFile(PATHS.ml2, '[ml2]\ntype_drivers = flat,gre\n# keep this comment\n\n[ovs]\nlocal_ip = 10.0.1.31\nenable_tunneling = True\nbridge_mappings = external:br-ex\n\n[agent]\ntunnel_types = gre\n');
+    sim.writeFile(
+      PATHS.ml2,
+      '[ml2]\ntype_drivers = flat,gre\n# keep this comment\n\n[ovs]\nlocal_ip = 10.0.1.31\nenable_tunneling = True\nbridge_mappings = external:br-ex\n\n[agent]\ntunnel_types = gre\n',
+    );
     await converge(rt, ini({ path: PATHS.ml2, settings: ml2Conf(neutronHost(ctx)) }));
     const e = sim.files.get(PATHS.ml2);
     const text = e?.type === 'file' ? e.content : '';
@@ -305,7 +365,13 @@ describe('golden: neutron, the seed 004 §11 compute file is repaired', () => {
 // ---- Liberty on CentOS 7, seed 003 ------------------------------------------------------
 
 /** Seed 003 §4: flat network 192.168.56.0/24, pool .100–.200, gateway and DNS .2. */
-const SEED_003_NETWORKS = { external_cidr: '192.168.56.0/24', external_gateway: '192.168.56.2', floating_start: '192.168.56.100', floating_end: '192.168.56.200', external_dns: '192.168.56.2' };
+const SEED_003_NETWORKS = {
+  external_cidr: '192.168.56.0/24',
+  external_gateway: '192.168.56.2',
+  floating_start: '192.168.56.100',
+  floating_end: '192.168.56.200',
+  external_dns: '192.168.56.2',
+};
 const C3 = '192.168.56.11';
 
 const LIBERTY_C3_AUTHTOKEN = {
@@ -374,7 +440,9 @@ describe('golden: neutron + networks, Liberty on CentOS (seed 003, hosts/liberty
       securitygroup: { enable_ipset: 'True' },
     });
     expectIni(c, '/etc/neutron/plugins/ml2/linuxbridge_agent.ini', LIBERTY_C3_LINUXBRIDGE);
-    expectIni(c, PATHS.dhcp, { DEFAULT: { interface_driver: BRIDGE_IFACE, dhcp_driver: DNSMASQ, enable_isolated_metadata: 'True', dnsmasq_config_file: undefined } });
+    expectIni(c, PATHS.dhcp, {
+      DEFAULT: { interface_driver: BRIDGE_IFACE, dhcp_driver: DNSMASQ, enable_isolated_metadata: 'True', dnsmasq_config_file: undefined },
+    });
     expectIni(c, PATHS.metadata, {
       DEFAULT: {
         auth_uri: `http://${C3}:5000`,
@@ -405,29 +473,41 @@ describe('golden: neutron + networks, Liberty on CentOS (seed 003, hosts/liberty
       },
     });
     expectIni(c, PATHS.lbaasConf, {
-      service_providers: { service_provider: 'LOADBALANCER:Haproxy:neutron_lbaas.services.loadbalancer.drivers.haproxy.plugin_driver.HaproxyOnHostPluginDriver:default' },
+      service_providers: {
+        service_provider: 'LOADBALANCER:Haproxy:neutron_lbaas.services.loadbalancer.drivers.haproxy.plugin_driver.HaproxyOnHostPluginDriver:default',
+      },
     });
     expect(c.commands.find((l) => l.startsWith('yum install'))).to.equal(
       'yum install -y -q -- openstack-neutron openstack-neutron-ml2 python-neutronclient ebtables ipset openstack-neutron-linuxbridge openstack-neutron-lbaas python-neutron-lbaas haproxy',
     );
     expect(c.commands).to.include.members(['systemctl enable neutron-lbaas-agent', 'systemctl restart neutron-lbaas-agent']);
-    expect(c.commands.join('\n')).to.include("su -s /bin/sh -c 'neutron-db-manage --subproject neutron-lbaas --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head' neutron");
+    expect(c.commands.join('\n')).to.include(
+      "su -s /bin/sh -c 'neutron-db-manage --subproject neutron-lbaas --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head' neutron",
+    );
   });
 
   it('controller: plugin.ini link, db sync as neutron (`upgrade head`), services started, enabled and restarted', () => {
     const cmds = host(site, 'linux-node1').commands;
     expect(cmds).to.include('ln -sfn /etc/neutron/plugins/ml2/ml2_conf.ini /etc/neutron/plugin.ini');
-    expect(cmds.join('\n')).to.include("su -s /bin/sh -c 'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head' neutron");
+    expect(cmds.join('\n')).to.include(
+      "su -s /bin/sh -c 'neutron-db-manage --config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head' neutron",
+    );
     for (const s of ['neutron-server', 'neutron-linuxbridge-agent', 'neutron-dhcp-agent', 'neutron-metadata-agent']) {
       expect(cmds, s).to.include.members([`systemctl enable ${s}`, `systemctl restart ${s}`]);
     }
   });
 
-  it('compute node: the controller\'s files without the database (seed 003 copied it with scp), plugin.ini link', () => {
+  it("compute node: the controller's files without the database (seed 003 copied it with scp), plugin.ini link", () => {
     const c = host(site, 'linux-node2');
-    expectIni(c, PATHS.neutronConf, { DEFAULT: { rpc_backend: 'rabbit', auth_strategy: 'keystone' }, keystone_authtoken: LIBERTY_C3_AUTHTOKEN, database: { connection: undefined } });
+    expectIni(c, PATHS.neutronConf, {
+      DEFAULT: { rpc_backend: 'rabbit', auth_strategy: 'keystone' },
+      keystone_authtoken: LIBERTY_C3_AUTHTOKEN,
+      database: { connection: undefined },
+    });
     expectIni(c, '/etc/neutron/plugins/ml2/linuxbridge_agent.ini', LIBERTY_C3_LINUXBRIDGE);
-    expectIni(c, '/etc/sysctl.conf', { '': { 'net.ipv4.conf.all.rp_filter': '0', 'net.bridge.bridge-nf-call-iptables': '1', 'net.ipv4.ip_forward': undefined } });
+    expectIni(c, '/etc/sysctl.conf', {
+      '': { 'net.ipv4.conf.all.rp_filter': '0', 'net.bridge.bridge-nf-call-iptables': '1', 'net.ipv4.ip_forward': undefined },
+    });
     expect(c.commands).to.include('ln -sfn /etc/neutron/plugins/ml2/ml2_conf.ini /etc/neutron/plugin.ini');
     expect(c.commands.find((l) => l.startsWith('yum install'))).to.equal('yum install -y -q -- openstack-neutron openstack-neutron-linuxbridge ebtables ipset');
     expect(c.commands).to.include.members(['systemctl enable neutron-linuxbridge-agent', 'systemctl restart neutron-linuxbridge-agent']);
@@ -436,7 +516,12 @@ describe('golden: neutron + networks, Liberty on CentOS (seed 003, hosts/liberty
 
   it('networks: seed 003 §4, one shared flat provider network, no router', () => {
     const c = host(site, 'linux-node1');
-    expect(neutronCalls(c, C3)).to.deep.equal(['POST /v2.0/networks flat', 'POST /v2.0/subnets flat-subnet', 'POST /v2.0/security-group-rules icmp', 'POST /v2.0/security-group-rules tcp']);
+    expect(neutronCalls(c, C3)).to.deep.equal([
+      'POST /v2.0/networks flat',
+      'POST /v2.0/subnets flat-subnet',
+      'POST /v2.0/security-group-rules icmp',
+      'POST /v2.0/security-group-rules tcp',
+    ]);
     // `neutron net-create flat --shared --provider:physical_network physnet1 --provider:network_type flat`
     expect(callBody(c, /9696\/v2\.0\/networks /)).to.deep.include({ shared: true, 'provider:network_type': 'flat', 'provider:physical_network': 'physnet1' });
     expect(callBody(c, /9696\/v2\.0\/networks /)).not.to.have.property('router:external');
@@ -469,14 +554,30 @@ describe('golden: neutron + networks, Liberty on Ubuntu (seed 000, hosts/liberty
   this.timeout(60_000);
   let site: SitePlan;
   before(async () => {
-    site = await planSite(book, inventory('hosts/liberty-ubuntu.ini', { external_cidr: '203.0.113.0/24', external_gateway: '203.0.113.1', floating_start: '203.0.113.101', floating_end: '203.0.113.200' }), {
-      text: true,
-    });
+    site = await planSite(
+      book,
+      inventory('hosts/liberty-ubuntu.ini', {
+        external_cidr: '203.0.113.0/24',
+        external_gateway: '203.0.113.1',
+        floating_start: '203.0.113.101',
+        floating_end: '203.0.113.200',
+      }),
+      {
+        text: true,
+      },
+    );
   });
 
   it('controller: self-service (option 2) neutron.conf with service_plugins = router — seed 000', () => {
     expectIni(host(site, 'controller'), PATHS.neutronConf, {
-      DEFAULT: { core_plugin: 'ml2', service_plugins: 'router', allow_overlapping_ips: 'True', rpc_backend: 'rabbit', notify_nova_on_port_status_changes: 'True', nova_url: 'http://controller:8774/v2' },
+      DEFAULT: {
+        core_plugin: 'ml2',
+        service_plugins: 'router',
+        allow_overlapping_ips: 'True',
+        rpc_backend: 'rabbit',
+        notify_nova_on_port_status_changes: 'True',
+        nova_url: 'http://controller:8774/v2',
+      },
       oslo_messaging_rabbit: { rabbit_host: 'controller', rabbit_userid: 'openstack', rabbit_password: 'openstack' },
       database: { connection: 'mysql://neutron:openstack@controller/neutron' },
       nova: { auth_url: 'http://controller:35357', auth_plugin: 'password', username: 'nova', password: 'openstack' },
@@ -486,7 +587,12 @@ describe('golden: neutron + networks, Liberty on Ubuntu (seed 000, hosts/liberty
   it('controller: ML2 VXLAN + linuxbridge, L3 agent, DHCP MTU 1450 (Liberty guide, option 2)', () => {
     const c = host(site, 'controller');
     expectIni(c, PATHS.ml2, {
-      ml2: { type_drivers: 'flat,vlan,vxlan', tenant_network_types: 'vxlan', mechanism_drivers: 'linuxbridge,l2population', extension_drivers: 'port_security' },
+      ml2: {
+        type_drivers: 'flat,vlan,vxlan',
+        tenant_network_types: 'vxlan',
+        mechanism_drivers: 'linuxbridge,l2population',
+        extension_drivers: 'port_security',
+      },
       ml2_type_flat: { flat_networks: 'public' },
       ml2_type_vxlan: { vni_ranges: '1:1000' },
       securitygroup: { enable_ipset: 'True' },
@@ -498,7 +604,9 @@ describe('golden: neutron + networks, Liberty on Ubuntu (seed 000, hosts/liberty
       securitygroup: { enable_security_group: 'True', firewall_driver: IPTABLES },
     });
     expectIni(c, PATHS.l3, { DEFAULT: { interface_driver: BRIDGE_IFACE, external_network_bridge: '', verbose: 'True' } });
-    expectIni(c, PATHS.dhcp, { DEFAULT: { interface_driver: BRIDGE_IFACE, dhcp_driver: DNSMASQ, enable_isolated_metadata: 'True', dnsmasq_config_file: PATHS.dnsmasq } });
+    expectIni(c, PATHS.dhcp, {
+      DEFAULT: { interface_driver: BRIDGE_IFACE, dhcp_driver: DNSMASQ, enable_isolated_metadata: 'True', dnsmasq_config_file: PATHS.dnsmasq },
+    });
     expect(c.files.get(PATHS.dnsmasq)).to.equal('dhcp-option-force=26,1450\n');
     // seed 000: "Controller中有网桥代理，Metadata代理，DHCP代理和L3代理"
     for (const s of ['neutron-server', 'neutron-plugin-linuxbridge-agent', 'neutron-l3-agent', 'neutron-dhcp-agent', 'neutron-metadata-agent']) {
@@ -509,7 +617,10 @@ describe('golden: neutron + networks, Liberty on Ubuntu (seed 000, hosts/liberty
   it('compute node: only the bridge agent, VXLAN from its own address', () => {
     const c = host(site, 'compute1');
     expectIni(c, PATHS.neutronConf, { DEFAULT: { rpc_backend: 'rabbit' }, database: { connection: undefined } });
-    expectIni(c, '/etc/neutron/plugins/ml2/linuxbridge_agent.ini', { vxlan: { enable_vxlan: 'True', local_ip: '10.0.0.31' }, linux_bridge: { physical_interface_mappings: 'public:eth1' } });
+    expectIni(c, '/etc/neutron/plugins/ml2/linuxbridge_agent.ini', {
+      vxlan: { enable_vxlan: 'True', local_ip: '10.0.0.31' },
+      linux_bridge: { physical_interface_mappings: 'public:eth1' },
+    });
     expect(c.commands.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-plugin-linuxbridge-agent conntrack$/);
   });
 
@@ -525,7 +636,11 @@ describe('golden: neutron + networks, Liberty on Ubuntu (seed 000, hosts/liberty
       'POST /v2.0/security-group-rules icmp',
       'POST /v2.0/security-group-rules tcp',
     ]);
-    expect(callBody(host(site, 'controller'), /9696\/v2\.0\/networks .*ext-net/)).to.deep.include({ shared: true, 'router:external': true, 'provider:physical_network': 'public' });
+    expect(callBody(host(site, 'controller'), /9696\/v2\.0\/networks .*ext-net/)).to.deep.include({
+      shared: true,
+      'router:external': true,
+      'provider:physical_network': 'public',
+    });
   });
 
   it('second run changes nothing', () => expectIdempotent(site));
@@ -539,7 +654,13 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
   before(async () => {
     site = await planSite(
       book,
-      inventory('hosts/lab.ini', { default_password: 'openstack', external_cidr: '203.0.113.0/24', external_gateway: '203.0.113.1', floating_start: '203.0.113.101', floating_end: '203.0.113.200' }),
+      inventory('hosts/lab.ini', {
+        default_password: 'openstack',
+        external_cidr: '203.0.113.0/24',
+        external_gateway: '203.0.113.1',
+        floating_start: '203.0.113.101',
+        floating_end: '203.0.113.200',
+      }),
       { text: true },
     );
   });
@@ -556,13 +677,34 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
         notify_nova_on_port_data_changes: 'true',
         verbose: undefined,
       },
-      keystone_authtoken: { www_authenticate_uri: 'http://controller:5000/', auth_url: 'http://controller:5000/', memcached_servers: 'controller:11211', auth_type: 'password', username: 'neutron', password: 'openstack' },
+      keystone_authtoken: {
+        www_authenticate_uri: 'http://controller:5000/',
+        auth_url: 'http://controller:5000/',
+        memcached_servers: 'controller:11211',
+        auth_type: 'password',
+        username: 'neutron',
+        password: 'openstack',
+      },
       database: { connection: 'mysql+pymysql://neutron:openstack@controller/neutron' },
-      nova: { auth_url: 'http://controller:5000', auth_type: 'password', project_domain_name: 'Default', user_domain_name: 'Default', region_name: 'RegionOne', project_name: 'service', username: 'nova', password: 'openstack' },
+      nova: {
+        auth_url: 'http://controller:5000',
+        auth_type: 'password',
+        project_domain_name: 'Default',
+        user_domain_name: 'Default',
+        region_name: 'RegionOne',
+        project_name: 'service',
+        username: 'nova',
+        password: 'openstack',
+      },
       oslo_concurrency: { lock_path: '/var/lib/neutron/tmp' },
     });
     expectIni(c, PATHS.ml2, {
-      ml2: { type_drivers: 'flat,vlan,vxlan', tenant_network_types: 'vxlan', mechanism_drivers: 'linuxbridge,l2population', extension_drivers: 'port_security' },
+      ml2: {
+        type_drivers: 'flat,vlan,vxlan',
+        tenant_network_types: 'vxlan',
+        mechanism_drivers: 'linuxbridge,l2population',
+        extension_drivers: 'port_security',
+      },
       ml2_type_flat: { flat_networks: 'provider' },
       ml2_type_vxlan: { vni_ranges: '1:1000' },
       securitygroup: { enable_ipset: 'true' },
@@ -574,7 +716,7 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
     expect(cmds.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-api neutron-rpc-server python3-neutronclient$/);
     expect(cmds.filter((l) => /neutron-api|neutron-rpc-server/.test(l) && /restart/.test(l))).to.have.length(2);
     expect(cmds.filter((l) => l.includes('neutron-server'))).to.deep.equal([]);
-    expect(cmds.join('\n')).to.include('upgrade head\' neutron');
+    expect(cmds.join('\n')).to.include("upgrade head' neutron");
   });
 
   it('network node: agents, no database, metadata via nova_metadata_host', () => {
@@ -589,7 +731,9 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
     expectIni(n, PATHS.l3, { DEFAULT: { interface_driver: 'linuxbridge', external_network_bridge: undefined } });
     expectIni(n, PATHS.dhcp, { DEFAULT: { interface_driver: 'linuxbridge', dhcp_driver: DNSMASQ, enable_isolated_metadata: 'true' } });
     expectIni(n, PATHS.metadata, { DEFAULT: { nova_metadata_host: 'controller', metadata_proxy_shared_secret: 'openstack', nova_metadata_ip: undefined } });
-    expectIni(n, '/etc/sysctl.conf', { '': { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1' } });
+    expectIni(n, '/etc/sysctl.conf', {
+      '': { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1' },
+    });
     expect(n.files.get(PATHS.modulesLoad)).to.include('br_netfilter');
   });
 
@@ -602,7 +746,11 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
 
   it('networks: v3 login on 5000, the self-service set', () => {
     const c = host(site, 'controller');
-    expect(c.commands.filter((l) => l.startsWith('POST http://controller:5000/v3/auth/tokens') && l.includes('"project":{"name":"admin","domain":{"id":"default"}}'))).to.have.length(1);
+    expect(
+      c.commands.filter(
+        (l) => l.startsWith('POST http://controller:5000/v3/auth/tokens') && l.includes('"project":{"name":"admin","domain":{"id":"default"}}'),
+      ),
+    ).to.have.length(1);
     expect(neutronCalls(c, 'controller')).to.have.length(9);
     expect(callBody(c, /9696\/v2\.0\/networks .*ext-net/)).to.deep.include({ shared: true, 'router:external': true, 'provider:physical_network': 'provider' });
   });

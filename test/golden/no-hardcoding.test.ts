@@ -29,7 +29,10 @@ const RENAMES: ReadonlyArray<readonly [string, string]> = [
 
 const VARIANT = BASE.replace(/^controller ansible_host=10\.0\.0\.11/m, 'ctl-a7 ansible_host=172.20.5.11')
   .replace(/^network ansible_host=10\.0\.0\.21 tunnel_ip=10\.0\.1\.21/m, 'net-b8 ansible_host=172.20.5.21 tunnel_ip=172.20.6.21')
-  .replace(/^compute1 ansible_host=10\.0\.0\.31 tunnel_ip=10\.0\.1\.31/m, 'cmp-c9 ansible_host=172.20.5.31 tunnel_ip=172.20.6.31\ncmp-e1 ansible_host=172.20.5.32 tunnel_ip=172.20.6.32')
+  .replace(
+    /^compute1 ansible_host=10\.0\.0\.31 tunnel_ip=10\.0\.1\.31/m,
+    'cmp-c9 ansible_host=172.20.5.31 tunnel_ip=172.20.6.31\ncmp-e1 ansible_host=172.20.5.32 tunnel_ip=172.20.6.32',
+  )
   .replace(/^block1 ansible_host=10\.0\.0\.41/m, 'blk-d0 ansible_host=172.20.5.41')
   .replace(/^default_password=openstack$/m, 'default_password=Variant-Pw-314');
 
@@ -54,7 +57,10 @@ describe('golden: nothing is hard-coded (juno site on renamed, readdressed hosts
   let variant: SitePlan;
 
   before(async () => {
-    expect(VARIANT).to.contain('cmp-e1').and.contain('Variant-Pw-314').and.not.match(/^controller /m);
+    expect(VARIANT)
+      .to.contain('cmp-e1')
+      .and.contain('Variant-Pw-314')
+      .and.not.match(/^controller /m);
     seed = await planSite(site, BASE, { text: true });
     variant = await planSite(site, VARIANT, { text: true });
   });

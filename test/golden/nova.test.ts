@@ -81,27 +81,29 @@ const junoBoth = ({ c, pw }: Site): ExpectedIni => ({
   },
 });
 
-const junoController = (s: Site): ExpectedIni => merge(junoBoth(s), {
-  database: { connection: `mysql://nova:${s.pw}@${s.c}/nova` },
-  DEFAULT: { my_ip: s.ip, vncserver_listen: s.ip, vncserver_proxyclient_address: s.ip },
-  neutron: { service_metadata_proxy: 'True', metadata_proxy_shared_secret: s.pw },
-});
+const junoController = (s: Site): ExpectedIni =>
+  merge(junoBoth(s), {
+    database: { connection: `mysql://nova:${s.pw}@${s.c}/nova` },
+    DEFAULT: { my_ip: s.ip, vncserver_listen: s.ip, vncserver_proxyclient_address: s.ip },
+    neutron: { service_metadata_proxy: 'True', metadata_proxy_shared_secret: s.pw },
+  });
 
-const junoCompute = (s: Site): ExpectedIni => merge(junoBoth(s), {
-  database: { connection: undefined },
-  DEFAULT: {
-    my_ip: s.ip,
-    vnc_enabled: 'True',
-    vncserver_listen: '0.0.0.0',
-    vncserver_proxyclient_address: s.ip,
-    novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html`,
-    instance_usage_audit: 'True',
-    instance_usage_audit_period: 'hour',
-    notify_on_state_change: 'vm_and_task_state',
-    notification_driver: 'messagingv2',
-  },
-  neutron: { service_metadata_proxy: undefined, metadata_proxy_shared_secret: undefined },
-});
+const junoCompute = (s: Site): ExpectedIni =>
+  merge(junoBoth(s), {
+    database: { connection: undefined },
+    DEFAULT: {
+      my_ip: s.ip,
+      vnc_enabled: 'True',
+      vncserver_listen: '0.0.0.0',
+      vncserver_proxyclient_address: s.ip,
+      novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html`,
+      instance_usage_audit: 'True',
+      instance_usage_audit_period: 'hour',
+      notify_on_state_change: 'vm_and_task_state',
+      notification_driver: 'messagingv2',
+    },
+    neutron: { service_metadata_proxy: undefined, metadata_proxy_shared_secret: undefined },
+  });
 
 // ---- seed 003 (Liberty, CentOS 7, `grep '^[a-z]'` of both nodes' nova.conf) = the Liberty guide (seed 000) ----
 
@@ -141,22 +143,24 @@ const libertyBoth = ({ c, pw }: Site): ExpectedIni => ({
   },
 });
 
-const libertyController = (s: Site, blockStorage: boolean): ExpectedIni => merge(libertyBoth(s), {
-  DEFAULT: { my_ip: s.ip, enabled_apis: 'osapi_compute,metadata' },
-  database: { connection: `mysql://nova:${s.pw}@${s.c}/nova` },
-  api_database: { connection: undefined },
-  vnc: { vncserver_listen: '$my_ip', vncserver_proxyclient_address: '$my_ip' },
-  neutron: { service_metadata_proxy: 'True', metadata_proxy_shared_secret: s.pw },
-  // Seed 003 §8.2 (cinder on the controller); seed 000 has no block storage.
-  cinder: { os_region_name: blockStorage ? 'RegionOne' : undefined },
-});
+const libertyController = (s: Site, blockStorage: boolean): ExpectedIni =>
+  merge(libertyBoth(s), {
+    DEFAULT: { my_ip: s.ip, enabled_apis: 'osapi_compute,metadata' },
+    database: { connection: `mysql://nova:${s.pw}@${s.c}/nova` },
+    api_database: { connection: undefined },
+    vnc: { vncserver_listen: '$my_ip', vncserver_proxyclient_address: '$my_ip' },
+    neutron: { service_metadata_proxy: 'True', metadata_proxy_shared_secret: s.pw },
+    // Seed 003 §8.2 (cinder on the controller); seed 000 has no block storage.
+    cinder: { os_region_name: blockStorage ? 'RegionOne' : undefined },
+  });
 
-const libertyCompute = (s: Site): ExpectedIni => merge(libertyBoth(s), {
-  DEFAULT: { my_ip: s.ip, instance_usage_audit: undefined },
-  database: { connection: undefined },
-  vnc: { enabled: 'True', vncserver_listen: '0.0.0.0', vncserver_proxyclient_address: '$my_ip', novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html` },
-  neutron: { service_metadata_proxy: undefined },
-});
+const libertyCompute = (s: Site): ExpectedIni =>
+  merge(libertyBoth(s), {
+    DEFAULT: { my_ip: s.ip, instance_usage_audit: undefined },
+    database: { connection: undefined },
+    vnc: { enabled: 'True', vncserver_listen: '0.0.0.0', vncserver_proxyclient_address: '$my_ip', novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html` },
+    neutron: { service_metadata_proxy: undefined },
+  });
 
 // ---- the Zed guide (lab.ini), with the Debian packaging's pre-filled options corrected ----
 
@@ -210,26 +214,36 @@ const zedBoth = ({ c, pw }: Site): ExpectedIni => ({
   spice: { enabled: 'false' },
 });
 
-const zedController = (s: Site): ExpectedIni => merge(zedBoth(s), {
-  DEFAULT: { my_ip: s.ip },
-  api_database: { connection: `mysql+pymysql://nova:${s.pw}@${s.c}/nova_api` },
-  database: { connection: `mysql+pymysql://nova:${s.pw}@${s.c}/nova` },
-  vnc: { enabled: 'true', server_listen: '$my_ip', server_proxyclient_address: '$my_ip' },
-  neutron: { service_metadata_proxy: 'true', metadata_proxy_shared_secret: s.pw },
-  cinder: { os_region_name: 'RegionOne' },
-});
+const zedController = (s: Site): ExpectedIni =>
+  merge(zedBoth(s), {
+    DEFAULT: { my_ip: s.ip },
+    api_database: { connection: `mysql+pymysql://nova:${s.pw}@${s.c}/nova_api` },
+    database: { connection: `mysql+pymysql://nova:${s.pw}@${s.c}/nova` },
+    vnc: { enabled: 'true', server_listen: '$my_ip', server_proxyclient_address: '$my_ip' },
+    neutron: { service_metadata_proxy: 'true', metadata_proxy_shared_secret: s.pw },
+    cinder: { os_region_name: 'RegionOne' },
+  });
 
-const zedCompute = (s: Site): ExpectedIni => merge(zedBoth(s), {
-  DEFAULT: { my_ip: s.ip },
-  database: { connection: undefined },
-  vnc: { enabled: 'true', server_listen: '0.0.0.0', server_proxyclient_address: '$my_ip', novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html` },
-  neutron: { service_metadata_proxy: undefined, metadata_proxy_shared_secret: undefined },
-});
+const zedCompute = (s: Site): ExpectedIni =>
+  merge(zedBoth(s), {
+    DEFAULT: { my_ip: s.ip },
+    database: { connection: undefined },
+    vnc: { enabled: 'true', server_listen: '0.0.0.0', server_proxyclient_address: '$my_ip', novncproxy_base_url: `http://${s.c}:6080/vnc_auto.html` },
+    neutron: { service_metadata_proxy: undefined, metadata_proxy_shared_secret: undefined },
+  });
 
 const zedPlacement = ({ c, pw }: Site): ExpectedIni => ({
   placement_database: { connection: `mysql+pymysql://placement:${pw}@${c}/placement` },
   api: { auth_strategy: 'keystone' },
-  keystone_authtoken: { auth_type: 'password', project_domain_name: 'Default', user_domain_name: 'Default', project_name: 'service', username: 'placement', password: pw, region_name: 'RegionOne' },
+  keystone_authtoken: {
+    auth_type: 'password',
+    project_domain_name: 'Default',
+    user_domain_name: 'Default',
+    project_name: 'service',
+    username: 'placement',
+    password: pw,
+    region_name: 'RegionOne',
+  },
 });
 
 // ---- helpers ----
@@ -272,8 +286,12 @@ describe('golden: nova', function () {
       expect(ran(ctl, `su -s /bin/sh -c 'nova-manage db sync' nova`)).to.be.greaterThan(-1);
       expect(ran(ctl, 'api_db sync')).to.equal(-1);
       const url = 'http://controller:8774/v2/%(tenant_id)s';
-      expect(ctl.commands.find((c) => c.startsWith('POST http://controller:35357/v2.0/endpoints'))).to.include(`"publicurl":"${url}"`).and.include(`"internalurl":"${url}"`).and.include(`"adminurl":"${url}"`);
-      for (const s of ['nova-api', 'nova-cert', 'nova-consoleauth', 'nova-scheduler', 'nova-conductor', 'nova-novncproxy']) expect(ctl.commands).to.include(`(stop ${s} || true) && start ${s}`);
+      expect(ctl.commands.find((c) => c.startsWith('POST http://controller:35357/v2.0/endpoints')))
+        .to.include(`"publicurl":"${url}"`)
+        .and.include(`"internalurl":"${url}"`)
+        .and.include(`"adminurl":"${url}"`);
+      for (const s of ['nova-api', 'nova-cert', 'nova-consoleauth', 'nova-scheduler', 'nova-conductor', 'nova-novncproxy'])
+        expect(ctl.commands).to.include(`(stop ${s} || true) && start ${s}`);
       expect(site.hosts.get('compute1')!.commands).to.include('(stop nova-compute || true) && start nova-compute').and.include('initctl start libvirt-bin');
       const sqlite = site.results.filter((r) => r.task === 'absent /var/lib/nova/nova.sqlite').map((r) => r.host);
       expect(sqlite).to.have.members(['controller', 'compute1']);
@@ -325,7 +343,8 @@ describe('golden: nova', function () {
         const ctl = site.hosts.get(ctlName)!;
         expect(ran(ctl, `su -s /bin/sh -c 'nova-manage db sync' nova`)).to.be.greaterThan(-1);
         expect(ran(ctl, 'api_db')).to.equal(-1);
-        for (const iface of ['public', 'internal', 'admin']) expect(ran(ctl, `"interface":"${iface}","url":"http://${c}:8774/v2/%(tenant_id)s"`), iface).to.be.greaterThan(-1);
+        for (const iface of ['public', 'internal', 'admin'])
+          expect(ran(ctl, `"interface":"${iface}","url":"http://${c}:8774/v2/%(tenant_id)s"`), iface).to.be.greaterThan(-1);
         const restart = centos ? (s: string) => `systemctl restart openstack-nova-${s}` : (s: string) => `(stop nova-${s} || true) && start nova-${s}`;
         for (const s of ['api', 'cert', 'consoleauth', 'scheduler', 'conductor', 'novncproxy']) expect(ctl.commands).to.include(restart(s));
         expect(site.hosts.get(cmpName)!.commands).to.include(restart('compute'));
@@ -358,7 +377,9 @@ describe('golden: nova', function () {
     });
 
     it('no vmx/svm in the lab: [libvirt] virt_type = qemu in nova-compute.conf', () => {
-      expect(iniMismatches(site.hosts.get('compute1')!, NOVA_COMPUTE, { libvirt: { virt_type: 'qemu' }, DEFAULT: { compute_driver: undefined } })).to.deep.equal([]);
+      expect(
+        iniMismatches(site.hosts.get('compute1')!, NOVA_COMPUTE, { libvirt: { virt_type: 'qemu' }, DEFAULT: { compute_driver: undefined } }),
+      ).to.deep.equal([]);
     });
 
     it('sets up the databases as the guide orders: api_db sync, cell0, cell1, db sync; then maps compute hosts', () => {
@@ -372,16 +393,23 @@ describe('golden: nova', function () {
         'service nova-api restart',
         `su -s /bin/sh -c 'nova-manage cell_v2 discover_hosts --verbose' nova`,
       ].map((t) => ran(ctl, t));
-      expect(steps.every((i) => i >= 0), JSON.stringify(steps)).to.equal(true);
+      expect(
+        steps.every((i) => i >= 0),
+        JSON.stringify(steps),
+      ).to.equal(true);
       expect([...steps].sort((a, b) => a - b)).to.deep.equal(steps);
     });
 
     it('registers placement (:8778) and compute (:8774/v2.1) endpoints', () => {
       const ctl = site.hosts.get('controller')!;
       for (const url of ['http://controller:8778', 'http://controller:8774/v2.1']) {
-        expect(ctl.commands.filter((c) => c.startsWith('POST http://controller:5000/v3/endpoints') && c.includes(`"url":"${url}"`)), url).to.have.length(3);
+        expect(
+          ctl.commands.filter((c) => c.startsWith('POST http://controller:5000/v3/endpoints') && c.includes(`"url":"${url}"`)),
+          url,
+        ).to.have.length(3);
       }
-      for (const svc of ['placement-api', 'nova-api', 'nova-api-metadata', 'nova-scheduler', 'nova-conductor', 'nova-novncproxy']) expect(ctl.commands).to.include(`service ${svc} restart`);
+      for (const svc of ['placement-api', 'nova-api', 'nova-api-metadata', 'nova-scheduler', 'nova-conductor', 'nova-novncproxy'])
+        expect(ctl.commands).to.include(`service ${svc} restart`);
       // Lab hosts run init scripts (no systemd).
       expect(site.hosts.get('compute1')!.commands).to.include('service libvirtd start').and.include('service nova-compute restart');
     });
@@ -394,7 +422,9 @@ describe('golden: nova', function () {
 
     it('nova_compute_driver=fake: compute_driver = fake.FakeDriver and no virt_type', async () => {
       const fake = await planSite(book, await inventoryWith('hosts/lab.ini', 'default_password=Lab-pw1\nnova_compute_driver=fake'), { text: true });
-      expect(iniMismatches(fake.hosts.get('compute1')!, NOVA_COMPUTE, { DEFAULT: { compute_driver: 'fake.FakeDriver' }, libvirt: { virt_type: undefined } })).to.deep.equal([]);
+      expect(
+        iniMismatches(fake.hosts.get('compute1')!, NOVA_COMPUTE, { DEFAULT: { compute_driver: 'fake.FakeDriver' }, libvirt: { virt_type: undefined } }),
+      ).to.deep.equal([]);
       expectIdempotent(fake);
     });
 
@@ -411,7 +441,10 @@ describe('golden: nova', function () {
         { choice: { hardwareVirt: true }, want: null },
         { choice: { hardwareVirt: true, virtType: 'qemu' }, want: { libvirt: { virt_type: 'qemu' } } },
         { choice: { hardwareVirt: false, computeDriver: 'fake.FakeDriver' }, want: { DEFAULT: { compute_driver: 'fake.FakeDriver' } } },
-        { choice: { hardwareVirt: false, computeDriver: 'libvirt.LibvirtDriver' }, want: { DEFAULT: { compute_driver: 'libvirt.LibvirtDriver' }, libvirt: { virt_type: 'qemu' } } },
+        {
+          choice: { hardwareVirt: false, computeDriver: 'libvirt.LibvirtDriver' },
+          want: { DEFAULT: { compute_driver: 'libvirt.LibvirtDriver' }, libvirt: { virt_type: 'qemu' } },
+        },
       ];
       for (const { choice, want } of cases) expect(virtSections(choice), JSON.stringify(choice)).to.deep.equal(want);
     });

@@ -15,7 +15,12 @@ import { keystoneFixture } from '../support/keystone-fixture.js';
  * Juno and Liberty guides) and the EC2 endpoint (seed 004 §13).
  */
 
-const book = openstackPlaybook('telemetry-test', [keystoneFixture({ projects: ['service', 'demo'], demoUser: true }), ...ceilometerPlays, ...heatPlays, ...ec2Plays]);
+const book = openstackPlaybook('telemetry-test', [
+  keystoneFixture({ projects: ['service', 'demo'], demoUser: true }),
+  ...ceilometerPlays,
+  ...heatPlays,
+  ...ec2Plays,
+]);
 const CEILOMETER = '/etc/ceilometer/ceilometer.conf';
 const HEAT = '/etc/heat/heat.conf';
 
@@ -27,7 +32,10 @@ function host(plan: SitePlan, name: string): HostPlan {
 
 function expectIdempotent(plan: SitePlan): void {
   expect(plan.first.exitCode, 'first run').to.equal(0);
-  expect([...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0), 'second simulated run').to.deep.equal([]);
+  expect(
+    [...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0),
+    'second simulated run',
+  ).to.deep.equal([]);
 }
 
 const api = (plan: HostPlan, text: string) => plan.commands.filter((c) => c.includes(text));
@@ -81,11 +89,23 @@ describe('golden: telemetry, orchestration, EC2', () => {
     });
 
     it('configures ceilometer on the controller as §10.1.2', () => {
-      expect(iniMismatches(host(plan, 'controller'), CEILOMETER, { ...keystone, database: { connection: 'mongodb://ceilometer:openstack@controller:27017/ceilometer' } })).to.deep.equal([]);
+      expect(
+        iniMismatches(host(plan, 'controller'), CEILOMETER, {
+          ...keystone,
+          database: { connection: 'mongodb://ceilometer:openstack@controller:27017/ceilometer' },
+        }),
+      ).to.deep.equal([]);
       const ctl = host(plan, 'controller');
       expect(api(ctl, '"type":"metering"')).to.have.length(1);
       expect(api(ctl, '"publicurl":"http://controller:8777","internalurl":"http://controller:8777","adminurl":"http://controller:8777"')).to.have.length(1);
-      for (const s of ['ceilometer-agent-central', 'ceilometer-agent-notification', 'ceilometer-api', 'ceilometer-collector', 'ceilometer-alarm-evaluator', 'ceilometer-alarm-notifier']) {
+      for (const s of [
+        'ceilometer-agent-central',
+        'ceilometer-agent-notification',
+        'ceilometer-api',
+        'ceilometer-collector',
+        'ceilometer-alarm-evaluator',
+        'ceilometer-alarm-notifier',
+      ]) {
         expect(ctl.commands, s).to.include(`initctl start ${s}`);
       }
     });
@@ -108,7 +128,13 @@ describe('golden: telemetry, orchestration, EC2', () => {
           heat_waitcondition_server_url: 'http://controller:8000/v1/waitcondition',
           auth_strategy: 'keystone',
         },
-        keystone_authtoken: { auth_uri: 'http://controller:5000/v2.0', identity_uri: 'http://controller:35357', admin_tenant_name: 'service', admin_user: 'heat', admin_password: 'openstack' },
+        keystone_authtoken: {
+          auth_uri: 'http://controller:5000/v2.0',
+          identity_uri: 'http://controller:35357',
+          admin_tenant_name: 'service',
+          admin_user: 'heat',
+          admin_password: 'openstack',
+        },
         ec2authtoken: { auth_uri: 'http://controller:5000/v2.0' },
       };
       const ctl = host(plan, 'controller');
@@ -126,7 +152,10 @@ describe('golden: telemetry, orchestration, EC2', () => {
       const ctl = host(plan, 'controller');
       expect(api(ctl, '"name":"ec2","type":"ec2","description":"EC2 Compatibility Layer"')).to.have.length(1);
       expect(
-        api(ctl, '"publicurl":"http://controller:8773/services/Cloud","internalurl":"http://controller:8773/services/Cloud","adminurl":"http://controller:8773/services/Admin"'),
+        api(
+          ctl,
+          '"publicurl":"http://controller:8773/services/Cloud","internalurl":"http://controller:8773/services/Cloud","adminurl":"http://controller:8773/services/Admin"',
+        ),
       ).to.have.length(1);
       // No user of its own: nova-api serves EC2.
       expect(api(ctl, '"user":{"name":"ec2"')).to.deep.equal([]);
@@ -150,19 +179,31 @@ describe('golden: telemetry, orchestration, EC2', () => {
           database: { connection: `mongodb://ceilometer:openstack@${c}:27017/ceilometer` },
           DEFAULT: { rpc_backend: 'rabbit', auth_strategy: 'keystone', verbose: undefined },
           oslo_messaging_rabbit: { rabbit_host: c, rabbit_userid: 'openstack', rabbit_password: 'openstack' },
-          keystone_authtoken: { auth_uri: `http://${c}:5000`, auth_url: `http://${c}:35357`, auth_plugin: 'password', username: 'ceilometer', password: 'openstack' },
+          keystone_authtoken: {
+            auth_uri: `http://${c}:5000`,
+            auth_url: `http://${c}:35357`,
+            auth_plugin: 'password',
+            username: 'ceilometer',
+            password: 'openstack',
+          },
           service_credentials: { os_auth_url: `http://${c}:5000/v2.0`, os_username: 'ceilometer', os_tenant_name: 'service', os_password: 'openstack' },
           publisher: { telemetry_secret: 'openstack', metering_secret: undefined },
         }),
       ).to.deep.equal([]);
-      expect(ctl.commands).to.include.members(['systemctl start mongod', 'systemctl start openstack-ceilometer-api', 'systemctl start openstack-ceilometer-central']);
+      expect(ctl.commands).to.include.members([
+        'systemctl start mongod',
+        'systemctl start openstack-ceilometer-api',
+        'systemctl start openstack-ceilometer-central',
+      ]);
       expect(ctl.commands.some((cmd) => cmd.includes('alarm'))).to.equal(false);
     });
 
     it('configures the compute agent on linux-node2', () => {
       const node2 = host(plan, 'linux-node2');
       expect(iniMismatches(node2, CEILOMETER, { publisher: { telemetry_secret: 'openstack' }, database: { connection: undefined } })).to.deep.equal([]);
-      expect(node2.commands.some((cmd) => cmd.endsWith('yum install -y -q -- openstack-ceilometer-compute python-ceilometerclient python-pecan'))).to.equal(true);
+      expect(node2.commands.some((cmd) => cmd.endsWith('yum install -y -q -- openstack-ceilometer-compute python-ceilometerclient python-pecan'))).to.equal(
+        true,
+      );
       expect(node2.commands).to.include('systemctl start openstack-ceilometer-compute');
     });
 
@@ -171,7 +212,11 @@ describe('golden: telemetry, orchestration, EC2', () => {
       expect(
         iniMismatches(ctl, HEAT, {
           database: { connection: `mysql://heat:openstack@${c}/heat` },
-          DEFAULT: { heat_metadata_server_url: `http://${c}:8000`, heat_waitcondition_server_url: `http://${c}:8000/v1/waitcondition`, stack_domain_admin: undefined },
+          DEFAULT: {
+            heat_metadata_server_url: `http://${c}:8000`,
+            heat_waitcondition_server_url: `http://${c}:8000/v1/waitcondition`,
+            stack_domain_admin: undefined,
+          },
           keystone_authtoken: { auth_uri: `http://${c}:5000`, auth_url: `http://${c}:35357`, username: 'heat', password: 'openstack' },
           trustee: { auth_plugin: 'password', auth_url: `http://${c}:35357`, username: 'heat', password: 'openstack', user_domain_id: 'default' },
           clients_keystone: { auth_uri: `http://${c}:5000` },
@@ -180,7 +225,11 @@ describe('golden: telemetry, orchestration, EC2', () => {
       ).to.deep.equal([]);
       expect(api(ctl, `"url":"http://${c}:8004/v1/%(tenant_id)s"`)).to.have.length(3);
       expect(api(ctl, `"url":"http://${c}:8000/v1"`)).to.have.length(3);
-      expect(ctl.commands).to.include.members(['systemctl start openstack-heat-api', 'systemctl start openstack-heat-api-cfn', 'systemctl start openstack-heat-engine']);
+      expect(ctl.commands).to.include.members([
+        'systemctl start openstack-heat-api',
+        'systemctl start openstack-heat-api-cfn',
+        'systemctl start openstack-heat-engine',
+      ]);
       // EC2 is registered for Juno only.
       expect(api(ctl, '"type":"ec2"')).to.deep.equal([]);
     });
@@ -221,16 +270,28 @@ describe('golden: telemetry, orchestration, EC2', () => {
       .replace('default_password=openstack', 'default_password=p@ss:w/rd');
     const plan = await planSite(book, `${text}\n[controller:vars]\ncontroller_public_address=203.0.113.5\n`, { text: true });
     const ctl = host(plan, 'ctl9');
-    expect(iniMismatches(ctl, CEILOMETER, { database: { connection: 'mongodb://ceilometer:p%40ss%3Aw%2Frd@ctl9:27017/ceilometer' }, service_credentials: { os_password: 'p@ss:w/rd' } })).to.deep.equal([]);
+    expect(
+      iniMismatches(ctl, CEILOMETER, {
+        database: { connection: 'mongodb://ceilometer:p%40ss%3Aw%2Frd@ctl9:27017/ceilometer' },
+        service_credentials: { os_password: 'p@ss:w/rd' },
+      }),
+    ).to.deep.equal([]);
     expect(iniMismatches(ctl, '/etc/mongodb.conf', { '': { bind_ip: '10.9.0.11' } })).to.deep.equal([]);
     expect(api(ctl, '"publicurl":"http://203.0.113.5:8773/services/Cloud","internalurl":"http://ctl9:8773/services/Cloud"')).to.have.length(1);
-    for (const [name, h] of plan.hosts) for (const [path, content] of h.files) expect(content, `${name}:${path}`).not.to.match(/controller|openstack|10\.0\.0\./);
+    for (const [name, h] of plan.hosts)
+      for (const [path, content] of h.files) expect(content, `${name}:${path}`).not.to.match(/controller|openstack|10\.0\.0\./);
     expectIdempotent(plan);
   });
 });
 
 describe('mongoUser', () => {
-  const task = mongoUser({ host: 'controller', database: 'ceilometer', user: 'ceilometer', password: new Secret('s3"cr\'et'), roles: ['readWrite', 'dbAdmin'] });
+  const task = mongoUser({
+    host: 'controller',
+    database: 'ceilometer',
+    user: 'ceilometer',
+    password: new Secret('s3"cr\'et'),
+    roles: ['readWrite', 'dbAdmin'],
+  });
 
   it('keeps the password out of argv and out of what is shown', () => {
     // Facts: creates, removes, unless (user not as wanted), onlyIf.

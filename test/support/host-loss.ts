@@ -14,7 +14,7 @@ export async function descendants(pid: number): Promise<number[]> {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [child, pp] of parent) if (pp === p) out.push(child), walk(child);
+    for (const [child, pp] of parent) if (pp === p) (out.push(child), walk(child));
   };
   walk(pid);
   return out;

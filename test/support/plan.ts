@@ -81,7 +81,8 @@ export function iniMismatches(plan: HostPlan, path: string, expected: ExpectedIn
   for (const [section, keys] of Object.entries(expected)) {
     for (const [key, value] of Object.entries(keys)) {
       const got = actual.get(section)?.get(key);
-      if (value === undefined ? got !== undefined : got !== value) out.push(`${path} [${section}] ${key}: expected ${JSON.stringify(value)}, got ${JSON.stringify(got)}`);
+      if (value === undefined ? got !== undefined : got !== value)
+        out.push(`${path} [${section}] ${key}: expected ${JSON.stringify(value)}, got ${JSON.stringify(got)}`);
     }
   }
   return out;
