@@ -11,10 +11,10 @@ export DEBIAN_FRONTEND := noninteractive
 APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo
 APT_STAMP := .lab/apt-packages.stamp
 
-.PHONY: help deps test test-openstack typecheck unit lab lab-up lab-down lab-status lab-base site plan clean
+.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify plan clean
 
 help:
-	@echo "make test        install what is needed (npm ci, apt packages), type-check, run every test, then test-openstack"
+	@echo "make test        install what is needed (npm ci, apt packages), type-check, check formatting, run every test, then test-openstack"
 	@echo "make unit        every suite but the OpenStack deployment (~2 min)"
 	@echo "make test-openstack   deploy Zed into a lab of its own, re-run, change one option (~20 min warm)"
 	@echo "make lab         bring up the local lab and run the site playbook on it"
@@ -42,11 +42,18 @@ deps: node_modules/.package-lock.json $(APT_STAMP)
 typecheck: deps
 	npx tsc --noEmit -p .
 
+# prettier with the checked-in .prettierrc.json; `make format` rewrites, make test checks.
+format: deps
+	npx prettier --write --log-level warn "**/*.ts"
+
+format-check: deps
+	npx prettier --check --log-level warn "**/*.ts"
+
 unit: deps
 	npx mocha
 
 # Every suite, then the real OpenStack deployment (issue 5; issue 7's promise 1 on real hosts).
-test: deps typecheck
+test: deps typecheck format-check
 	npx mocha
 	$(MAKE) test-openstack
 
@@ -73,8 +80,11 @@ site: deps
 
 lab: lab-up site verify
 
+# The verify playbook's last play screenshots Horizon with a headless Chromium on this machine.
 verify: deps
-	npx tsx playbooks/verify.ts -i $(INVENTORY)
+	@dpkg-query -W -f='$${Status}\n' chromium 2>/dev/null | grep -q ' installed$$' || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+	@mkdir -p out/verify
+	npx tsx playbooks/verify.ts -i $(INVENTORY) -v --json out/verify/report.json
 
 plan: deps
 	npx tsx playbooks/site.ts -i hosts/juno.ini --plan out/juno

@@ -1,74 +1,49 @@
-import { openstackPlaybook } from '../openstack/playbook.js';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isMain, parseCli, runPlaybook } from '../lib/cli/cli.js';
-import { loadInventory } from '../lib/inventory/inventory.js';
-import { OpenStackHost } from '../openstack/host.js';
-import { defineRole, type HostContext, type Play } from '../lib/core/playbook.js';
+import { isMain, main } from '../lib/cli/cli.js';
+import { defineRole, type HostContext, type Play, type Role } from '../lib/core/playbook.js';
 import { raw, sh, type Cmd } from '../lib/core/shell.js';
-import { makeTask, noChange, type Plan, type ShellFact, type Task } from '../lib/core/task.js';
+import { makeTask, noChange, registeredFact, skip, type Plan, type Registered, type ShellFact, type Task } from '../lib/core/task.js';
 import { hostVarsOf } from '../lib/inventory/vars.js';
-import { coreVars } from '../openstack/release.js';
+import { OpenStackHost } from '../openstack/host.js';
 import { OS } from '../openstack/platform.js';
-import { networkNodes } from '../openstack/topology.js';
-import { networkMode } from '../openstack/topology.js';
+import { openstackPlaybook } from '../openstack/playbook.js';
+import { coreVars } from '../openstack/release.js';
+import { networkMode, networkNodes } from '../openstack/topology.js';
 
 /**
- * Issue 5: checks the running cloud end to end, through the engine. Every
- * check is a task whose only fact is a script run on the host (the
- * openstack CLI with /root/admin-openrc.sh on the controller); it never
- * plans a change. A check ends with `@@pass …`, `@@fail …` or `@@skip …`;
- * a failed check does not stop the others — the last task (the verdict)
- * fails the run when any check failed, so the exit code is 2.
+ * Checks the running cloud end to end, as an ordinary playbook. Every check
+ * is a task whose only fact is a script run on the host (the openstack CLI
+ * with /root/admin-openrc.sh on the controller); its plan is a pure function
+ * of that script's verdict: pass → ok, skip → skipped (with the reason),
+ * fail → failed. Checks ignore errors (`ignoreErrors`), so a failed check
+ * does not stop the others; the run's recap and exit code (2 when any check
+ * failed) are the verdict, and `--json` keeps every check's detail. Run with
+ * `-v` to see each passed and skipped check's detail.
  *
  * What it creates to prove the cloud works (an image, a network, subnet and
  * router, a flavor, a server, a volume) is named `stackplay-verify*`,
  * removed before each check (leftovers of an interrupted run) and again at
- * the end.
+ * the end. The last play loads Horizon's login page in a headless Chromium
+ * on this machine (the implicit localhost) and saves a screenshot under
+ * out/verify/.
  *
- * After the engine run, Horizon's login page is loaded by a headless
- * Chromium on this machine (at the controller's address) and a screenshot
- * saved in the report folder with results.json (`--report DIR`, default
- * out/verify/<time>).
- *
- *   npx tsx playbooks/verify.ts -i hosts/lab.ini [--report DIR]
+ *   npx tsx playbooks/verify.ts -i hosts/lab.ini -v [--json out/verify/report.json]
  */
 
 export type Verdict = 'pass' | 'fail' | 'skip';
-export interface CheckResult {
-  readonly host: string;
-  readonly check: string;
-  readonly verdict: Verdict;
-  readonly detail: string;
-  readonly seconds: number;
-}
 
-/** Every check's outcome of this process's run, in order (the verdict task and the summary read it). */
-export const results: CheckResult[] = [];
-/** Facts one play learns for a later one: `deviceMapper:<host>` → 'yes' | 'no'. */
-const observed = new Map<string, string>();
-
-const PREFIX = 'stackplay-verify';
-const ADMIN_RC = '/root/admin-openrc.sh';
-
-const color = process.stdout.isTTY ? { pass: '\x1b[32m', fail: '\x1b[31m', skip: '\x1b[36m', off: '\x1b[0m' } : { pass: '', fail: '', skip: '', off: '' };
-
-function record(r: CheckResult): void {
-  results.push(r);
-  const word = r.verdict.toUpperCase().padEnd(4);
-  process.stdout.write(
-    `${color[r.verdict]}${word}${color.off}  [${r.host}] ${r.check} — ${r.detail}${Number.isFinite(r.seconds) ? ` (${r.seconds.toFixed(r.host === 'localhost' ? 1 : 0)}s)` : ''}\n`,
-  );
-}
-
-interface Outcome {
+export interface Outcome {
   readonly verdict: Verdict;
   readonly detail: string;
   readonly output: string;
-  readonly seconds: number;
 }
+
+const PREFIX = 'stackplay-verify';
+const ADMIN_RC = '/root/admin-openrc.sh';
+/** Where the Horizon screenshot goes on this machine. */
+export const SCREENSHOT = path.resolve('out', 'verify', 'horizon-login.png');
+/** Registered by the block hosts' check: whether their kernel can activate LVM volumes. */
+const DEVICE_MAPPER = 'device-mapper';
 
 /** Shell helpers every check script starts with: pass/fail/skip print the marker and end the script. */
 const PRELUDE = `exec 2>&1
@@ -85,85 +60,88 @@ const OPENRC = `[ -r ${ADMIN_RC} ] || fail "no ${ADMIN_RC} (keystone role not ru
 command -v openstack >/dev/null || fail "no openstack CLI on this host"
 `;
 
+/** The verdict a check script printed last (`@@pass …`, `@@fail …`, `@@skip …`), with the script's own clock. */
+export function parseOutcome(stdout: string, exitCode: number): Outcome {
+  const lines = stdout.split('\n');
+  const marker = [...lines].reverse().find((l) => /^@@(pass|fail|skip)( |$)/.test(l));
+  const seconds = /^@@seconds (\d+)$/m.exec(stdout)?.[1];
+  const took = seconds === undefined ? '' : ` (${seconds}s)`;
+  if (!marker) {
+    const tail = lines
+      .filter((l) => l.trim() && !l.startsWith('@@'))
+      .slice(-4)
+      .join(' | ');
+    return { verdict: 'fail', detail: `check script ended without a verdict (exit ${exitCode}): ${tail}`, output: stdout };
+  }
+  const m = /^@@(pass|fail|skip) ?(.*)$/.exec(marker)!;
+  return { verdict: m[1] as Verdict, detail: `${m[2] ?? ''}${took}`, output: stdout };
+}
+
 function outcomeFact(script: Cmd): ShellFact<Outcome> {
   return {
     kind: 'shell',
     script,
-    parse({ stdout, exitCode }) {
-      const lines = stdout.split('\n');
-      const marker = [...lines].reverse().find((l) => /^@@(pass|fail|skip)( |$)/.test(l));
-      // The script's own clock (the prelude's trap prints it however the script ends).
-      const seconds = Number(/^@@seconds (\d+)$/m.exec(stdout)?.[1] ?? 'NaN');
-      if (!marker) {
-        const tail = lines
-          .filter((l) => l.trim() && !l.startsWith('@@'))
-          .slice(-4)
-          .join(' | ');
-        return { verdict: 'fail', detail: `check script ended without a verdict (exit ${exitCode}): ${tail}`, output: stdout, seconds };
-      }
-      const m = /^@@(pass|fail|skip) ?(.*)$/.exec(marker)!;
-      return { verdict: m[1] as Verdict, detail: m[2] ?? '', output: stdout, seconds };
-    },
-    simulate: () => ({ verdict: 'skip', detail: 'simulated host (--plan): nothing to check', output: '', seconds: 0 }),
+    parse: ({ stdout, exitCode }) => parseOutcome(stdout, exitCode),
+    simulate: () => ({ verdict: 'skip', detail: 'simulated host (--plan): nothing to check', output: '' }),
   };
 }
 
-/** A read-only check: runs `body` (after the prelude, and the admin credentials unless `openrc: false`); never plans a change. */
-function check(host: string, name: string, body: string, options: { openrc?: boolean; after?: (o: Outcome) => Outcome } = {}): Task {
+/** A verdict as a plan: pass → nothing to change, skip → skipped, fail → the task fails (and, ignoring errors, the host goes on). */
+export function verdictPlan(o: Outcome): Plan {
+  if (o.verdict === 'fail') throw new Error(o.detail);
+  return o.verdict === 'skip' ? skip(o.detail) : noChange(o.detail);
+}
+
+interface CheckOptions {
+  /** Source the admin credentials first (default true). */
+  readonly openrc?: boolean;
+  /** Keep the result for later checks on other hosts. */
+  readonly register?: string;
+}
+
+/** A read-only check: runs `body` after the prelude (and the admin credentials unless `openrc: false`); never plans a change. */
+function check(name: string, body: string, options: CheckOptions = {}): Task {
   const script = sh`${raw(PRELUDE)}${raw(options.openrc === false ? '' : OPENRC)}${raw(body)}`;
   return makeTask({
     module: 'check',
     name,
-    options: { tags: ['verify'] },
+    options: { tags: ['verify'], ignoreErrors: true, ...(options.register !== undefined ? { register: options.register } : {}) },
     facts: { outcome: outcomeFact(script) },
-    plan: ({ outcome }): Plan => {
-      const o = options.after ? options.after(outcome) : outcome;
-      record({ host, check: name, verdict: o.verdict, detail: o.detail, seconds: o.seconds });
-      return noChange(`${o.verdict.toUpperCase()}: ${o.detail}`);
-    },
+    plan: ({ outcome }) => verdictPlan(outcome),
   });
 }
 
-/** The last task: fails (exit 2) when any check failed. */
-function verdictTask(): Task {
-  return makeTask({
-    module: 'check',
-    name: 'verdict',
-    options: { tags: ['verify'] },
-    facts: {},
-    plan: (): Plan => {
-      const failed = results.filter((r) => r.verdict === 'fail');
-      const skipped = results.filter((r) => r.verdict === 'skip').length;
-      if (failed.length > 0) throw new Error(`${failed.length} check(s) failed: ${failed.map((r) => `${r.host}: ${r.check}`).join('; ')}`);
-      return noChange(`${results.length - skipped} passed, ${skipped} skipped, 0 failed`);
-    },
-  });
+/**
+ * The volume check's verdict: a volume that went to error is a skip, not a
+ * failure, when every block host reported (registered) that its kernel has
+ * no device-mapper, so cinder's LVM driver cannot activate volumes there.
+ */
+export function volumePlan(o: Outcome, blockHosts: readonly string[], deviceMapper: ReadonlyMap<string, Registered>): Plan {
+  const noDm = blockHosts.filter((b) => deviceMapper.get(b)?.status === 'skipped');
+  if (o.verdict === 'fail' && /^@@volume-error$/m.test(o.output) && blockHosts.length > 0 && noDm.length === blockHosts.length) {
+    return skip(`no device-mapper on ${noDm.join(', ')} (cinder-volume runs; the LVM volume went to error as expected)`);
+  }
+  return verdictPlan(o);
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Block storage hosts: whether the kernel can activate LVM volumes (device-mapper), and the volume group. */
-function blockChecks(ctx: HostContext) {
-  const host = ctx.host;
+/**
+ * Block storage hosts: the volume group and cinder-volume, and whether the
+ * kernel can activate LVM volumes (device-mapper). Without it the check is
+ * skipped, with the reason, and registered so the volume check knows why.
+ */
+function blockChecks(): Role {
   return defineRole('verify-block').tasks([
     check(
-      host,
       'device-mapper and the cinder-volumes volume group',
       `vg=no; vgs --noheadings cinder-volumes >/dev/null 2>&1 && vg=yes
-# The kernel's device-mapper registers a misc device; /dev/mapper/control can exist (the lab binds the machine's /dev) and still fail to open.
-if grep -qw device-mapper /proc/misc 2>/dev/null; then dm=yes; else dm=no; fi
-echo "@@dm $dm"
 [ "$vg" = yes ] || fail "volume group cinder-volumes is missing"
 pgrep -f cinder-volume >/dev/null || fail "cinder-volume is not running"
-[ "$dm" = yes ] && pass "VG cinder-volumes present, cinder-volume running, device-mapper present"
-pass "VG cinder-volumes present, cinder-volume running; no device-mapper in this kernel: volumes cannot be activated here"`,
-      {
-        openrc: false,
-        after: (o) => {
-          observed.set(`deviceMapper:${host}`, /^@@dm yes$/m.test(o.output) ? 'yes' : /^@@dm no$/m.test(o.output) ? 'no' : 'unknown');
-          return o;
-        },
-      },
+# The kernel's device-mapper registers a misc device; /dev/mapper/control can exist (the lab binds the machine's /dev) and still fail to open.
+grep -qw device-mapper /proc/misc 2>/dev/null && pass "VG cinder-volumes present, cinder-volume running, device-mapper present"
+skip "VG cinder-volumes present, cinder-volume running; no device-mapper in this kernel: volumes cannot be activated here"`,
+      { openrc: false, register: DEVICE_MAPPER },
     ),
   ]);
 }
@@ -184,9 +162,8 @@ function expectedAgents(o: OpenStackHost): string[] {
   return [...pairs];
 }
 
-function controllerChecks(ctx: HostContext) {
+function controllerChecks(ctx: HostContext): Role {
   const o = new OpenStackHost(ctx);
-  const host = ctx.host;
   const inv = ctx.inventory;
   const computeHosts = inv.groups.has('compute') ? inv.groupHosts('compute') : [];
   const blockHosts = inv.groups.has('block') ? inv.groupHosts('block') : [];
@@ -220,14 +197,12 @@ openstack network delete ${q(net)} >/dev/null 2>&1`;
 
   return defineRole('verify').tasks([
     check(
-      host,
       'token issue',
       `out=$(openstack token issue -f value -c expires -c project_id) || fail "$(tail1 "$out")"
 pass "token issued for project admin, expires $(printf '%s' "$out" | head -n 1)"`,
     ),
 
     check(
-      host,
       `catalog holds ${catalogTypes.join(', ')}`,
       `out=$(openstack catalog list -f value -c Type) || fail "$(tail1 "$out")"
 missing=""
@@ -237,7 +212,6 @@ pass "$(printf '%s\\n' "$out" | sort | tr '\\n' ' ')"`,
     ),
 
     check(
-      host,
       `nova-compute up on ${computeHosts.join(', ') || '(no compute hosts)'}`,
       `want=${q(computeHosts.join(' '))}
 i=0
@@ -252,7 +226,6 @@ done`,
     ),
 
     check(
-      host,
       'network agents alive',
       `want=${q(agents.join('|'))}
 i=0
@@ -268,7 +241,6 @@ done`,
     ),
 
     check(
-      host,
       'upload a qcow2 image (qemu-img create)',
       `${cleanImage}
 f=$(mktemp /tmp/${PREFIX}-XXXXXX.qcow2)
@@ -283,7 +255,6 @@ pass "image ${image} ($id) active, $(openstack image show "$id" -f value -c size
     ),
 
     check(
-      host,
       'create network, subnet, router',
       `${cleanNetwork}
 out=$(openstack network create ${q(net)} -f value -c id) || fail "network: $(tail1 "$out")"
@@ -306,7 +277,6 @@ done`,
     ),
 
     check(
-      host,
       'boot a server to ACTIVE',
       `${cleanServer}
 openstack flavor show ${q(flavor)} >/dev/null 2>&1 || openstack flavor create --ram 128 --disk 1 --vcpus 1 ${q(flavor)} >/dev/null || fail "cannot create flavor ${flavor}"
@@ -323,10 +293,15 @@ hv=$(openstack hypervisor list -f value -c "Hypervisor Hostname" -c "Hypervisor 
 pass "server ${server} ACTIVE on $where(hypervisors: $hv)"`,
     ),
 
-    check(
-      host,
-      'create a volume to available',
-      `${cleanVolume}
+    // Without device-mapper (the lab's kernel) cinder's LVM driver cannot activate the volume:
+    // that is an honest skip, never a pass; with device-mapper, an error is a failure.
+    makeTask({
+      module: 'check',
+      name: 'create a volume to available',
+      options: { tags: ['verify'], ignoreErrors: true },
+      facts: {
+        outcome: outcomeFact(
+          sh`${raw(PRELUDE)}${raw(OPENRC)}${raw(`${cleanVolume}
 out=$(openstack volume create --size 1 -f value -c id ${q(volume)}) || fail "$(tail1 "$out")"
 id=$(printf '%s' "$out" | tail -n 1)
 i=0
@@ -338,27 +313,15 @@ while :; do
   esac
   i=$((i + 1)); [ "$i" -ge 60 ] && fail "volume ${volume} is '$st' after 120s"
   sleep 2
-done`,
-      {
-        // Without device-mapper (the lab's kernel) cinder's LVM driver cannot activate the volume:
-        // that is an honest skip, never a pass; with device-mapper, an error is a failure.
-        after: (r) => {
-          const noDm = blockHosts.filter((b) => observed.get(`deviceMapper:${b}`) === 'no');
-          if (r.verdict === 'fail' && /^@@volume-error$/m.test(r.output) && blockHosts.length > 0 && noDm.length === blockHosts.length) {
-            return {
-              ...r,
-              verdict: 'skip',
-              detail: `skipped: no device-mapper on ${noDm.join(', ')} (cinder-volume runs; the LVM volume went to error as expected)`,
-            };
-          }
-          return r;
-        },
+done`)}`,
+        ),
+        deviceMapper: registeredFact(DEVICE_MAPPER, blockHosts),
       },
-    ),
+      plan: ({ outcome, deviceMapper }) => volumePlan(outcome, blockHosts, deviceMapper),
+    }),
 
     // python3 is on every controller (the OpenStack services need it); curl is not in a minimal Debian.
     check(
-      host,
       `Horizon login page answers 200 (${loginUrl})`,
       `code=$(python3 - ${q(loginUrl)} <<'PY'
 import sys, urllib.request, urllib.error
@@ -377,7 +340,6 @@ fail "HTTP \${code:-no answer}"`,
     ),
 
     check(
-      host,
       `clean up ${PREFIX}* resources`,
       `${cleanServer}
 ${cleanVolume}
@@ -390,21 +352,48 @@ vol=$(openstack volume list --name ${q(volume)} -f value -c ID 2>/dev/null | wc 
 [ "$vol" -eq 0 ] || pass "removed; $vol volume(s) in error could not be deleted (no device-mapper)"
 pass "removed"`,
     ),
-
-    verdictTask(),
   ]);
 }
 
-export const plays: Play[] = [
-  { name: 'verify: block storage hosts', hosts: 'block', roles: [blockChecks] },
-  {
-    name: 'verify: the cloud, from the controller',
-    hosts: 'controller',
-    roles: [(ctx) => (ctx.inventory.groupHosts('controller')[0] === ctx.host ? controllerChecks(ctx) : defineRole('verify').tasks([]))],
-  },
-];
-
-export const verify = openstackPlaybook('verify', plays);
+/**
+ * Horizon's login page as a person's browser on this machine sees it (at the
+ * controller's inventory address): HTTP 200, then a headless Chromium
+ * screenshot. Runs on the implicit localhost.
+ */
+function screenshotCheck(ctx: HostContext): Role {
+  const controller = ctx.inventory.groups.has('controller') ? ctx.inventory.groupHosts('controller')[0] : undefined;
+  if (controller === undefined) return defineRole('verify-local').tasks([]);
+  const core = coreVars(ctx.inventory, hostVarsOf(ctx.inventory, controller));
+  const url = `http://${core.ansibleHost}${OS[core.osFamily].dashboardLoginPath}`;
+  const flags = CHROMIUM_FLAGS.join(' ');
+  return defineRole('verify-local').tasks([
+    check(
+      `Horizon login page screenshot from this machine (${url})`,
+      `command -v python3 >/dev/null || fail "no python3 on this machine"
+code=$(python3 - ${q(url)} <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=60)
+    print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print('none', str(e)[:200])
+PY
+)
+[ "$code" = 200 ] || fail "HTTP \${code:-no answer} from this machine"
+bin=\${CHROMIUM:-chromium}
+command -v "$bin" >/dev/null || fail "HTTP 200; no $bin on this machine for the screenshot (apt-get install chromium)"
+mkdir -p ${q(path.dirname(SCREENSHOT))} && rm -f ${q(SCREENSHOT)}
+profile=$(mktemp -d /tmp/stackplay-chromium-XXXXXX)
+out=$(timeout 120 "$bin" ${flags} --user-data-dir="$profile" --hide-scrollbars --window-size=1280,900 --screenshot=${q(SCREENSHOT)} ${q(url)} 2>&1); rc=$?
+rm -rf "$profile"
+[ -s ${q(SCREENSHOT)} ] || fail "$bin exit $rc: $(tail1 "$out")"
+pass "HTTP 200; screenshot ${SCREENSHOT} ($(wc -c < ${q(SCREENSHOT)}) bytes)"`,
+      { openrc: false },
+    ),
+  ]);
+}
 
 /** Chromium's flags for a screenshot that talks to nothing but the page. */
 export const CHROMIUM_FLAGS = [
@@ -418,115 +407,16 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, out: `${out}${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+export const plays: Play[] = [
+  { name: 'verify: block storage hosts', hosts: 'block', roles: [blockChecks] },
+  {
+    name: 'verify: the cloud, from the controller',
+    hosts: 'controller',
+    roles: [(ctx) => (ctx.inventory.groupHosts('controller')[0] === ctx.host ? controllerChecks(ctx) : defineRole('verify').tasks([]))],
+  },
+  { name: 'verify: Horizon from this machine', hosts: 'localhost', roles: [screenshotCheck] },
+];
 
-/** Horizon's login page from this machine: HTTP 200, then a headless Chromium screenshot into `dir`. */
-export async function screenshotHorizon(url: string, dir: string): Promise<CheckResult> {
-  const started = performance.now();
-  const done = (verdict: Verdict, detail: string): CheckResult => ({
-    host: 'localhost',
-    check: `Horizon login page screenshot (${url})`,
-    verdict,
-    detail,
-    seconds: (performance.now() - started) / 1000,
-  });
-  let status: number;
-  try {
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(60_000) });
-    status = res.status;
-    await res.arrayBuffer();
-  } catch (error) {
-    return done('fail', `no answer from this machine: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (status !== 200) return done('fail', `HTTP ${status} from this machine`);
-  const file = path.join(dir, 'horizon-login.png');
-  const profile = mkdtempSync(path.join(tmpdir(), 'stackplay-chromium-'));
-  try {
-    const bin = process.env['CHROMIUM'] ?? 'chromium';
-    const r = await run(
-      bin,
-      [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--hide-scrollbars', '--window-size=1280,900', `--screenshot=${file}`, url],
-      120_000,
-    );
-    let size = 0;
-    try {
-      size = statSync(file).size;
-    } catch {
-      size = 0;
-    }
-    if (r.code !== 0 || size === 0) return done('fail', `${bin} exit ${r.code}: ${r.out.trim().split('\n').slice(-3).join(' | ')}`);
-    return done('pass', `HTTP 200; screenshot ${file} (${size} bytes)`);
-  } finally {
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
+export const verify = openstackPlaybook('verify', plays);
 
-function takeOption(argv: string[], name: string): string | undefined {
-  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
-  if (i < 0) return undefined;
-  const [arg] = argv.splice(i, 1);
-  if (arg!.includes('=')) return arg!.slice(arg!.indexOf('=') + 1);
-  const [value] = argv.splice(i, 1);
-  return value;
-}
-
-export async function runVerify(argvIn: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const argv = [...argvIn];
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const reportDir = path.resolve(takeOption(argv, '--report') ?? path.join('out', 'verify', stamp));
-  const skipScreenshot = argv.includes('--no-screenshot');
-  if (skipScreenshot) argv.splice(argv.indexOf('--no-screenshot'), 1);
-  results.length = 0;
-  observed.clear();
-  const code = await runPlaybook(verify, argv);
-  if (code === 5 || code === 3) return code;
-  let options;
-  try {
-    options = parseCli(argv, 'verify');
-  } catch {
-    return code;
-  }
-  if (options.plan) return code;
-  mkdirSync(reportDir, { recursive: true });
-  const inventory = await loadInventory(options.inventory);
-  const controller = inventory.groups.has('controller') ? inventory.groupHosts('controller')[0] : undefined;
-  if (controller !== undefined && !skipScreenshot) {
-    const core = coreVars(inventory, hostVarsOf(inventory, controller));
-    const loginPath = OS[core.osFamily].dashboardLoginPath;
-    // The controller's lab address, as a browser on this machine reaches it.
-    const address = core.ansibleHost;
-    record(await screenshotHorizon(`http://${address}${loginPath}`, reportDir));
-  }
-  const count = (v: Verdict) => results.filter((r) => r.verdict === v).length;
-  writeFileSync(path.join(reportDir, 'results.json'), `${JSON.stringify({ inventory: options.inventory, exitCode: code, results }, null, 2)}\n`);
-  process.stdout.write(
-    `\nVERIFY: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped; report in ${path.relative(process.cwd(), reportDir) || '.'}\n`,
-  );
-  if (code !== 0) return code;
-  return count('fail') > 0 ? 2 : 0;
-}
-
-if (isMain(import.meta.url)) {
-  try {
-    process.exitCode = await runVerify();
-  } catch (error) {
-    process.stderr.write(`verify: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  }
-}
+if (isMain(import.meta.url)) await main(verify);

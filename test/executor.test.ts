@@ -7,7 +7,7 @@ import { file } from '../lib/modules/file.js';
 import type { ExecResult } from '../lib/transport/transport.js';
 import { FakeTransport } from './support/fake-transport.js';
 import { sh } from '../lib/core/shell.js';
-import { flushHandlers, makeTask, type Step, type Task } from '../lib/core/task.js';
+import { flushHandlers, makeTask, noChange, registeredFact, skip, type Step, type Task, type TaskOptions } from '../lib/core/task.js';
 import { UnreachableError } from '../lib/transport/transport.js';
 
 /**
@@ -330,6 +330,78 @@ describe('executor', () => {
       expect(outcome.aborted).to.match(/any-errors-fatal/);
       expect(rts.get('up')!.applied).to.deep.equal([]);
       expect(outcome.exitCode).to.equal(4);
+    });
+  });
+
+  describe('ignoreErrors, skip and register (what the verify playbook is made of)', () => {
+    /** A check whose verdict is fixed: pass plans no change, skip plans a skip, fail throws. */
+    const check = (name: string, verdict: 'pass' | 'fail' | 'skip', options: TaskOptions = {}) =>
+      makeTask({
+        module: 'check',
+        name,
+        options,
+        facts: {},
+        plan: () => {
+          if (verdict === 'fail') throw new Error(`${name} broke`);
+          return verdict === 'pass' ? noChange(`${name} passed`) : skip(`${name} cannot run here`);
+        },
+      });
+
+    it('a task with ignoreErrors that fails counts as failed, and the host goes on (exit 2)', async () => {
+      const rt = new FakeRuntime('h1');
+      const role = defineRole('verify').tasks([check('a', 'fail', { ignoreErrors: true }), step('after')]);
+      const { outcome, results } = await run([play(['h1'], [role])], new Map([['h1', rt]]));
+      expect(statuses(results, 'h1')).to.deep.equal(['a=failed', 'after=changed']);
+      expect(results[0]).to.include({ ignored: true, error: 'Error: a broke' });
+      expect(results[1]?.ignored).to.equal(undefined);
+      expect(rt.applied).to.deep.equal(['after']);
+      expect(outcome.recap.get('h1')).to.include({ failed: 1, changed: 1 });
+      expect(outcome.exitCode).to.equal(2);
+    });
+
+    it('a failing step of an ignoreErrors task likewise; without ignoreErrors the host stops', async () => {
+      const boom = (options: TaskOptions) =>
+        makeTask({
+          module: 'test',
+          name: 'boom',
+          options,
+          facts: {},
+          plan: () => ({ action: 'change', summary: 'boom', steps: [{ kind: 'exec', cmd: sh`boom` }] }),
+        });
+      const ignoring = new FakeRuntime('h1', { failOn: 'boom' });
+      const first = await run([play(['h1'], [defineRole('r').tasks([boom({ ignoreErrors: true }), step('after')])])], new Map([['h1', ignoring]]));
+      expect(statuses(first.results, 'h1')).to.deep.equal(['boom=failed', 'after=changed']);
+      const stopping = new FakeRuntime('h1', { failOn: 'boom' });
+      const second = await run([play(['h1'], [defineRole('r').tasks([boom({}), step('after')])])], new Map([['h1', stopping]]));
+      expect(statuses(second.results, 'h1')).to.deep.equal(['boom=failed']);
+      expect(stopping.applied).to.deep.equal([]);
+    });
+
+    it('skip() reports skipped with its reason, not ok', async () => {
+      const { outcome, results } = await run([play(['h1'], [defineRole('r').tasks([check('volume', 'skip')])])], new Map([['h1', new FakeRuntime('h1')]]));
+      expect(results[0]).to.include({ status: 'skipped', reason: 'volume cannot run here' });
+      expect(outcome.recap.get('h1')).to.include({ ok: 0, skipped: 1 });
+      expect(outcome.exitCode).to.equal(0);
+    });
+
+    it('a later play reads what an earlier play registered on other hosts; a host that registered nothing is absent', async () => {
+      const dm = (verdict: 'pass' | 'skip') => defineRole('block').tasks([check('device-mapper', verdict, { register: 'dm' })]);
+      const reader = makeTask({
+        module: 'check',
+        name: 'read',
+        facts: { dm: registeredFact('dm', ['b1', 'b2', 'b3']) },
+        plan: ({ dm: seen }) => noChange([...seen].map(([h, r]) => `${h}=${r.status}:${r.detail}`).join(', ')),
+      });
+      const block: ResolvedPlay = {
+        name: 'block',
+        hosts: new Map([
+          ['b1', [dm('skip')]],
+          ['b2', [dm('pass')]],
+        ]),
+      };
+      const rts = new Map(['b1', 'b2', 'c'].map((h) => [h, new FakeRuntime(h)]));
+      const { results } = await run([block, play(['c'], [defineRole('controller').tasks([reader])])], rts);
+      expect(results.find((r) => r.host === 'c')?.reason).to.equal('b1=skipped:device-mapper cannot run here, b2=ok:device-mapper passed');
     });
   });
 

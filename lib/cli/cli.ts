@@ -9,13 +9,14 @@ import { loadInventory, type Inventory } from '../inventory/inventory.js';
 import { writePlanOutput } from './plan-output.js';
 import type { Playbook } from '../core/playbook.js';
 import { Reporter } from './reporter.js';
-import { resolvePlaybook } from '../core/resolve.js';
+import { isImplicitLocalhost, resolvePlaybook } from '../core/resolve.js';
 import { RemoteRuntime, type HostRuntime } from '../core/runtime.js';
 import { Redactor, Secret } from '../core/secret.js';
 import { SecretStore } from '../inventory/secrets-store.js';
 import { simulatedHosts } from '../sim/hosts.js';
 import { connectWithRetry } from '../transport/retry.js';
 import { BecomeTransport } from '../transport/become.js';
+import { LocalTransport } from '../transport/local.js';
 import { connectSsh } from '../transport/ssh.js';
 import { UnreachableError } from '../transport/transport.js';
 import { hostVarsOf } from '../inventory/vars.js';
@@ -120,6 +121,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
 
 function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
   return async (host) => {
+    if (isImplicitLocalhost(inventory, host)) return new RemoteRuntime(new LocalTransport());
     const vars = hostVarsOf(inventory, host);
     const becomePassword = vars.opt('ansible_become_password');
     if (becomePassword) redactor.add(becomePassword);

@@ -108,7 +108,8 @@ export class Reporter {
       if (v >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'failed') {
-      this.#print(`${c.red('failed:')} ${label}\n${c.red(indent(r.error ?? 'failed'))}`);
+      // As Ansible prints it: the failure, then `...ignoring` when the task ignores errors and the host goes on.
+      this.#print(`${c.red('failed:')} ${label}\n${c.red(indent(r.error ?? 'failed'))}${r.ignored ? `\n${c.cyan('...ignoring')}` : ''}`);
     } else if (v >= 1) {
       const word = r.status === 'ok' ? c.green('ok:') : c.cyan('skipped:');
       this.#print(`${word} ${label}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);

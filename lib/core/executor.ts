@@ -4,7 +4,7 @@ import { BeginFailed, HostLockedError, type LockHolder } from './host-session.js
 import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
 import { prefetching, readAhead } from './prefetch.js';
 import type { Role } from './playbook.js';
-import type { FileDiff, Plan, Task } from './task.js';
+import type { FileDiff, Plan, Registered, Task } from './task.js';
 import { UnreachableError } from '../transport/transport.js';
 
 /**
@@ -29,6 +29,8 @@ export interface TaskResult {
   readonly steps?: readonly string[];
   readonly diffs?: readonly FileDiff[];
   readonly error?: string;
+  /** A failure of a task with `ignoreErrors`: counted as failed, the host went on. */
+  readonly ignored?: boolean;
   readonly durationMs: number;
 }
 
@@ -127,6 +129,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
   const recap = new Map<string, HostRecap>();
   const runtimes = new Map<string, Promise<Connected>>();
   const holder = options.holder ?? currentHolder();
+  const registry: Registry = new Map();
   const stopped = new Set<string>();
   const queue = new PQueue({ concurrency: Math.max(1, options.forks) });
   let aborted: string | null = null;
@@ -165,7 +168,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
             checkAbort();
             const connected = await runtimeFor(host);
             for (const role of play.hosts.get(host) ?? []) {
-              await runRole(connected.rt, role, counts, options, checkAbort, () => takeOwed(connected, role.name));
+              await runRole({ rt: connected.rt, counts, options, registry }, role, checkAbort, () => takeOwed(connected, role.name));
             }
           } catch (error) {
             if (error instanceof RunAborted) return;
@@ -207,20 +210,30 @@ function selected(task: Task<string>, options: ExecuteOptions): boolean {
   return task.tags.some((t) => options.tags.includes(t)) || task.tags.includes('always');
 }
 
+/** What the tasks of one host run with. */
+interface HostRun {
+  readonly rt: HostRuntime;
+  readonly counts: HostRecap;
+  readonly options: ExecuteOptions;
+  readonly registry: Registry;
+}
+
+/** Results tasks registered in this run: name → host → result. */
+type Registry = Map<string, Map<string, Registered>>;
+
 async function runRole(
-  rt: HostRuntime,
+  run: HostRun,
   role: Role,
-  counts: HostRecap,
-  options: ExecuteOptions,
   checkAbort: () => void,
   /** Handlers the last run left owed to this role; waits for the host's session. */
   owed: () => Promise<ReadonlySet<string> | undefined>,
 ): Promise<void> {
+  const { options } = run;
   const started = performance.now();
   // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts);
   // on a host's first role that read also carries the run lock and the pending handlers.
-  rt = prefetching(
-    rt,
+  const rt = prefetching(
+    run.rt,
     role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)),
   );
   await readAhead(rt);
@@ -235,7 +248,7 @@ async function runRole(
     for (const [name, handler] of Object.entries(role.handlers) as [string, Task][]) {
       if (!notified.has(name)) continue;
       notified.delete(name);
-      await runTask(rt, role.name, handler, true, counts, options);
+      await runTask({ ...run, rt }, role.name, handler, true);
       if (persisted.delete(name) && !options.check) await rt.donePending(role.name, name);
     }
   };
@@ -257,7 +270,7 @@ async function runRole(
       await rt.notePending(role.name, recordedNow);
       for (const h of recordedNow) persisted.add(h);
     };
-    const status = await runTask(rt, role.name, item, false, counts, options, item.notify.length > 0 ? record : undefined);
+    const status = await runTask({ ...run, rt }, role.name, item, false, item.notify.length > 0 ? record : undefined);
     if (status === 'changed') for (const h of item.notify) notified.add(h);
     else if (!options.check) {
       // It ran but changed nothing (changedWhen): take back what it recorded.
@@ -272,12 +285,10 @@ async function runRole(
 }
 
 async function runTask(
-  rt: HostRuntime,
+  { rt, counts, options, registry }: HostRun,
   role: string,
   task: Task<string>,
   handler: boolean,
-  counts: HostRecap,
-  options: ExecuteOptions,
   /** Called once the task is about to change something, before its first step. */
   beforeApply?: () => Promise<void>,
 ): Promise<TaskStatus> {
@@ -286,20 +297,35 @@ async function runTask(
   const base = { host: rt.host, role, task: task.name, module: task.module, handler };
   const finish = (result: Omit<TaskResult, keyof typeof base | 'durationMs'>): TaskStatus => {
     counts[result.status]++;
+    if (task.register !== undefined) {
+      const byHost = registry.get(task.register) ?? new Map<string, Registered>();
+      registry.set(task.register, byHost.set(rt.host, { status: result.status, detail: result.error ?? result.summary ?? result.reason ?? '' }));
+    }
     options.emit({ type: 'task', result: { ...base, ...result, durationMs: performance.now() - started } });
     return result.status;
+  };
+  /** A failure stops the host, unless the task ignores errors (it still counts as failed). */
+  const fail = (result: Omit<TaskResult, keyof typeof base | 'durationMs' | 'status'>): TaskStatus => {
+    if (!task.ignoreErrors) {
+      finish({ status: 'failed', ...result });
+      throw new HostStopped();
+    }
+    return finish({ status: 'failed', ...result, ignored: true });
   };
 
   let plan: Plan;
   try {
-    plan = task.plan(await rt.gather(task.facts));
+    const values = await rt.gather(task.facts);
+    task.facts.forEach((f, i) => {
+      if (f.kind === 'registered') values[i] = new Map(f.hosts.flatMap((h) => ((r) => (r ? [[h, r] as const] : []))(registry.get(f.name)?.get(h))));
+    });
+    plan = task.plan(values);
   } catch (error) {
     if (error instanceof UnreachableError) throw error;
-    finish({ status: 'failed', error: messageOf(error) });
-    throw new HostStopped();
+    return fail({ error: messageOf(error) });
   }
 
-  if (plan.action === 'none') return finish({ status: 'ok', reason: plan.reason });
+  if (plan.action === 'none') return finish({ status: plan.skipped ? 'skipped' : 'ok', reason: plan.reason });
   const steps = plan.steps.map(describeStep);
   const diffs = plan.action === 'change' ? (plan.diffs ?? []) : [];
   if (options.check) {
@@ -320,8 +346,7 @@ async function runTask(
       // Counted as unreachable, not failed; the step is never re-run blindly.
       throw new UnreachableError(rt.host, `connection lost during "${task.name}"; it was not re-run: ${error.message}`, error.transient, { cause: error });
     }
-    finish({ status: 'failed', error: messageOf(error), summary: plan.summary, steps, diffs });
-    throw new HostStopped();
+    return fail({ error: messageOf(error), summary: plan.summary, steps, diffs });
   }
   return changed
     ? finish({ status: 'changed', summary: plan.summary, steps, diffs })

@@ -1,10 +1,10 @@
 import { InputError } from './errors.js';
 import { selectHosts, type Inventory } from '../inventory/inventory.js';
 import type { ResolvedPlay } from './executor.js';
-import type { HostContext, Playbook, Role } from './playbook.js';
+import type { HostContext, Play, Playbook, Role } from './playbook.js';
 import type { SecretStore } from '../inventory/secrets-store.js';
 import { closest } from './typos.js';
-import { hostVarsOf } from '../inventory/vars.js';
+import { HostVars, hostVarsOf } from '../inventory/vars.js';
 
 /** Variables read outside roles (connection, simulation, CLI), so never "unread". */
 export const ENGINE_VARIABLES: readonly string[] = [
@@ -44,6 +44,11 @@ function checkTypos(contexts: Iterable<HostContext>): void {
   }
 }
 
+/** `localhost` when the inventory does not declare it: this machine, reached without SSH (Ansible's implicit localhost). */
+export function isImplicitLocalhost(inventory: Inventory, host: string): boolean {
+  return host === 'localhost' && !inventory.hosts.has(host);
+}
+
 /**
  * Turns a playbook and an inventory into, per play, each selected host's
  * instantiated roles. All of it is pure and runs before any host is
@@ -55,26 +60,31 @@ export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: S
   const contextFor = (host: string): HostContext => {
     let ctx = contexts.get(host);
     if (!ctx) {
+      const implicit = isImplicitLocalhost(inventory, host);
       ctx = {
         host,
-        vars: hostVarsOf(inventory, host),
+        vars: implicit ? new HostVars(host, new Map(), { file: inventory.file, line: 0 }) : hostVarsOf(inventory, host),
         inventory,
-        groups: inventory.hostGroups(host),
+        groups: implicit ? [] : inventory.hostGroups(host),
         secret: (name) => secrets.get(name),
       };
       contexts.set(host, ctx);
     }
     return ctx;
   };
-  const plays = book.plays.map((play) => {
-    let hosts: string[];
+  const playHosts = (play: Play): string[] => {
+    // Ansible's implicit localhost: a play for `localhost` runs on this machine when the inventory has no such host.
+    if (isImplicitLocalhost(inventory, play.hosts)) return allowed ? [] : ['localhost'];
     try {
-      hosts = selectHosts(inventory, play.hosts, { file: `${book.name}: play "${play.name}" hosts`, line: 0 });
+      return selectHosts(inventory, play.hosts, { file: `${book.name}: play "${play.name}" hosts`, line: 0 });
     } catch (error) {
       // A play for a group this inventory does not have (no block nodes, say) simply has no hosts.
-      if (error instanceof InputError && /matches no host or group|unknown/i.test(error.problem)) hosts = [];
-      else throw error;
+      if (error instanceof InputError && /matches no host or group|unknown/i.test(error.problem)) return [];
+      throw error;
     }
+  };
+  const plays = book.plays.map((play) => {
+    const hosts = playHosts(play);
     const selected = hosts.filter((h) => !allowed || allowed.has(h));
     return {
       name: play.name,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { raw, sh, type Cmd } from './shell.js';
 import type { SimHost } from '../sim/sim.js';
-import type { ApiFact, ExecStep, Fact, Http, ShellFact, Step, WriteStep } from './task.js';
+import type { ExecStep, Fact, Http, ShellFact, Step, WriteStep } from './task.js';
 import type { ExecResult, HttpRequest, HttpResponse, Transport } from '../transport/transport.js';
 import {
   beginScript,
@@ -310,7 +310,8 @@ export class SimRuntime implements HostRuntime {
 
   async gather(facts: readonly Fact<unknown>[]): Promise<unknown[]> {
     const values: unknown[] = [];
-    for (const f of facts) values.push(f.kind === 'shell' ? f.simulate(this.sim) : await (f as ApiFact<unknown>).run(this.http));
+    // Registered facts are the executor's to answer.
+    for (const f of facts) values.push(f.kind === 'shell' ? f.simulate(this.sim) : f.kind === 'api' ? await f.run(this.http) : undefined);
     return values;
   }
 

@@ -26,7 +26,33 @@ export interface ApiFact<T> {
   run(http: Http): Promise<T>;
 }
 
-export type Fact<T> = ShellFact<T> | ApiFact<T>;
+/** What a task registered (`register`), as later tasks on any host see it: Ansible's `register` + `hostvars`. */
+export interface Registered {
+  readonly status: 'ok' | 'changed' | 'failed' | 'skipped';
+  /** Why nothing changed or why skipped; the summary of a change; the error of a failure. */
+  readonly detail: string;
+}
+
+/**
+ * The results earlier tasks registered under `name` on `hosts` in this run
+ * (hosts that registered nothing are absent). Answered by the executor, not
+ * by the host: plays are barriers, so a later play sees an earlier play's.
+ */
+export interface RegisteredFact<T> {
+  readonly kind: 'registered';
+  readonly name: string;
+  readonly hosts: readonly string[];
+  /** Type only: the fact's value type. */
+  readonly __value?: T;
+}
+
+export const registeredFact = (name: string, hosts: readonly string[]): RegisteredFact<ReadonlyMap<string, Registered>> => ({
+  kind: 'registered',
+  name,
+  hosts,
+});
+
+export type Fact<T> = ShellFact<T> | ApiFact<T> | RegisteredFact<T>;
 
 export interface ExecStep {
   readonly kind: 'exec';
@@ -67,12 +93,15 @@ export interface FileDiff {
 }
 
 export type Plan =
-  | { readonly action: 'none'; readonly reason: string }
+  /** `skipped`: the task does not apply here, rather than finding everything in place (see `skip`). */
+  | { readonly action: 'none'; readonly reason: string; readonly skipped?: true }
   | { readonly action: 'change'; readonly summary: string; readonly steps: readonly Step[]; readonly diffs?: readonly FileDiff[] }
   /** Steps must run to know whether anything changed (migrations, commands with changedWhen). */
   | { readonly action: 'run'; readonly summary: string; readonly steps: readonly Step[] };
 
 export const noChange = (reason: string): Plan => ({ action: 'none', reason });
+/** Nothing to do because the task does not apply here (a check this host cannot make, …): reported `skipped` with the reason. */
+export const skip = (reason: string): Plan => ({ action: 'none', reason, skipped: true });
 
 export interface TaskOptions<H extends string = never> {
   /** Shown in output; modules supply a descriptive default. */
@@ -80,6 +109,10 @@ export interface TaskOptions<H extends string = never> {
   readonly tags?: readonly string[];
   /** Handlers of the enclosing role to run when this task changes something. */
   readonly notify?: readonly H[];
+  /** A failure counts as failed but the host goes on to its next task (Ansible's `ignore_errors`). */
+  readonly ignoreErrors?: boolean;
+  /** Keep this task's result under this name for later tasks on any host (`registeredFact`; Ansible's `register`). */
+  readonly register?: string;
 }
 
 export interface Task<H extends string = never> {
@@ -89,6 +122,8 @@ export interface Task<H extends string = never> {
   readonly module: string;
   readonly tags: readonly string[];
   readonly notify: readonly H[];
+  readonly ignoreErrors?: boolean;
+  readonly register?: string;
   readonly facts: readonly Fact<unknown>[];
   /** Pure: same facts in, same plan out. `facts[i]` answers `this.facts[i]`. */
   plan(facts: readonly unknown[]): Plan;
@@ -117,6 +152,8 @@ export function makeTask<F extends Record<string, unknown>, H extends string = n
     name: spec.options?.name ?? spec.name,
     tags: spec.options?.tags ?? [],
     notify: spec.options?.notify ?? [],
+    ...(spec.options?.ignoreErrors ? { ignoreErrors: true } : {}),
+    ...(spec.options?.register !== undefined ? { register: spec.options.register } : {}),
     facts: names.map((n) => spec.facts[n] as Fact<unknown>),
     plan(values) {
       const record = Object.fromEntries(names.map((n, i) => [n, values[i]])) as F;

@@ -21,7 +21,7 @@ export interface SimulatedHosts {
   readonly connect: (host: string) => Promise<HostRuntime>;
 }
 
-/** Every inventory host as a simulated host on one simulated network; hosts find each other by name and address. */
+/** Every inventory host (and any other a play names, e.g. localhost) as a simulated host on one simulated network; hosts find each other by name and address. */
 export function simulatedHosts(inventory: Inventory, simulation: Simulation = {}): SimulatedHosts {
   const network = new SimNetwork();
   simulation.services?.(network);
@@ -36,6 +36,11 @@ export function simulatedHosts(inventory: Inventory, simulation: Simulation = {}
   }
   return {
     hosts,
-    connect: async (host) => new SimRuntime(hosts.get(host)!, (address) => byAddress.get(address)),
+    connect: async (host) => {
+      // A host the inventory does not declare (the implicit localhost) is simulated as a bare machine.
+      let sim = hosts.get(host);
+      if (!sim) hosts.set(host, (sim = new SimHost(host, network, { init: 'systemd', virt: 'no' })));
+      return new SimRuntime(sim, (address) => byAddress.get(address));
+    },
   };
 }

@@ -31,7 +31,8 @@ import {
   type NeutronHost,
 } from './config.js';
 import { PATHS } from './data.js';
-import { allOf, iniFromFact } from './tasks.js';
+import { allOf } from '../../lib/modules/all-of.js';
+import { iniFromFact } from './tasks.js';
 
 /**
  * OpenStack Networking (seed 004 §8, seed 003 §3.8 and §10, seed 000; the

@@ -1,6 +1,6 @@
 import { pathFact } from '../../lib/modules/facts.js';
 import { editIni } from '../../lib/modules/ini-edit.js';
-import { makeTask, noChange, type ApiFact, type Plan, type Step, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { makeTask, type ApiFact, type Task, type TaskOptions } from '../../lib/core/task.js';
 import { planContent } from '../../lib/modules/file.js';
 import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
 
@@ -28,33 +28,4 @@ export function iniFromFact<T, H extends string = never>(
       return planContent(args.path, current, text, {}, `${settings.length} option(s) already set`);
     },
   });
-}
-
-/** Several tasks as one: facts gathered together, steps applied in order, changed when any part changes. */
-export function allOf<H extends string = never>(name: string, tasks: readonly Task[], options?: TaskOptions<H>): Task<H> {
-  const counts = tasks.map((t) => t.facts.length);
-  return {
-    kind: 'task',
-    module: tasks[0]?.module ?? 'group',
-    name,
-    tags: options?.tags ?? [],
-    notify: options?.notify ?? [],
-    facts: tasks.flatMap((t) => t.facts),
-    plan(values): Plan {
-      let at = 0;
-      const plans = tasks.map((t, i) => {
-        const n = counts[i] ?? 0;
-        const p = t.plan(values.slice(at, at + n));
-        at += n;
-        return p;
-      });
-      const active = plans.flatMap((p) => (p.action === 'none' ? [] : [p]));
-      if (active.length === 0) return noChange(plans.map((p) => (p.action === 'none' ? p.reason : '')).join('; '));
-      const steps: Step[] = active.flatMap((p) => [...p.steps]);
-      const summary = active.map((p) => p.summary).join('; ');
-      if (active.some((p) => p.action === 'run')) return { action: 'run', summary, steps };
-      const diffs = active.flatMap((p) => (p.action === 'change' && p.diffs ? [...p.diffs] : []));
-      return { action: 'change', summary, steps, ...(diffs.length ? { diffs } : {}) };
-    },
-  };
 }

@@ -1,12 +1,13 @@
 import { commandFact, pathFact } from '../../lib/modules/facts.js';
 import { editIni } from '../../lib/modules/ini-edit.js';
 import { sh } from '../../lib/core/shell.js';
-import { makeTask, noChange, type Plan, type ShellFact, type Step, type Task, type TaskOptions } from '../../lib/core/task.js';
+import { makeTask, noChange, type ShellFact, type Task, type TaskOptions, type Plan } from '../../lib/core/task.js';
 import { planContent } from '../../lib/modules/file.js';
 import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
 import { line } from '../../lib/modules/line.js';
 import { service, serviceFact } from '../../lib/modules/service.js';
 import type { Daemon } from './data.js';
+import { allOf } from '../../lib/modules/all-of.js';
 
 /** CPU flags relevant to virtualization: nova uses qemu when neither vmx nor svm is present. */
 export function hardwareVirtFact(): ShellFact<boolean> {
@@ -132,41 +133,6 @@ export function daemonConfig<H extends string = never>(d: Daemon, options?: Task
   return (d.config ?? []).flatMap(({ path, settings }) =>
     Object.entries(settings).map(([key, value]) => line({ path, regexp: new RegExp(`^\\s*${key}\\s*=`), line: `${key} = ${value}` }, options)),
   );
-}
-
-/**
- * Several tasks as one (one result, one notify): the handler that restarts
- * every nova service on the controller when nova.conf changed.
- */
-export function allOf<H extends string = never>(name: string, tasks: readonly Task[], options?: TaskOptions<H>): Task<H> {
-  return {
-    kind: 'task',
-    module: tasks[0]?.module ?? 'group',
-    name: options?.name ?? name,
-    tags: options?.tags ?? [],
-    notify: options?.notify ?? [],
-    facts: tasks.flatMap((t) => t.facts),
-    plan(values): Plan {
-      let at = 0;
-      let mustRun = false;
-      const steps: Step[] = [];
-      const summaries: string[] = [];
-      const reasons: string[] = [];
-      for (const t of tasks) {
-        const plan = t.plan(values.slice(at, at + t.facts.length));
-        at += t.facts.length;
-        if (plan.action === 'none') {
-          reasons.push(plan.reason);
-          continue;
-        }
-        mustRun ||= plan.action === 'run';
-        steps.push(...plan.steps);
-        summaries.push(plan.summary);
-      }
-      if (steps.length === 0) return noChange(reasons.join('; '));
-      return { action: mustRun ? 'run' : 'change', summary: summaries.join('; '), steps };
-    },
-  };
 }
 
 /** `service X restarted` for each name, in order, as one handler. */
