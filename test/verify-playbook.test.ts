@@ -25,7 +25,11 @@ describe('verify playbook', () => {
       const names = lines.map((l) => /\] (.*?) —/.exec(l)?.[1]);
       expect(names.length).to.equal(12);
       expect(new Set(names).size, lines.join('\n')).to.equal(names.length);
-      expect(names).to.include.members(['verify-block | device-mapper and the cinder-volumes volume group', 'verify | token issue', 'verify | create a volume to available']);
+      expect(names).to.include.members([
+        'verify-block | device-mapper and the cinder-volumes volume group',
+        'verify | token issue',
+        'verify | create a volume to available',
+      ]);
       expect(out).to.include('second simulated run: 0 changed (idempotent)');
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -49,8 +53,26 @@ describe('verify playbook', () => {
     const error = { verdict: 'fail' as const, detail: 'volume went to error', output: '@@volume-error\n@@fail volume went to error\n' };
     const noDm: Registered = { status: 'skipped', detail: 'no device-mapper' };
     const dm: Registered = { status: 'ok', detail: 'device-mapper present' };
-    expect(volumePlan(error, ['block1', 'block2'], new Map([['block1', noDm], ['block2', noDm]]))).to.include({ action: 'none', skipped: true });
-    expect(() => volumePlan(error, ['block1', 'block2'], new Map([['block1', noDm], ['block2', dm]]))).to.throw('volume went to error');
+    expect(
+      volumePlan(
+        error,
+        ['block1', 'block2'],
+        new Map([
+          ['block1', noDm],
+          ['block2', noDm],
+        ]),
+      ),
+    ).to.include({ action: 'none', skipped: true });
+    expect(() =>
+      volumePlan(
+        error,
+        ['block1', 'block2'],
+        new Map([
+          ['block1', noDm],
+          ['block2', dm],
+        ]),
+      ),
+    ).to.throw('volume went to error');
     expect(() => volumePlan(error, ['block1'], new Map())).to.throw('volume went to error');
     expect(() => volumePlan(error, [], new Map())).to.throw('volume went to error');
     const timeout = { verdict: 'fail' as const, detail: "volume is 'creating' after 120s", output: '@@fail …\n' };
