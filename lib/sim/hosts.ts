@@ -21,7 +21,10 @@ export interface SimulatedHosts {
   readonly connect: (host: string) => Promise<HostRuntime>;
 }
 
-/** Every inventory host (and any other a play names, e.g. localhost) as a simulated host on one simulated network; hosts find each other by name and address. */
+/**
+ * Every inventory host (and any other a play names, e.g. localhost) as a
+ * simulated host on one simulated network; hosts find each other by name and address.
+ */
 export function simulatedHosts(inventory: Inventory, simulation: Simulation = {}): SimulatedHosts {
   const network = new SimNetwork();
   simulation.services?.(network);
