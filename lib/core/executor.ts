@@ -221,6 +221,17 @@ interface HostRun {
 /** Results tasks registered in this run: name → host → result. */
 type Registry = Map<string, Map<string, Registered>>;
 
+/** What `hosts` registered under `name` so far; a host that registered nothing is absent. */
+function registeredOn(registry: Registry, name: string, hosts: readonly string[]): ReadonlyMap<string, Registered> {
+  const byHost = registry.get(name);
+  const found = new Map<string, Registered>();
+  for (const h of hosts) {
+    const r = byHost?.get(h);
+    if (r) found.set(h, r);
+  }
+  return found;
+}
+
 async function runRole(
   run: HostRun,
   role: Role,
@@ -316,8 +327,9 @@ async function runTask(
   let plan: Plan;
   try {
     const values = await rt.gather(task.facts);
+    // Registered facts are answered here, from this run's registry; the runtime left them undefined.
     task.facts.forEach((f, i) => {
-      if (f.kind === 'registered') values[i] = new Map(f.hosts.flatMap((h) => ((r) => (r ? [[h, r] as const] : []))(registry.get(f.name)?.get(h))));
+      if (f.kind === 'registered') values[i] = registeredOn(registry, f.name, f.hosts);
     });
     plan = task.plan(values);
   } catch (error) {
