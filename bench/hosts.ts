@@ -11,7 +11,8 @@
  *          built with `npx tsx lab/cli.ts base` when missing)
  *
  * Reuses the lab's network and process helpers (lab/netns.ts, lab/proc.ts)
- * without changing what the lab does. Everything made is recorded in
+ * and its host start-up (lab/host.ts: sshd as PID 1 of the host's own
+ * namespaces) without changing what the lab does. Everything made is recorded in
  * /var/lib/stackplay-bench/state.json so `down` removes exactly that, even
  * after an interrupted run.
  */
@@ -37,6 +38,7 @@ import { childPids, isRunning, spawnDaemon, stopProcess, waitFor } from '../lab/
 import type { ProcRecord } from '../lab/state.js';
 import { mountsUnder } from '../lab/base.js';
 import { tcpOpen } from '../lab/proxy.js';
+import { hostInitArgv } from '../lab/host.js';
 import type { Cidr } from '../lab/net.js';
 
 export const BENCH_DIR = '/var/lib/stackplay-bench';
@@ -211,21 +213,6 @@ async function hostKey(h: BenchHost): Promise<{ key: string; pub: string }> {
   return { key: fs.readFileSync(file, 'utf8'), pub: fs.readFileSync(`${file}.pub`, 'utf8') };
 }
 
-/** As lab/host.ts: the host's own mount/UTS/IPC/PID namespaces with sshd as PID 1, chrooted into its overlay. */
-const INIT_SCRIPT = `
-set -e
-name="$1"
-root="$2"
-hostname "$name"
-umount -R -l /run/netns 2>/dev/null || true
-mount -t proc proc "$root/proc"
-mount --bind /sys "$root/sys"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs -o nosuid,nodev,mode=755 run "$root/run"
-mkdir -p "$root/run/sshd" "$root/run/lock"
-exec chroot "$root" /usr/sbin/sshd -D -e
-`;
-
 async function upHost(h: BenchHost, state: BenchState, authorizedKey: string): Promise<void> {
   const rec = (state.hosts[h.name] ??= {
     name: h.name,
@@ -260,28 +247,8 @@ async function upHost(h: BenchHost, state: BenchState, authorizedKey: string): P
     'HostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nUseDNS no\n',
   );
   fs.mkdirSync(LOG_DIR, { recursive: true });
-  rec.init = spawnDaemon(
-    [
-      'ip',
-      'netns',
-      'exec',
-      h.netns,
-      'unshare',
-      '--mount',
-      '--uts',
-      '--ipc',
-      '--pid',
-      '--fork',
-      '--kill-child',
-      'sh',
-      '-c',
-      INIT_SCRIPT,
-      'stackplay-bench-init',
-      h.name,
-      rec.root,
-    ],
-    path.join(LOG_DIR, `${h.name}.log`),
-  );
+  // The lab's own host start-up (lab/host.ts): sshd as PID 1 in the host's namespaces, chrooted into its overlay.
+  rec.init = spawnDaemon(hostInitArgv(h.netns, h.name, rec.root, 'stackplay-bench-init'), path.join(LOG_DIR, `${h.name}.log`));
   saveState(state);
   const init = rec.init;
   if (!(await waitFor(async () => !isRunning(init) || (await tcpOpen(h.address.ip, 22, 300)), 20_000)) || !isRunning(init)) {

@@ -179,35 +179,24 @@ chmod 1777 "$root/run/lock"
 exec chroot "$root" /usr/sbin/sshd -D -e
 `;
 
+/**
+ * The command that runs a host: in its network namespace, `unshare` gives it
+ * its own mount, UTS, IPC and PID namespaces and runs INIT_SCRIPT, which ends
+ * as sshd (PID 1 there) chrooted into `root`. The benchmark's hosts
+ * (bench/hosts.ts) start with this too, so both kinds of host are the same
+ * machine; `label` (the script's $0, what `ps` shows) tells them apart.
+ */
+export function hostInitArgv(netns: string, name: string, root: string, label = 'stackplay-lab-init'): [string, ...string[]] {
+  return ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', 'sh', '-c', INIT_SCRIPT, label, name, root];
+}
+
 export function hostLog(name: string): string {
   return path.join(LOG_DIR, `${name}.log`);
 }
 
 /** Start the host (its sshd) detached; returns the record of the `unshare` that owns its PID namespace. */
 export function startHost(host: HostPlan): ProcRecord {
-  const { root } = hostPaths(host);
-  return spawnDaemon(
-    [
-      'ip',
-      'netns',
-      'exec',
-      host.netns,
-      'unshare',
-      '--mount',
-      '--uts',
-      '--ipc',
-      '--pid',
-      '--fork',
-      '--kill-child',
-      'sh',
-      '-c',
-      INIT_SCRIPT,
-      'stackplay-lab-init',
-      host.name,
-      root,
-    ],
-    hostLog(host.name),
-  );
+  return spawnDaemon(hostInitArgv(host.netns, host.name, hostPaths(host).root), hostLog(host.name));
 }
 
 /** sshd, PID 1 of the host (the child of the recorded unshare). */

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { ApiError, JsonApi, TokenCache, type AuthProvider, type JsonApiOptions } from '../lib/api/json-api.js';
+import { ApiError, JsonApi, type AuthProvider, type JsonApiOptions } from '../lib/api/json-api.js';
+import { TokenCache } from '../lib/api/tokens.js';
 import { Secret } from '../lib/core/secret.js';
 import type { Http } from '../lib/core/task.js';
-import { NeutronClient, NeutronError, type NeutronApi } from '../openstack/neutron/tasks.js';
+import { NeutronClient, NeutronError, type NeutronApi } from '../openstack/neutron/client.js';
 import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../lib/transport/transport.js';
 
 const KS = '10.0.0.11';

@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BecomeError, BecomeTransport } from '../lib/transport/become.js';
 import { Secret } from '../lib/core/secret.js';
 import { connectSsh } from '../lib/transport/ssh.js';
 import { startSshd, type TestSshd } from './support/sshd.js';
+import { sampleArgv } from './support/argv-sampler.js';
 
 /**
  * Issue 7 §6 (sudo): a non-root login user that becomes root through sudo.
@@ -76,16 +77,7 @@ describe('become (sudo) for a non-root login (root only)', function () {
   });
 
   it('a wrong password fails in ≤ 10 s with a clear message, and no argv ever holds a password', async () => {
-    const seen: string[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-          if (/^\d+$/.test(pid)) seen.push(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''));
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const sampler = sampleArgv();
     const inner = await login();
     const started = Date.now();
     try {
@@ -102,10 +94,9 @@ describe('become (sudo) for a non-root login (root only)', function () {
       expect((await t.exec('id -u')).stdout).to.equal('0\n');
     } finally {
       await inner.close();
-      sampling = false;
-      await sampler;
+      await sampler.stop();
     }
-    expect(seen.length).to.be.greaterThan(50);
-    expect(seen.find((a) => a.includes(WRONG) || a.includes(RIGHT))).to.equal(undefined);
+    expect(sampler.reads).to.be.greaterThan(50);
+    expect(sampler.argv.find((a) => a.includes(WRONG) || a.includes(RIGHT))).to.equal(undefined);
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { killHost, reviveHost } from './support/host-loss.js';
 import { runLockHeldBy } from './support/run-lock.js';
 import { startSshd, type TestSshd } from './support/sshd.js';
 import { mulberry32 } from './support/seeded.js';
+import { startPlaybook } from './support/playbook-run.js';
 
 /**
  * Issue 7 §3: ten hosts (ten real sshds on loopback), one of them lost at a
@@ -41,18 +42,7 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
     return path;
   };
   /** The run's outcome, with its controller process (its pid names the run lock's holder). */
-  const run = (inv: string) => {
-    let child!: ChildProcess;
-    const done = new Promise<{ code: number; out: string }>((resolve) => {
-      child = execFile(
-        process.execPath,
-        ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inv],
-        { env: { ...process.env, NO_COLOR: '1' } },
-        (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
-      );
-    });
-    return Object.assign(done, { child });
-  };
+  const run = (inv: string) => startPlaybook('files', ['-i', inv]);
   const conf = (i: number) => readFile(join(root(i), 'etc/demo/demo.conf'), 'utf8').catch(() => null);
   const restarts = async (i: number) => (await readFile(join(root(i), 'restarts.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 
@@ -72,7 +62,7 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
 
   it(`${TRIALS} seeded trials: the others finish, the lost one is unreachable and converges once back`, async () => {
     const random = mulberry32(424242);
-    const first = await run(await inventory(2));
+    const first = await run(await inventory(2)).done;
     expect(first.code, first.out).to.equal(0);
     let genuine = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
@@ -86,7 +76,7 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
       for (let i = 0; i < 400 && !runLockHeldBy(join(work, `state${victim}`), running.child.pid); i++) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, delay));
       await killHost(listener.get(victim)!);
-      const result = await running;
+      const result = await running.done;
       const label = `trial ${trial}: h${victim} lost ${delay} ms into its run`;
 
       const lost = new RegExp(`h${victim} +: ok=\\d+ changed=\\d+ unreachable=1 failed=0`).test(result.out);
@@ -106,7 +96,7 @@ describe('host loss: one of 10 hosts dies mid-run', function () {
       const child = await reviveHost(sshds[victim]!.dir, sshds[victim]!.port);
       revived.push(child);
       listener.set(victim, child.pid!);
-      const again = await run(inv);
+      const again = await run(inv).done;
       expect(again.code, `${label}: rerun\n${again.out}`).to.equal(0);
       const converged = await conf(victim);
       expect(converged).to.contain(`workers = ${workers}`);

@@ -1,42 +1,20 @@
 import { expect } from 'chai';
-import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
 import { runLockHeld, runLockHeldBy } from './support/run-lock.js';
+import { runPlaybook, startPlaybook } from './support/playbook-run.js';
 
 /**
  * The real thing end to end: the CLI in a child process, over SSH to a real
  * sshd on loopback, editing real files (under a temp root) — applied, then
  * 0 changed on the second run, and `--check` changes no byte.
  */
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return started(args, env).done;
-}
-
-/** The CLI as a child process (node directly, so signals reach it), its output so far, and its outcome. */
-function started(args: readonly string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; done: Promise<CliRun> } {
-  let child!: ChildProcess;
-  let output = '';
-  const done = new Promise<CliRun>((resolve) => {
-    child = execFile(
-      process.execPath,
-      ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', ...args],
-      { env: { ...process.env, NO_COLOR: '1', ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? (child.signalCode ? 128 : 1)) : 0, stdout, stderr }),
-    );
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  });
-  return { child, output: () => output, done };
-}
+/** The CLI with the files fixture's plays: run to its end, or started (the child, its output so far, its outcome). */
+const cli = (args: readonly string[], env: Record<string, string> = {}) => runPlaybook('files', args, env);
+const started = (args: readonly string[], env: Record<string, string> = {}) => startPlaybook('files', args, env);
 
 async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
 import { runLockHeld } from './support/run-lock.js';
 import { mulberry32 } from './support/seeded.js';
+import { startPlaybook } from './support/playbook-run.js';
 
 /**
  * Issue 7 §4: the controller process interrupted (SIGINT) or killed
@@ -28,18 +28,7 @@ describe('interrupts: SIGINT and SIGKILL at 20 random points', function () {
     );
     return path;
   };
-  const run = (inventory: string): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } => {
-    let child!: ChildProcess;
-    const done = new Promise<{ code: number | null; out: string }>((resolve) => {
-      child = execFile(
-        process.execPath,
-        ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory],
-        { env: { ...process.env, NO_COLOR: '1' } },
-        (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out: so + se }),
-      );
-    });
-    return { child, done };
-  };
+  const run = (inventory: string) => startPlaybook('files', ['-i', inventory]);
   const conf = () => readFile(join(root, 'etc/demo/demo.conf'), 'utf8').catch(() => null);
   const restarts = async () => (await readFile(join(root, 'restarts.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
   const lockHeld = async () => runLockHeld(join(work, 'state'));

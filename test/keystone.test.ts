@@ -4,17 +4,8 @@ import { Secret } from '../lib/core/secret.js';
 import { registerSimKeystone, type SimKeystoneState } from '../openstack/keystone/sim.js';
 import { SimNetwork } from '../lib/sim/sim.js';
 import type { Http, Plan, Task } from '../lib/core/task.js';
-import {
-  KeystoneClient,
-  KeystoneError,
-  keystoneEndpoint,
-  keystoneProject,
-  keystoneRole,
-  keystoneRoleAssignment,
-  keystoneService,
-  keystoneUser,
-  type KeystoneAuth,
-} from '../openstack/keystone/tasks.js';
+import { KeystoneClient, KeystoneError, type KeystoneAuth } from '../openstack/keystone/client.js';
+import { keystoneEndpoint, keystoneProject, keystoneRole, keystoneRoleAssignment, keystoneService, keystoneUser } from '../openstack/keystone/tasks.js';
 import { ForwardError, UnreachableError, type HttpRequest } from '../lib/transport/transport.js';
 import { converge, planOn, simHost } from './support/sim.js';
 

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { $ } from 'zx';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
-import { onLabHost } from './support/lab-host.js';
+import { labCli, onLabHost } from './support/lab-host.js';
+import { runPlaybook } from './support/playbook-run.js';
 
 /**
  * Issue 3's promise: the engine against lab hosts (network namespaces with
@@ -20,16 +19,7 @@ const HOSTS = [
   ['labtest2', '10.42.0.52'],
 ] as const;
 
-function cli(inventory: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'test/fixtures/playbooks/memcached.ts', '-i', inventory, '--json', path.join(REPO_ROOT, '.lab/lab-engine.json')],
-      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-    ),
-  );
-}
+const cli = (inventory: string) => runPlaybook('memcached', ['-i', inventory, '--json', path.join(REPO_ROOT, '.lab/lab-engine.json')]);
 
 const pids = async () => Promise.all(HOSTS.map(([, a]) => onLabHost(a, 'pidof memcached || echo none')));
 
@@ -45,12 +35,12 @@ describe('lab (root only): the engine on lab hosts', function () {
       return this.skip();
     }
     started = true;
-    const up = await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts up -i ${FIXTURE} 2>&1`;
-    expect(up.exitCode, up.stdout).to.equal(0);
+    const up = await labCli('up', '-i', FIXTURE);
+    expect(up.code, up.out).to.equal(0);
   });
 
   after(async () => {
-    if (started) await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts down 2>&1`;
+    if (started) await labCli('down');
     await rm(tuned, { force: true });
   });
 

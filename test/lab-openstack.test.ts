@@ -2,10 +2,9 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { $ } from 'zx';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
-import { onLabHost } from './support/lab-host.js';
+import { labCli, onLabHost } from './support/lab-host.js';
 
 /**
  * Issue 5's promise on real hosts: the site playbook deploys OpenStack Zed
@@ -113,13 +112,13 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     if (process.getuid?.() !== 0) throw new Error('the OpenStack lab test needs root');
     if (loadState()) throw new Error('a lab is already up (make lab-down first); not touching it');
     started = true;
-    const up = await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts up -i ${INVENTORY} 2>&1`;
-    expect(up.exitCode, up.stdout).to.equal(0);
+    const up = await labCli('up', '-i', INVENTORY);
+    expect(up.code, up.out).to.equal(0);
   });
 
   after(async () => {
     if (!started) return;
-    await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts down 2>&1`;
+    await labCli('down');
     for (const f of [TUNED, TUNED_SECRETS, JSON_REPORT]) rmSync(path.join(REPO_ROOT, f), { force: true });
   });
 

@@ -15,14 +15,9 @@ import { loadProxyRecord } from '../lab/proxy.js';
 import type { LabPlan } from '../lab/plan.js';
 import { isRunning } from '../lab/proc.js';
 import { loadState, type ProcRecord } from '../lab/state.js';
+import { labCli as lab } from './support/lab-host.js';
 
 const FIXTURE = 'test/fixtures/lab-2hosts.ini';
-
-/** Run the lab CLI the way the Makefile does; output is returned (and kept for failure messages). */
-async function lab(...args: string[]): Promise<{ code: number; out: string }> {
-  const res = await $({ cwd: REPO_ROOT, quiet: true, nothrow: true })`${process.execPath} --import tsx lab/cli.ts ${args} 2>&1`;
-  return { code: res.exitCode ?? -1, out: res.stdout };
-}
 
 function mounts(): string[] {
   return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter(Boolean).sort();

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type TestSshd } from './support/sshd.js';
+import { sampleArgv } from './support/argv-sampler.js';
+import { runPlaybook } from './support/playbook-run.js';
 
 /**
  * Issue 7 §8: every secret set to a unique canary; after a full run with
@@ -45,38 +46,19 @@ describe('secrets: canaries never leak (output, report, diffs, remote argv)', fu
         { mode: 0o600 },
       );
 
-      const seen: string[] = [];
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-            if (!/^\d+$/.test(pid)) continue;
-            const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-            if (argv) seen.push(argv);
-          }
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      })();
+      const sampler = sampleArgv();
       const report = join(work, `report-${round}.json`);
-      const run = await new Promise<{ code: number; out: string }>((resolve) =>
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', 'test/fixtures/playbooks/files.ts', '-i', inventory, '-vvv', '--diff', '--json', report],
-          { env: { ...process.env, NO_COLOR: '1' } },
-          (e, so, se) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: so + se }),
-        ),
-      );
-      sampling = false;
-      await sampler;
+      const run = await runPlaybook('files', ['-i', inventory, '-vvv', '--diff', '--json', report]);
+      await sampler.stop();
       expect(run.code, run.out).to.equal(0);
       expect(run.out, run.out).to.contain(round === 1 ? '+password = ***' : '(only secret values changed; not shown)');
-      expect(seen.length, 'argv samples').to.be.greaterThan(100);
+      expect(sampler.argv.length, 'argv samples').to.be.greaterThan(100);
       const reportText = await readFile(report, 'utf8');
       for (const canary of canaries) {
         expect(run.out, 'stdout/stderr').not.to.contain(canary);
         expect(reportText, 'JSON report').not.to.contain(canary);
         expect(
-          seen.find((a) => a.includes(canary)),
+          sampler.argv.find((a) => a.includes(canary)),
           'a process argv',
         ).to.equal(undefined);
       }

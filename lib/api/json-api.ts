@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { Redactor, type Secret } from '../core/secret.js';
-import type { ApiFact, ApiStep, Http, Plan } from '../core/task.js';
+import type { Http } from '../core/task.js';
 import { ForwardError, UnreachableError, type HttpRequest, type HttpResponse } from '../transport/transport.js';
 
 /**
- * A small JSON-over-`Http` client for the OpenStack APIs the tasks talk to
- * (keystone, neutron): requests as the host sees them, a token header,
+ * A small JSON-over-`Http` client for the HTTP APIs task modules talk to
+ * (keystone, neutron, …): requests as the host sees them, a token header,
  * bounded retries while the service (re)starts, and errors that name method,
  * path and status but never a token or password.
  */
@@ -122,78 +121,9 @@ export class ApiError extends Error {
   }
 }
 
-/** `type`/`title` and `message` of an OpenStack error object ({"error": {"title", "message"}}, {"NeutronError": {"type", "message"}}). */
+/** `type`/`title` and `message` of a service's error object (e.g. {"error": {"title", "message"}}, {"NeutronError": {"type", "message"}}). */
 export function errorText(error: Json): string {
   return [str(error['type']) ?? str(error['title']), str(error['message'])].filter((s) => s).join(': ');
-}
-
-// ---- tokens ----------------------------------------------------------------
-
-export interface CachedToken {
-  readonly value: string;
-  readonly expiresAt: number;
-}
-
-/** A token is used for 5 minutes at most, and not in its last minute (see tokenExpiry). */
-const TOKEN_TTL_MS = 5 * 60_000;
-
-/** When a token obtained now stops being used, given the expiry keystone stated (if any). */
-export function tokenExpiry(expires: string | null): number {
-  const at = Date.parse(expires ?? '');
-  return Math.min(Date.now() + TOKEN_TTL_MS, Number.isNaN(at) ? Infinity : at - 60_000);
-}
-
-/**
- * Tokens per runtime (its `http`: tasks on one host run in order over one
- * runtime) and per credentials, so a role with 30 API tasks logs in once.
- * Keyed by the runtime too because a token obtained from a simulated
- * service of `--plan` means nothing to the real one.
- */
-export class TokenCache {
-  readonly #byHttp = new WeakMap<Http, Map<string, Promise<CachedToken>>>();
-
-  /**
-   * @param loginAgainAfterSharedFailure what a caller does that found a login
-   * of someone else under way and that login failed: log in itself (true) or
-   * fail with the same error (false).
-   */
-  constructor(readonly loginAgainAfterSharedFailure: boolean) {}
-
-  /** A valid token, logging in when there is none; `cached` says whether it came from an earlier login. */
-  async get(http: Http, key: string, login: () => Promise<CachedToken>): Promise<{ value: string; cached: boolean }> {
-    let perHttp = this.#byHttp.get(http);
-    if (!perHttp) this.#byHttp.set(http, (perHttp = new Map()));
-    const hit = perHttp.get(key);
-    if (hit) {
-      const token = this.loginAgainAfterSharedFailure ? await hit.catch(() => null) : await hit;
-      if (token && token.expiresAt > Date.now()) return { value: token.value, cached: true };
-      if (perHttp.get(key) === hit) perHttp.delete(key);
-    }
-    const pending = login();
-    perHttp.set(key, pending);
-    try {
-      return { value: (await pending).value, cached: false };
-    } catch (error) {
-      if (perHttp.get(key) === pending) perHttp.delete(key);
-      throw error;
-    }
-  }
-
-  forget(http: Http, key: string): void {
-    this.#byHttp.get(http)?.delete(key);
-  }
-}
-
-/** A cache key for credentials; hashed so that the key (which could show up in a debugger or heap dump) does not spell the password. */
-export function credentialKey(parts: readonly (string | number)[], password: Secret): string {
-  return [...parts, createHash('sha256').update(password.reveal()).digest('hex')].join('\0');
-}
-
-/** The token of a keystone v3 login (`POST /v3/auth/tokens`): the X-Subject-Token header, valid until the body's `expires_at`. */
-export function v3Token(api: JsonApi, reply: ApiReply): CachedToken {
-  const value = header(reply.response, 'x-subject-token');
-  if (!value) throw new Error(`keystone ${api.host}:${api.port}: POST /v3/auth/tokens returned no X-Subject-Token`);
-  return { value, expiresAt: tokenExpiry(str(api.json.obj(reply.json['token'], 'token')['expires_at'])) };
 }
 
 // ---- the client ------------------------------------------------------------
@@ -342,39 +272,3 @@ export class JsonApi {
     return new (o.errorClass ?? ApiError)(o.service, method, path, response.status, redactor.redact(detail), where);
   }
 }
-
-// ---- task plumbing ---------------------------------------------------------
-
-/** What a task module needs around its client: facts and steps that make one over the runtime's `http`. */
-export interface ApiTaskKit<A, C> {
-  fact<T>(target: A, read: (client: C) => Promise<T>): ApiFact<T>;
-  step(target: A, description: string, run: (client: C) => Promise<void>): ApiStep;
-  /**
-   * Something the plan needed did not exist when facts were read (check mode
-   * before the task creating it ran): steps look it up again when they run.
-   */
-  need<T>(known: T | null, lookup: () => Promise<T | null>, what: string): Promise<T>;
-}
-
-/** `service` names the module in `<service>: <what> does not exist`. */
-export function apiTaskKit<A, C>(service: string, client: (target: A, http: Http) => C): ApiTaskKit<A, C> {
-  return {
-    fact: (target, read) => ({ kind: 'api', run: (http) => read(client(target, http)) }),
-    step: (target, description, run) => ({
-      kind: 'api',
-      description,
-      run: async (http) => {
-        await run(client(target, http));
-        return true;
-      },
-    }),
-    async need(known, lookup, what) {
-      const value = known ?? (await lookup());
-      if (value === null) throw new Error(`${service}: ${what} does not exist`);
-      return value;
-    },
-  };
-}
-
-/** A plan of API steps. */
-export const changePlan = (summary: string, steps: readonly ApiStep[]): Plan => ({ action: 'change', summary, steps });

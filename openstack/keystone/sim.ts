@@ -1,12 +1,13 @@
-import { createHash } from 'node:crypto';
+import { answer, empty, header, HttpError, json, md5Hex, obj, readRequest, sequentialId, serviceState, str } from '../../lib/sim/http-fake.js';
+import type { ErrorBody, Json } from '../../lib/sim/http-fake.js';
 import type { SimNetwork } from '../../lib/sim/sim.js';
 import type { HttpRequest, HttpResponse } from '../../lib/transport/transport.js';
 
 /**
  * An in-memory keystone for `--plan` and tests: exactly the v2.0 (Juno admin
- * API) and v3 calls lib/tasks/keystone.ts makes, with keystone's status
- * codes and error bodies, so a simulated run shows real-looking results and
- * a second simulated run changes nothing.
+ * API) and v3 calls client.ts makes, with keystone's status codes and error
+ * bodies, so a simulated run shows real-looking results and a second
+ * simulated run changes nothing.
  *
  * Auth is lenient where a real deployment was bootstrapped outside the
  * tasks: any v2.0 admin token is accepted, and a password login for a user
@@ -73,24 +74,19 @@ const MEMBER_ROLE_ID = '9fe2ff9ee4384b1894a90878d3e92bab';
 
 /** The simulated keystone's data (created empty, with the `default` domain, on first use). */
 export function simKeystoneState(network: SimNetwork): SimKeystoneState {
-  let state = network.state.get(STATE_KEY) as SimKeystoneState | undefined;
-  if (!state) {
-    state = {
-      domains: new Map([['default', { id: 'default', name: 'Default', enabled: true }]]),
-      projects: new Map(),
-      users: new Map(),
-      roles: new Map(),
-      grants: new Set(),
-      services: new Map(),
-      regions: new Map(),
-      endpoints: new Map(),
-      tokens: new Map(),
-      issued: new Set(),
-      counter: 0,
-    };
-    network.state.set(STATE_KEY, state);
-  }
-  return state;
+  return serviceState<SimKeystoneState>(network, STATE_KEY, () => ({
+    domains: new Map([['default', { id: 'default', name: 'Default', enabled: true }]]),
+    projects: new Map(),
+    users: new Map(),
+    roles: new Map(),
+    grants: new Set(),
+    services: new Map(),
+    regions: new Map(),
+    endpoints: new Map(),
+    tokens: new Map(),
+    issued: new Set(),
+    counter: 0,
+  }));
 }
 
 export function registerSimKeystone(network: SimNetwork, opts: { ports?: number[] } = {}): SimKeystoneState {
@@ -100,17 +96,8 @@ export function registerSimKeystone(network: SimNetwork, opts: { ports?: number[
   return state;
 }
 
-type Json = Record<string, unknown>;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Keystone's error body: `{"error": {"message", "code", "title"}}`. */
+const errorBody: ErrorBody = (error) => ({ error: { message: error.message, code: error.status, title: error.kind } });
 
 const notFound = (what: string, id: string) => new HttpError(404, 'Not Found', `Could not find ${what}: ${id}.`);
 const conflict = (what: string, name: string) =>
@@ -118,23 +105,9 @@ const conflict = (what: string, name: string) =>
 const badRequest = (message: string) => new HttpError(400, 'Bad Request', message);
 const unauthorized = () => new HttpError(401, 'Unauthorized', 'The request you have made requires authentication.');
 
-function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
-}
-const empty = (status: number): HttpResponse => ({ status, headers: {}, body: '' });
+/** Keystone's ids: 32 hex digits. */
+const newId = (state: SimKeystoneState, kind: string): string => sequentialId(state, kind);
 
-function newId(state: SimKeystoneState, kind: string): string {
-  // Deterministic, so two `--plan` runs print the same ids.
-  return createHash('md5').update(`${kind}:${++state.counter}`).digest('hex');
-}
-
-function header(request: HttpRequest, name: string): string | undefined {
-  for (const [k, v] of Object.entries(request.headers ?? {})) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
-
-const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 function required(body: Json, key: string, field: string): string {
   const v = str(body[field]);
   if (v === null || v === '')
@@ -143,30 +116,15 @@ function required(body: Json, key: string, field: string): string {
 }
 
 function handle(state: SimKeystoneState, request: HttpRequest): HttpResponse {
-  try {
-    const url = new URL(request.path, 'http://keystone');
-    let body: Json = {};
-    if (request.body) {
-      try {
-        body = obj(JSON.parse(request.body));
-      } catch {
-        throw badRequest('Malformed JSON');
-      }
-    }
-    const parts = url.pathname
-      .split('/')
-      .filter((p) => p)
-      .map(decodeURIComponent);
+  return answer(errorBody, () => {
+    const { url, parts, body } = readRequest(request, () => badRequest('Malformed JSON'));
     const q = (name: string) => url.searchParams.get(name);
     const route = `${request.method} ${routeOf(parts) ?? url.pathname}`;
     const at = (i: number) => parts[i] ?? '';
     if (parts[0] === 'v2.0') return v2(state, request, route, at, q, body);
     if (parts[0] === 'v3') return v3(state, request, route, at, q, body);
     throw new HttpError(404, 'Not Found', `The resource could not be found.`);
-  } catch (error) {
-    if (error instanceof HttpError) return json(error.status, { error: { message: error.message, code: error.status, title: error.title } });
-    throw error;
-  }
+  });
 }
 
 /** The API paths the sim serves; `:` stands for an id or name. */
@@ -298,7 +256,7 @@ function login(
     return user;
   }
   if (by.id || !by.name) throw unauthorized();
-  return { id: createHash('md5').update(`bootstrap:${by.name}`).digest('hex'), name: by.name };
+  return { id: md5Hex(`bootstrap:${by.name}`), name: by.name };
 }
 
 const expiry = () => new Date(Date.now() + 3600_000).toISOString();

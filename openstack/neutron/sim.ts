@@ -1,12 +1,13 @@
-import { createHash } from 'node:crypto';
 import { simKeystoneState } from '../keystone/sim.js';
+import { answer, asUuid, header, HttpError, json, num, obj, readRequest, sequentialId, serviceState, str } from '../../lib/sim/http-fake.js';
+import type { ErrorBody, Json } from '../../lib/sim/http-fake.js';
 import type { SimNetwork } from '../../lib/sim/sim.js';
 import type { HttpRequest, HttpResponse } from '../../lib/transport/transport.js';
 
 /**
  * An in-memory neutron-server (networking API v2.0) for `--plan` and tests:
- * exactly the calls lib/tasks/neutron.ts makes, with neutron's status codes
- * and error bodies. Tokens must be ones the simulated keystone issued —
+ * exactly the calls client.ts makes, with neutron's status codes and error
+ * bodies. Tokens must be ones the simulated keystone issued —
  * neutron does not accept keystone's admin_token, and neither does the sim.
  * Like neutron, listing security groups with a `tenant_id` filter creates
  * that project's `default` group.
@@ -85,12 +86,15 @@ export interface SimNeutronState {
 const STATE_KEY = 'neutron';
 
 export function simNeutronState(network: SimNetwork): SimNeutronState {
-  let state = network.state.get(STATE_KEY) as SimNeutronState | undefined;
-  if (!state) {
-    state = { networks: new Map(), subnets: new Map(), routers: new Map(), ports: new Map(), groups: new Map(), rules: new Map(), counter: 0 };
-    network.state.set(STATE_KEY, state);
-  }
-  return state;
+  return serviceState<SimNeutronState>(network, STATE_KEY, () => ({
+    networks: new Map(),
+    subnets: new Map(),
+    routers: new Map(),
+    ports: new Map(),
+    groups: new Map(),
+    rules: new Map(),
+    counter: 0,
+  }));
 }
 
 export function registerSimNeutron(network: SimNetwork, opts: { port?: number } = {}): SimNeutronState {
@@ -99,35 +103,13 @@ export function registerSimNeutron(network: SimNetwork, opts: { port?: number } 
   return state;
 }
 
-type Json = Record<string, unknown>;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Neutron's error body: `{"NeutronError": {"type", "message", "detail"}}`. */
+const errorBody: ErrorBody = (error) => ({ NeutronError: { type: error.kind, message: error.message, detail: '' } });
 const notFound = (what: string, id: string) => new HttpError(404, `${what}NotFound`, `${what} ${id} could not be found.`);
 const badRequest = (message: string) => new HttpError(400, 'HTTPBadRequest', message);
 
-const json = (status: number, body: unknown): HttpResponse => ({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null);
-
-/** Neutron's UUID-looking ids, deterministic so two `--plan` runs print the same ones. */
-function newId(state: SimNeutronState, kind: string): string {
-  const h = createHash('md5').update(`neutron:${kind}:${++state.counter}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
-function header(request: HttpRequest, name: string): string | undefined {
-  for (const [k, v] of Object.entries(request.headers ?? {})) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
+/** Neutron's UUID-looking ids. */
+const newId = (state: SimNeutronState, kind: string): string => asUuid(sequentialId(state, `neutron:${kind}`));
 
 // ---- IPv4 helpers ------------------------------------------------------------
 
@@ -154,24 +136,12 @@ function inCidr(ip: string, cidr: { base: number; size: number }): boolean {
 // ---- routing -------------------------------------------------------------------
 
 function handle(state: SimNeutronState, network: SimNetwork, request: HttpRequest): HttpResponse {
-  try {
+  return answer(errorBody, () => {
     const token = header(request, 'x-auth-token');
     if (!token || !simKeystoneState(network).tokens.has(token)) {
       return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'Authentication required' };
     }
-    const url = new URL(request.path, 'http://neutron');
-    let body: Json = {};
-    if (request.body) {
-      try {
-        body = obj(JSON.parse(request.body));
-      } catch {
-        throw badRequest('Malformed request body');
-      }
-    }
-    const parts = url.pathname
-      .split('/')
-      .filter((p) => p)
-      .map(decodeURIComponent);
+    const { url, parts, body } = readRequest(request, () => badRequest('Malformed request body'));
     if (parts[0] !== 'v2.0') throw new HttpError(404, 'HTTPNotFound', 'The resource could not be found.');
     const [, collection = '', id, action] = parts;
     const filters = [...url.searchParams.entries()];
@@ -228,10 +198,7 @@ function handle(state: SimNeutronState, network: SimNetwork, request: HttpReques
         return json(201, { security_group_rule: createRule(state, obj(body['security_group_rule'])) });
     }
     throw new HttpError(404, 'HTTPNotFound', 'The resource could not be found.');
-  } catch (error) {
-    if (error instanceof HttpError) return json(error.status, { NeutronError: { type: error.type, message: error.message, detail: '' } });
-    throw error;
-  }
+  });
 }
 
 function must<T>(value: T | undefined, what: string, id: string | undefined): T {

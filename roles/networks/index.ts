@@ -3,6 +3,7 @@ import { isMain, main } from '../../lib/cli/cli.js';
 import { OpenStackHost } from '../../openstack/host.js';
 import { defineRole, type HostContext, type Play } from '../../lib/core/playbook.js';
 import type { Task } from '../../lib/core/task.js';
+import type { NeutronApi } from '../../openstack/neutron/client.js';
 import {
   neutronNetwork,
   neutronRouter,
@@ -10,7 +11,6 @@ import {
   neutronRouterInterface,
   neutronSecurityGroupRule,
   neutronSubnet,
-  type NeutronApi,
 } from '../../openstack/neutron/tasks.js';
 import { defaultPhysnet, networkMode } from '../../openstack/topology.js';
 

@@ -8,7 +8,7 @@ import type { ApiFact, Task } from '../../lib/core/task.js';
 import { command } from '../../lib/modules/command.js';
 import { file, symlink } from '../../lib/modules/file.js';
 import { ini } from '../../lib/modules/ini.js';
-import { KeystoneClient } from '../../openstack/keystone/tasks.js';
+import { KeystoneClient } from '../../openstack/keystone/client.js';
 import { dbSync, versionCommand } from '../../openstack/migration.js';
 import { ovsBridge, ovsPort } from '../../lib/modules/ovs.js';
 import { service } from '../../lib/modules/service.js';

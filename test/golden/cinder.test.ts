@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { plays } from '../../roles/cinder/index.js';
 import { lvmAcceptFilter, readLvmOption, setLvmOption } from '../../roles/cinder/lvm-conf.js';
-import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { commandsWith, host, iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../support/plan.js';
+import { expectIdempotent } from '../support/golden.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
@@ -18,20 +19,6 @@ const LVM = '/etc/lvm/lvm.conf';
 
 /** lvm.conf source without whitespace outside strings, to compare values however they are spaced. */
 const compact = (value: string | undefined) => value?.replace(/\s+(?=(?:[^"]*"[^"]*")*[^"]*$)/g, '');
-
-function host(plan: SitePlan, name: string): HostPlan {
-  const h = plan.hosts.get(name);
-  if (!h) throw new Error(`no plan for ${name}`);
-  return h;
-}
-
-function expectIdempotent(plan: SitePlan): void {
-  expect(plan.first.exitCode, 'first run').to.equal(0);
-  const changed = [...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0);
-  expect(changed, 'second simulated run').to.deep.equal([]);
-}
-
-const api = (text: string) => (plan: HostPlan) => plan.commands.filter((c) => c.includes(text));
 
 describe('golden: cinder', () => {
   describe('seed 004 (juno, Ubuntu 14.04)', () => {
@@ -80,12 +67,12 @@ describe('golden: cinder', () => {
     it('syncs the database as cinder and registers volume v1 and volumev2', () => {
       const ctl = host(plan, 'controller');
       expect(ctl.commands.some((c) => c.includes(`su -s /bin/sh -c 'cinder-manage db sync' cinder`))).to.equal(true);
-      expect(api('"type":"volume"')(ctl)).to.have.length(1);
-      expect(api('"type":"volumev2"')(ctl)).to.have.length(1);
-      expect(api('"publicurl":"http://controller:8776/v1/%(tenant_id)s"')(ctl)).to.have.length(1);
-      expect(api('"adminurl":"http://controller:8776/v2/%(tenant_id)s"')(ctl)).to.have.length(1);
+      expect(commandsWith(ctl, '"type":"volume"')).to.have.length(1);
+      expect(commandsWith(ctl, '"type":"volumev2"')).to.have.length(1);
+      expect(commandsWith(ctl, '"publicurl":"http://controller:8776/v1/%(tenant_id)s"')).to.have.length(1);
+      expect(commandsWith(ctl, '"adminurl":"http://controller:8776/v2/%(tenant_id)s"')).to.have.length(1);
       // One cinder user, shared by both entities.
-      expect(api('/v2.0/users {"user":{"name":"cinder"')(ctl)).to.have.length(1);
+      expect(commandsWith(ctl, '/v2.0/users {"user":{"name":"cinder"')).to.have.length(1);
     });
 
     it('changes nothing on a second run', () => expectIdempotent(plan));
@@ -141,8 +128,8 @@ describe('golden: cinder', () => {
     it('registers v1 and v2 at the controller address with v3 calls', () => {
       const ctl = host(plan, 'linux-node1');
       for (const iface of ['public', 'internal', 'admin']) {
-        expect(api(`"interface":"${iface}","url":"http://${c}:8776/v1/%(tenant_id)s"`)(ctl), iface).to.have.length(1);
-        expect(api(`"interface":"${iface}","url":"http://${c}:8776/v2/%(tenant_id)s"`)(ctl), iface).to.have.length(1);
+        expect(commandsWith(ctl, `"interface":"${iface}","url":"http://${c}:8776/v1/%(tenant_id)s"`), iface).to.have.length(1);
+        expect(commandsWith(ctl, `"interface":"${iface}","url":"http://${c}:8776/v2/%(tenant_id)s"`), iface).to.have.length(1);
       }
       expect(ctl.commands).to.include.members(['systemctl start openstack-cinder-api', 'systemctl start openstack-cinder-scheduler']);
     });
@@ -204,9 +191,9 @@ cinder_devices=/dev/loop7
     it('configures the controller and registers only volumev3', () => {
       const ctl = host(plan, 'controller');
       expect(iniMismatches(ctl, CONF, { ...shared, DEFAULT: { ...shared['DEFAULT'], my_ip: '10.42.0.11' } })).to.deep.equal([]);
-      expect(api('"type":"volumev3"')(ctl)).to.have.length(1);
-      expect(api('"url":"http://controller:8776/v3/%(project_id)s"')(ctl)).to.have.length(3);
-      expect(api('"type":"volume"')(ctl).concat(api('"type":"volumev2"')(ctl))).to.deep.equal([]);
+      expect(commandsWith(ctl, '"type":"volumev3"')).to.have.length(1);
+      expect(commandsWith(ctl, '"url":"http://controller:8776/v3/%(project_id)s"')).to.have.length(3);
+      expect(commandsWith(ctl, '"type":"volume"').concat(commandsWith(ctl, '"type":"volumev2"'))).to.deep.equal([]);
     });
 
     it('configures block1 with target_* options over tgt and a loop device', () => {

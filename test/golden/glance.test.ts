@@ -5,6 +5,7 @@ import { type Playbook } from '../../lib/core/playbook.js';
 import { plays } from '../../roles/glance/index.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 import { iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../support/plan.js';
+import { expectIdempotent, inventoryWith } from '../support/golden.js';
 
 /**
  * Golden tables: every glance-api.conf / glance-registry.conf setting the
@@ -90,15 +91,6 @@ const zed = ({ c, pw }: Site): ExpectedIni => ({
   paste_deploy: { flavor: 'keystone' },
   glance_store: { stores: 'file,http', default_store: 'file', filesystem_store_datadir: '/var/lib/glance/images/' },
 });
-
-async function labInventory(extra: string): Promise<string> {
-  return `${await readFile('hosts/lab.ini', 'utf8')}\n${extra}\n`;
-}
-
-function expectIdempotent(site: SitePlan): void {
-  for (const [host, recap] of site.second.recap) expect({ host, ...recap }).to.include({ host, changed: 0, failed: 0 });
-  expect(site.results.filter((r) => r.status === 'failed').map((r) => `${r.host}: ${r.task}: ${r.error}`)).to.deep.equal([]);
-}
 
 describe('golden: glance', function () {
   this.timeout(60000);
@@ -196,7 +188,7 @@ describe('golden: glance', function () {
 
   describe('Zed on Debian 12 (hosts/lab.ini)', () => {
     let site: SitePlan;
-    before(async () => (site = await planSite(book, await labInventory('default_password=Lab-pw1'), { text: true })));
+    before(async () => (site = await planSite(book, await inventoryWith('hosts/lab.ini', 'default_password=Lab-pw1'), { text: true })));
 
     it('writes every setting of glance-api.conf and no glance-registry.conf', () => {
       const ctl = site.hosts.get('controller')!;

@@ -1,9 +1,9 @@
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
 import { plays } from '../../roles/horizon/index.js';
 import { PyExpr, pyLiteral, pyString, readPythonSetting, setPythonSettings } from '../../roles/horizon/python-settings.js';
-import { planSite, type HostPlan, type SitePlan } from '../support/plan.js';
+import { host, planSite, type HostPlan, type SitePlan } from '../support/plan.js';
+import { expectIdempotent, inventoryWith } from '../support/golden.js';
 
 /**
  * The dashboard's local_settings as seeds 004 and 003 show them (and the
@@ -43,27 +43,11 @@ function settingMismatches(plan: HostPlan, path: string, expected: Expected): st
   });
 }
 
-function host(plan: SitePlan, name: string): HostPlan {
-  const h = plan.hosts.get(name);
-  if (!h) throw new Error(`no plan for ${name}`);
-  return h;
-}
-
-function expectIdempotent(plan: SitePlan): void {
-  expect(plan.first.exitCode, 'first run').to.equal(0);
-  expect(
-    [...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0),
-    'second simulated run',
-  ).to.deep.equal([]);
-}
-
-const withVars = async (path: string, vars: string) => `${await readFile(path, 'utf8')}\n[all:vars]\n${vars}\n`;
-
 describe('golden: horizon', () => {
   describe('seed 004 §9 (juno, Ubuntu 14.04)', () => {
     let plan: SitePlan;
     before(async () => {
-      plan = await planSite(book, await withVars('hosts/juno.ini', 'time_zone=Asia/Shanghai'), { text: true });
+      plan = await planSite(book, await inventoryWith('hosts/juno.ini', '[all:vars]\ntime_zone=Asia/Shanghai'), { text: true });
     });
 
     it('writes the settings of §9.1', () => {
@@ -96,7 +80,7 @@ describe('golden: horizon', () => {
   describe('seed 003 §7 (liberty, CentOS 7)', () => {
     let plan: SitePlan;
     before(async () => {
-      plan = await planSite(book, await withVars('hosts/liberty-centos.ini', 'time_zone=Asia/Shanghai'), { text: true });
+      plan = await planSite(book, await inventoryWith('hosts/liberty-centos.ini', '[all:vars]\ntime_zone=Asia/Shanghai'), { text: true });
     });
 
     it('writes the settings of §7.1 and the Liberty guide', () => {

@@ -11,7 +11,8 @@ import { plays as networkPlays } from '../../roles/networks/index.js';
 import { ml2Conf, neutronHost } from '../../roles/neutron/config.js';
 import { PATHS } from '../../roles/neutron/data.js';
 import { plays as neutronPlays } from '../../roles/neutron/index.js';
-import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { host, iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { expectIdempotent } from '../support/golden.js';
 import { converge, simHost } from '../support/sim.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 
@@ -38,18 +39,8 @@ function inventory(path: string, extra: Readonly<Record<string, string>>): strin
   return text.includes('[all:vars]') ? text.replace('[all:vars]', `[all:vars]\n${lines}`) : `${text}\n[all:vars]\n${lines}\n`;
 }
 
-function host(site: SitePlan, name: string): HostPlan {
-  const h = site.hosts.get(name);
-  if (!h) throw new Error(`no plan for ${name}`);
-  return h;
-}
 function expectIni(plan: HostPlan, path: string, expected: ExpectedIni): void {
   expect(iniMismatches(plan, path, expected)).to.deep.equal([]);
-}
-function expectIdempotent(site: SitePlan): void {
-  expect(site.first.exitCode, 'first run').to.equal(0);
-  for (const [name, r] of site.second.recap) expect(r.changed, `${name}: second run`).to.equal(0);
-  for (const [name, r] of site.first.recap) expect(r.failed, `${name}: failures`).to.equal(0);
 }
 
 /** Neutron API calls of a host, ids replaced, with the resource name or protocol they carry. */

@@ -7,6 +7,7 @@ import type { Plan } from '../../lib/core/task.js';
 import { plays } from '../../roles/nova/index.js';
 import { daemon, virtSections } from '../../roles/nova/tasks.js';
 import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { expectIdempotent, inventoryWith } from '../support/golden.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
@@ -254,16 +255,7 @@ function merge(...parts: ExpectedIni[]): ExpectedIni {
   return out;
 }
 
-function expectIdempotent(site: SitePlan): void {
-  expect(site.results.filter((r) => r.status === 'failed').map((r) => `${r.host}: ${r.task}: ${r.error}`)).to.deep.equal([]);
-  for (const [host, recap] of site.second.recap) expect({ host, ...recap }).to.include({ host, changed: 0, failed: 0 });
-}
-
 const ran = (plan: HostPlan, text: string): number => plan.commands.findIndex((c) => c.includes(text));
-
-async function inventoryWith(path: string, extra: string, edit: (text: string) => string = (t) => t): Promise<string> {
-  return `${edit(await readFile(path, 'utf8'))}\n${extra}\n`;
-}
 
 describe('golden: nova', function () {
   this.timeout(60000);

@@ -7,7 +7,8 @@ import { plays as ceilometerPlays } from '../../roles/ceilometer/index.js';
 import { mongoUser, mongoUserCheckScript, mongoUserEnsureScript, type MongoUserArgs } from '../../roles/ceilometer/mongodb.js';
 import { plays as ec2Plays } from '../../roles/ec2/index.js';
 import { plays as heatPlays } from '../../roles/heat/index.js';
-import { iniMismatches, planSite, type ExpectedIni, type HostPlan, type SitePlan } from '../support/plan.js';
+import { commandsWith, host, iniMismatches, planSite, type ExpectedIni, type SitePlan } from '../support/plan.js';
+import { expectIdempotent } from '../support/golden.js';
 import { keystoneFixture } from '../support/keystone-fixture.js';
 
 /**
@@ -23,22 +24,6 @@ const book = openstackPlaybook('telemetry-test', [
 ]);
 const CEILOMETER = '/etc/ceilometer/ceilometer.conf';
 const HEAT = '/etc/heat/heat.conf';
-
-function host(plan: SitePlan, name: string): HostPlan {
-  const h = plan.hosts.get(name);
-  if (!h) throw new Error(`no plan for ${name}`);
-  return h;
-}
-
-function expectIdempotent(plan: SitePlan): void {
-  expect(plan.first.exitCode, 'first run').to.equal(0);
-  expect(
-    [...plan.second.recap].filter(([, r]) => r.changed > 0 || r.failed > 0),
-    'second simulated run',
-  ).to.deep.equal([]);
-}
-
-const api = (plan: HostPlan, text: string) => plan.commands.filter((c) => c.includes(text));
 
 describe('golden: telemetry, orchestration, EC2', () => {
   describe('seed 004 (juno, Ubuntu 14.04)', () => {
@@ -96,8 +81,10 @@ describe('golden: telemetry, orchestration, EC2', () => {
         }),
       ).to.deep.equal([]);
       const ctl = host(plan, 'controller');
-      expect(api(ctl, '"type":"metering"')).to.have.length(1);
-      expect(api(ctl, '"publicurl":"http://controller:8777","internalurl":"http://controller:8777","adminurl":"http://controller:8777"')).to.have.length(1);
+      expect(commandsWith(ctl, '"type":"metering"')).to.have.length(1);
+      expect(
+        commandsWith(ctl, '"publicurl":"http://controller:8777","internalurl":"http://controller:8777","adminurl":"http://controller:8777"'),
+      ).to.have.length(1);
       for (const s of [
         'ceilometer-agent-central',
         'ceilometer-agent-notification',
@@ -140,25 +127,25 @@ describe('golden: telemetry, orchestration, EC2', () => {
       const ctl = host(plan, 'controller');
       expect(iniMismatches(ctl, HEAT, expected)).to.deep.equal([]);
       expect(ctl.commands.some((c) => c.includes(`su -s /bin/sh -c 'heat-manage db_sync' heat`))).to.equal(true);
-      expect(api(ctl, '"publicurl":"http://controller:8004/v1/%(tenant_id)s"')).to.have.length(1);
-      expect(api(ctl, '"type":"cloudformation"')).to.have.length(1);
-      expect(api(ctl, '"publicurl":"http://controller:8000/v1"')).to.have.length(1);
-      expect(api(ctl, '{"role":{"name":"heat_stack_owner"}}')).to.have.length(1);
-      expect(api(ctl, '{"role":{"name":"heat_stack_user"}}')).to.have.length(1);
+      expect(commandsWith(ctl, '"publicurl":"http://controller:8004/v1/%(tenant_id)s"')).to.have.length(1);
+      expect(commandsWith(ctl, '"type":"cloudformation"')).to.have.length(1);
+      expect(commandsWith(ctl, '"publicurl":"http://controller:8000/v1"')).to.have.length(1);
+      expect(commandsWith(ctl, '{"role":{"name":"heat_stack_owner"}}')).to.have.length(1);
+      expect(commandsWith(ctl, '{"role":{"name":"heat_stack_user"}}')).to.have.length(1);
       for (const s of ['heat-api', 'heat-api-cfn', 'heat-engine']) expect(ctl.commands, s).to.include(`initctl start ${s}`);
     });
 
     it('registers the EC2 API as §13', () => {
       const ctl = host(plan, 'controller');
-      expect(api(ctl, '"name":"ec2","type":"ec2","description":"EC2 Compatibility Layer"')).to.have.length(1);
+      expect(commandsWith(ctl, '"name":"ec2","type":"ec2","description":"EC2 Compatibility Layer"')).to.have.length(1);
       expect(
-        api(
+        commandsWith(
           ctl,
           '"publicurl":"http://controller:8773/services/Cloud","internalurl":"http://controller:8773/services/Cloud","adminurl":"http://controller:8773/services/Admin"',
         ),
       ).to.have.length(1);
       // No user of its own: nova-api serves EC2.
-      expect(api(ctl, '"user":{"name":"ec2"')).to.deep.equal([]);
+      expect(commandsWith(ctl, '"user":{"name":"ec2"')).to.deep.equal([]);
     });
 
     it('changes nothing on a second run', () => expectIdempotent(plan));
@@ -223,15 +210,15 @@ describe('golden: telemetry, orchestration, EC2', () => {
           ec2authtoken: { auth_uri: `http://${c}:5000/v2.0` },
         }),
       ).to.deep.equal([]);
-      expect(api(ctl, `"url":"http://${c}:8004/v1/%(tenant_id)s"`)).to.have.length(3);
-      expect(api(ctl, `"url":"http://${c}:8000/v1"`)).to.have.length(3);
+      expect(commandsWith(ctl, `"url":"http://${c}:8004/v1/%(tenant_id)s"`)).to.have.length(3);
+      expect(commandsWith(ctl, `"url":"http://${c}:8000/v1"`)).to.have.length(3);
       expect(ctl.commands).to.include.members([
         'systemctl start openstack-heat-api',
         'systemctl start openstack-heat-api-cfn',
         'systemctl start openstack-heat-engine',
       ]);
       // EC2 is registered for Juno only.
-      expect(api(ctl, '"type":"ec2"')).to.deep.equal([]);
+      expect(commandsWith(ctl, '"type":"ec2"')).to.deep.equal([]);
     });
 
     it('changes nothing on a second run', () => expectIdempotent(plan));
@@ -277,7 +264,7 @@ describe('golden: telemetry, orchestration, EC2', () => {
       }),
     ).to.deep.equal([]);
     expect(iniMismatches(ctl, '/etc/mongodb.conf', { '': { bind_ip: '10.9.0.11' } })).to.deep.equal([]);
-    expect(api(ctl, '"publicurl":"http://203.0.113.5:8773/services/Cloud","internalurl":"http://ctl9:8773/services/Cloud"')).to.have.length(1);
+    expect(commandsWith(ctl, '"publicurl":"http://203.0.113.5:8773/services/Cloud","internalurl":"http://ctl9:8773/services/Cloud"')).to.have.length(1);
     for (const [name, h] of plan.hosts)
       for (const [path, content] of h.files) expect(content, `${name}:${path}`).not.to.match(/controller|openstack|10\.0\.0\./);
     expectIdempotent(plan);

@@ -71,6 +71,18 @@ export async function planSite(book: Playbook, inventory: string, options: { lim
   }
 }
 
+/** The plan of one host of a site (throws when the site has none). */
+export function host(site: SitePlan, name: string): HostPlan {
+  const plan = site.hosts.get(name);
+  if (!plan) throw new Error(`no plan for ${name}`);
+  return plan;
+}
+
+/** The commands of a host's plan that contain `text`. */
+export function commandsWith(plan: HostPlan, text: string): string[] {
+  return plan.commands.filter((c) => c.includes(text));
+}
+
 /** Settings expected in an INI file: section → key → value (null: valueless key; undefined: must be absent). */
 export type ExpectedIni = Readonly<Record<string, Readonly<Record<string, string | null | undefined>>>>;
 

@@ -1,7 +1,7 @@
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { readFileSync } from 'node:fs';
 import { type Play } from '../../lib/core/playbook.js';
-import { planSite, type HostPlan, type SitePlan } from './plan.js';
+import { host, planSite, type HostPlan, type SitePlan } from './plan.js';
 
 /** The seeds' inventories (004, 003, 000) and the Zed lab's, and the controller of each. */
 export const SEED_SITES = {
@@ -28,10 +28,6 @@ export function seedSitePlans(name: string, plays: readonly Play[], password: st
     if (!p) plans.set(s, (p = planSite(openstackPlaybook(`${name}-${s}`, [...plays]), inventoryWithPassword(SEED_SITES[s], password), { text: true })));
     return p;
   };
-  const controller = async (s: SeedSite): Promise<HostPlan> => {
-    const plan = (await site(s)).hosts.get(SEED_CONTROLLER[s]);
-    if (!plan) throw new Error(`no plan for ${SEED_CONTROLLER[s]}`);
-    return plan;
-  };
+  const controller = async (s: SeedSite): Promise<HostPlan> => host(await site(s), SEED_CONTROLLER[s]);
   return { site, controller };
 }
