@@ -23,15 +23,7 @@ import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
 import { Client } from 'ssh2';
 import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
-import {
-  ForwardError,
-  UnreachableError,
-  type ExecOptions,
-  type ExecResult,
-  type HttpRequest,
-  type HttpResponse,
-  type Transport,
-} from './transport.js';
+import { ForwardError, UnreachableError, type ExecOptions, type ExecResult, type HttpRequest, type HttpResponse, type Transport } from './transport.js';
 
 export type HostKeyPolicy = 'accept-new' | 'strict' | 'insecure';
 
@@ -136,7 +128,10 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -266,9 +261,7 @@ function hostKeyAlgorithms(entries: readonly KnownHostEntry[], name: string): Se
   for (const e of entries) {
     if (e.marker !== '' || !hostPatternMatches(e.hosts, name)) continue;
     const algos: readonly ServerHostKeyAlgorithm[] =
-      e.keyType === 'ssh-rsa'
-        ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
-        : ALL_HOST_KEY_ALGOS.filter((a) => a === e.keyType);
+      e.keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : ALL_HOST_KEY_ALGOS.filter((a) => a === e.keyType);
     for (const a of algos) if (!preferred.includes(a)) preferred.push(a);
   }
   if (preferred.length === 0) return undefined;
@@ -350,10 +343,7 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
       case 'known':
         return verify(true);
       case 'revoked':
-        hostKeyProblem = fail(
-          `host key ${fingerprint(key)} for ${name} is revoked (${options.knownHostsPath}:${verdict.line})`,
-          false,
-        );
+        hostKeyProblem = fail(`host key ${fingerprint(key)} for ${name} is revoked (${options.knownHostsPath}:${verdict.line})`, false);
         return verify(false);
       case 'changed':
         hostKeyProblem = fail(
@@ -374,11 +364,7 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
         appendKnownHost(options.knownHostsPath, name, key).then(
           () => verify(true),
           (err: unknown) => {
-            hostKeyProblem = fail(
-              `cannot record host key in ${options.knownHostsPath}: ${errnoCode(err) ?? String(err)}`,
-              false,
-              err,
-            );
+            hostKeyProblem = fail(`cannot record host key in ${options.knownHostsPath}: ${errnoCode(err) ?? String(err)}`, false, err);
             verify(false);
           },
         );
@@ -431,14 +417,7 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
       // the parser, never the key, but keep ours generic anyway.
       abandon();
       const encrypted = err instanceof Error && /passphrase|encrypted/i.test(err.message);
-      reject(
-        fail(
-          encrypted
-            ? 'private key is encrypted; give an unencrypted key or use an SSH agent'
-            : 'private key could not be parsed',
-          false,
-        ),
-      );
+      reject(fail(encrypted ? 'private key is encrypted; give an unencrypted key or use an SSH agent' : 'private key could not be parsed', false));
     }
   });
 
@@ -454,11 +433,7 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
     }
     const code = errnoCode(err);
     if (err.level === 'client-socket' || code !== undefined) {
-      return fail(
-        `connection to ${options.address}:${port} failed: ${code ?? err.message}`,
-        code === undefined || TRANSIENT_SOCKET_CODES.has(code),
-        err,
-      );
+      return fail(`connection to ${options.address}:${port} failed: ${code ?? err.message}`, code === undefined || TRANSIENT_SOCKET_CODES.has(code), err);
     }
     if (/Connection lost before handshake/i.test(err.message)) {
       // sshd drops excess unauthenticated connections (MaxStartups) this way.
@@ -520,12 +495,7 @@ class SshTransport implements Transport {
     // ssh2 emits 'error' for keepalive timeouts and socket resets; without a
     // listener that would crash the process.
     client.on('error', (err: Ssh2Error) => {
-      this.#dead ??= new UnreachableError(
-        host,
-        `connection to ${target} lost: ${errnoCode(err) ?? err.message}`,
-        true,
-        { cause: err },
-      );
+      this.#dead ??= new UnreachableError(host, `connection to ${target} lost: ${errnoCode(err) ?? err.message}`, true, { cause: err });
     });
     client.on('close', () => {
       this.#disconnected = true;
@@ -609,12 +579,7 @@ class SshTransport implements Transport {
 
   #lost(what: string, cause?: unknown): UnreachableError {
     if (this.#dead !== undefined) return this.#dead;
-    return new UnreachableError(
-      this.host,
-      `${what} on ${this.#target}`,
-      true,
-      cause === undefined ? undefined : { cause },
-    );
+    return new UnreachableError(this.host, `${what} on ${this.#target}`, true, cause === undefined ? undefined : { cause });
   }
 
   async #execNow(script: string, options: ExecOptions): Promise<ExecResult> {
@@ -716,9 +681,14 @@ class SshTransport implements Transport {
           reject(
             this.#dead ??
               // ssh2 passes the RFC 4254 reason code: 1 is "administratively prohibited".
-              new ForwardError(this.host, (err as { reason?: number }).reason === 1 ? 'prohibited' : 'refused', `cannot reach ${dest} from ${this.#target}: ${err.message}`, {
-                cause: err,
-              }),
+              new ForwardError(
+                this.host,
+                (err as { reason?: number }).reason === 1 ? 'prohibited' : 'refused',
+                `cannot reach ${dest} from ${this.#target}: ${err.message}`,
+                {
+                  cause: err,
+                },
+              ),
           );
           return;
         }
@@ -810,12 +780,7 @@ interface ChannelHooks {
 }
 
 /** Feed `script` to an open `sh -s` channel and collect its outcome. */
-function runOnChannel(
-  channel: ClientChannel,
-  script: string,
-  options: ExecOptions,
-  hooks: ChannelHooks,
-): Promise<ExecResult> {
+function runOnChannel(channel: ClientChannel, script: string, options: ExecOptions, hooks: ChannelHooks): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -1188,7 +1153,11 @@ class ShellSession {
           const exitCode = exit.code ?? signalExitCode(exit.signal);
           const stdout = run.outStart < 0 ? '' : this.#slice(this.#out, run.outStart);
           const stderr = run.errStart < 0 ? '' : this.#slice(this.#err, run.errStart);
-          run.resolve({ exitCode, stdout, stderr: `${stderr}${stderr ? '\n' : ''}the remote shell ended${exit.signal ? ` (killed by ${exit.signal})` : ` (exit ${exitCode})`}\n` });
+          run.resolve({
+            exitCode,
+            stdout,
+            stderr: `${stderr}${stderr ? '\n' : ''}the remote shell ended${exit.signal ? ` (killed by ${exit.signal})` : ` (exit ${exitCode})`}\n`,
+          });
         }
       }
     }
