@@ -6,7 +6,9 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { appendKnownHost, connectSsh, hostPatternMatches, parseKnownHosts, type SshOptions } from '../lib/transport/ssh.js';
+import { connectSsh } from '../lib/transport/ssh.js';
+import { appendKnownHost, hostPatternMatches, parseKnownHosts } from '../lib/transport/known-hosts.js';
+import type { SshOptions } from '../lib/transport/ssh-options.js';
 import { ForwardError, UnreachableError, type Transport } from '../lib/transport/transport.js';
 import { freePort, keygen, startSshd, type TestSshd } from './support/sshd.js';
 
