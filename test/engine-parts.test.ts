@@ -201,7 +201,7 @@ describe('reporter', () => {
         error: 'exit 1: password s3cret rejected',
       },
     });
-    r.recap({ exitCode: 2, recap: new Map([['h', { ok: 1, changed: 1, failed: 1, skipped: 0, unreachable: 0 }]]) });
+    r.recap({ exitCode: 2, recap: new Map([['h', { ok: 1, changed: 1, failed: 1, skipped: 0, unreachable: 0, wouldRun: 0 }]]) });
     const t = text();
     expect(t).to.contain('changed: [h] nova | ini nova.conf');
     expect(t).to.contain('+password = ***');

@@ -115,7 +115,7 @@ describe('executor', () => {
     expect(rts.get('h1')!.applied).to.deep.equal(['one', 'two', 'three', 'restart-a', 'restart-b']);
     expect(statuses(results, 'h1')).to.deep.equal(['one=changed', 'two=changed', 'three=changed', 'H:restart-a=changed', 'H:restart-b=changed']);
     expect(outcome.exitCode).to.equal(0);
-    expect(outcome.recap.get('h1')).to.deep.equal({ ok: 0, changed: 5, failed: 0, skipped: 0, unreachable: 0 });
+    expect(outcome.recap.get('h1')).to.deep.equal({ ok: 0, changed: 5, failed: 0, skipped: 0, unreachable: 0, wouldRun: 0 });
     expect(rts.get('h1')!.closed).to.equal(true);
   });
 

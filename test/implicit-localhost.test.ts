@@ -37,7 +37,11 @@ describe('implicit localhost', () => {
       const { code, out } = await run(args);
       expect(code, out).to.equal(0);
       expect(out).to.include(`ok: [localhost] r | where am I — on ${hostname()}`);
-      expect(out).to.match(/^localhost\s+: ok=1 changed=0 unreachable=0 failed=0 skipped=0$/m);
+      expect(out).to.match(
+        args.length > 0
+          ? /^localhost\s+: ok=1 changed=0 unreachable=0 failed=0 skipped=0 would_run=0$/m
+          : /^localhost\s+: ok=1 changed=0 unreachable=0 failed=0 skipped=0$/m,
+      );
       expect(out).not.to.match(/^controller\s+:/m);
     }
   });

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
 import { labCli, onLabHost } from './support/lab-host.js';
+import { compareCheck, taskKey } from './support/check-compare.js';
+import type { TaskResult } from '../lib/core/executor.js';
 
 /**
  * Issue 5's promise on real hosts: the site playbook deploys OpenStack Zed
@@ -12,6 +14,13 @@ import { labCli, onLabHost } from './support/lab-host.js';
  * changes nothing and restarts no service (the pid of every daemon on every
  * host compared), and one changed inventory option (glance_workers) changes
  * glance-api.conf only and restarts glance-api only.
+ *
+ * Issue 12's promise on the same hosts: `--check` on the fresh lab (and of
+ * each role on its own) fails no host, predicts changes for every role and
+ * changes no byte (sha256 of /etc, /root, /var/lib and /usr/local, the
+ * package list, the daemons); the first real run changes only tasks `--check`
+ * predicted as changed or would-run; after the glance_workers change,
+ * `--check` predicts exactly the tasks and handlers the real run changes.
  *
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
@@ -25,6 +34,23 @@ const SECRETS = 'hosts/lab.secrets.ini';
 const TUNED = '.lab/lab-openstack-workers.ini';
 const TUNED_SECRETS = '.lab/lab-openstack-workers.secrets.ini';
 const JSON_REPORT = '.lab/lab-openstack.json';
+/** Every role's own entry point (`npx tsx roles/<role>/index.ts`), but networks: it only calls neutron's API, which a fresh lab does not have (its --check fails like its run would). */
+const ROLE_ENTRY_POINTS = [
+  'prechecks',
+  'common',
+  'mariadb',
+  'rabbitmq',
+  'memcached',
+  'keystone',
+  'glance',
+  'nova',
+  'neutron',
+  'horizon',
+  'cinder',
+  'ceilometer',
+  'heat',
+  'ec2',
+];
 const HOSTS = [
   ['controller', '10.42.0.11'],
   ['network', '10.42.0.12'],
@@ -32,19 +58,18 @@ const HOSTS = [
   ['block1', '10.42.0.31'],
 ] as const;
 
-interface Result {
-  host: string;
-  role: string;
-  task: string;
-  status: string;
-  handler: boolean;
+type Result = TaskResult;
+
+function site(inventory: string, ...args: string[]): Promise<{ code: number; out: string; results: Result[] }> {
+  return playbook('playbooks/site.ts', inventory, ...args);
 }
 
-function site(inventory: string): Promise<{ code: number; out: string; results: Result[] }> {
+/** A playbook or role entry point run on the lab, with its JSON report's task results. */
+function playbook(entry: string, inventory: string, ...args: string[]): Promise<{ code: number; out: string; results: Result[] }> {
   return new Promise((resolve) =>
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'playbooks/site.ts', '-i', inventory, '--json', JSON_REPORT],
+      ['--import', 'tsx', entry, '-i', inventory, '--json', JSON_REPORT, ...args],
       { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         let results: Result[] = [];
@@ -99,6 +124,41 @@ function restarts(before: Record<string, string[]>, after: Record<string, string
   );
 }
 
+/**
+ * What check mode must leave as it was on a host: every file where a
+ * deployment writes configuration and its own state (by sha256), the
+ * installed packages, the daemons (by pid). Left out: what the services
+ * themselves keep changing (databases under /var/lib, Open vSwitch's
+ * database in /etc/openvswitch, logs) and an agent's on-demand helpers.
+ */
+const STATE = `find /etc /root /usr/local /var/lib/stackplay -xdev -type f ! -path '/etc/openvswitch/*' -print0 2>/dev/null | sort -z | xargs -0 sha256sum; dpkg-query -W -f='\${Package} \${Version} \${Status}\n'; ${DAEMONS}`;
+
+async function hostStates(): Promise<Record<string, string>> {
+  return Object.fromEntries(await Promise.all(HOSTS.map(async ([name, a]) => [name, await onLabHost(a, STATE)] as const)));
+}
+
+/** The lines of each host's state that differ (empty: nothing changed). */
+function stateDiff(before: Record<string, string>, after: Record<string, string>): Record<string, string[]> {
+  return Object.fromEntries(
+    Object.keys(before).map((host) => {
+      const lines = (text: string) => new Set(text.split('\n').filter((l) => !ON_DEMAND.test(l)));
+      const a = lines(before[host]!);
+      const b = lines(after[host] ?? '');
+      return [host, [...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`), ...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`)]];
+    }),
+  );
+}
+
+const unchanged = Object.fromEntries(HOSTS.map(([name]) => [name, []]));
+
+/** Tasks check mode reported would-run that are neither migrations nor handlers only a migration notified. */
+function unexplainedWouldRun(results: Result[]): string[] {
+  const migrations = results.filter((r) => r.module === 'migration').map((r) => r.task);
+  return results
+    .filter((r) => r.status === 'would-run' && r.module !== 'migration' && !migrations.some((m) => r.reason === `runs if "${m}" changes something`))
+    .map((r) => `${taskKey(r)}: ${r.reason}`);
+}
+
 const changedOf = (results: Result[]) =>
   results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
 
@@ -124,10 +184,40 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
 
   let pidsBefore: Record<string, string[]> = {};
   let countsBefore = '';
+  let predicted: Result[] = [];
 
-  it('first run deploys every host', async () => {
+  it('--check on the fresh lab: no failed host, changes predicted for every role, no byte changed', async () => {
+    const before = await hostStates();
+    const check = await site(INVENTORY, '--check');
+    expect(check.code, check.out.slice(-6000)).to.equal(0);
+    expect(check.results.filter((r) => r.status === 'failed').map((r) => `${taskKey(r)}: ${r.error}`)).to.deep.equal([]);
+    const roles = new Set(check.results.map((r) => r.role));
+    const changing = new Set(check.results.filter((r) => r.status === 'changed').map((r) => r.role));
+    // prechecks only reads; every other role deploys something on a fresh lab.
+    expect([...roles].filter((r) => r !== 'prechecks' && !changing.has(r))).to.deep.equal([]);
+    predicted = check.results;
+    // Each role on its own, as an operator would try it first.
+    const failedRoles: string[] = [];
+    for (const role of ROLE_ENTRY_POINTS) {
+      const one = await playbook(`roles/${role}/index.ts`, INVENTORY, '--check');
+      if (one.code !== 0)
+        failedRoles.push(
+          `${role} (exit ${one.code}): ${
+            one.results
+              .filter((r) => r.status === 'failed')
+              .map((r) => `${taskKey(r)}: ${r.error}`)
+              .join('; ') || one.out.slice(-600)
+          }`,
+        );
+    }
+    expect(failedRoles).to.deep.equal([]);
+    expect(stateDiff(before, await hostStates())).to.deep.equal(unchanged);
+  });
+
+  it('first run deploys every host, changing only what --check predicted', async () => {
     const run = await site(INVENTORY);
     expect(run.code, run.out.slice(-6000)).to.equal(0);
+    expect(compareCheck(predicted, run.results).unpredicted, 'changed, but predicted neither changed nor would-run').to.deep.equal([]);
     for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=\\d+ unreachable=0 failed=0`));
     pidsBefore = await daemons();
     for (const [name] of HOSTS) expect(pidsBefore[name]?.length, name).to.be.greaterThan(0);
@@ -153,7 +243,14 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     // The same secrets (they live beside the inventory): only the option differs.
     copyFileSync(path.join(REPO_ROOT, SECRETS), path.join(REPO_ROOT, TUNED_SECRETS));
     chmodSync(path.join(REPO_ROOT, TUNED_SECRETS), 0o600);
+    const beforeCheck = await hostStates();
+    const check = await site(TUNED, '--check');
+    expect(check.code, check.out.slice(-6000)).to.equal(0);
+    expect(stateDiff(beforeCheck, await hostStates())).to.deep.equal(unchanged);
+    expect(unexplainedWouldRun(check.results)).to.deep.equal([]);
     const run = await site(TUNED);
+    const cmp = compareCheck(check.results, run.results);
+    expect(cmp.predicted, '--check predicted exactly what the run changed').to.deep.equal(cmp.changed);
     expect(run.code, run.out.slice(-6000)).to.equal(0);
     expect(changedOf(run.results).sort()).to.deep.equal(
       [

@@ -195,7 +195,15 @@ export async function runPlaybook(
   }
   const redactor = new Redactor();
   const tty = Boolean(io.stdout.isTTY) && !process.env['NO_COLOR'];
-  const reporter = new Reporter({ out: io.stdout, color: tty, live: tty && !options.plan, verbose: options.verbose, diff: options.diff, redactor });
+  const reporter = new Reporter({
+    out: io.stdout,
+    color: tty,
+    live: tty && !options.plan,
+    verbose: options.verbose,
+    diff: options.diff,
+    redactor,
+    check: options.check,
+  });
 
   let inventory: Inventory;
   let plays: ResolvedPlay[];
@@ -216,6 +224,7 @@ export async function runPlaybook(
 
   const base: Omit<ExecuteOptions, 'connect'> = {
     check: options.check,
+    simulation: book.simulation,
     forks: options.forks,
     tags: options.tags,
     skipTags: options.skipTags,

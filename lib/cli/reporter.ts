@@ -16,6 +16,8 @@ export interface ReporterOptions {
   readonly verbose: number;
   readonly diff: boolean;
   readonly redactor: Redactor;
+  /** Check mode: the recap counts tasks that would run with an outcome known only by running them. */
+  readonly check?: boolean;
 }
 
 export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor): string {
@@ -107,6 +109,11 @@ export class Reporter {
       this.#print(`${c.yellow('changed:')} ${label}${v >= 1 && r.summary && r.summary !== r.task ? c.dim(` — ${r.summary}`) : ''}`);
       if (v >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
+    } else if (r.status === 'would-run') {
+      // What would run and why its outcome cannot be predicted; the commands in full at -vv.
+      this.#print(`${c.magenta('would run:')} ${label}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);
+      for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${v >= 2 ? s.split('\n').join('\n      ') : firstLine(s)}`));
+      if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'failed') {
       // As Ansible prints it: the failure, then `...ignoring` when the task ignores errors and the host goes on.
       this.#print(`${c.red('failed:')} ${label}\n${c.red(indent(r.error ?? 'failed'))}${r.ignored ? `\n${c.cyan('...ignoring')}` : ''}`);
@@ -128,7 +135,7 @@ export class Reporter {
           : r.changed
             ? c.yellow(host.padEnd(width))
             : c.green(host.padEnd(width));
-      return `${name} : ok=${r.ok} changed=${r.changed} unreachable=${r.unreachable} failed=${r.failed} skipped=${r.skipped}`;
+      return `${name} : ok=${r.ok} changed=${r.changed} unreachable=${r.unreachable} failed=${r.failed} skipped=${r.skipped}${this.#o.check ? ` would_run=${r.wouldRun}` : ''}`;
     });
     this.#print(c.bold('\nPLAY RECAP'));
     this.#print(lines.join('\n') || '(no hosts)');
@@ -142,6 +149,11 @@ export class Reporter {
     return this.#roleTimes;
   }
 }
+
+const firstLine = (text: string): string => {
+  const line = text.split('\n')[0]!;
+  return line.length > 160 || text.includes('\n') ? `${line.slice(0, 160)} …` : line;
+};
 
 const indent = (text: string): string =>
   text

@@ -3,8 +3,10 @@ import { hostname, userInfo } from 'node:os';
 import { BeginFailed, HostLockedError, type LockHolder } from './host-session.js';
 import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
 import { prefetching, readAhead } from './prefetch.js';
+import { Prediction, type HostPrediction } from './predict.js';
 import type { Role } from './playbook.js';
 import type { FileDiff, Plan, Registered, Task } from './task.js';
+import type { Simulation } from '../sim/hosts.js';
 import { UnreachableError } from '../transport/transport.js';
 
 /**
@@ -13,7 +15,8 @@ import { UnreachableError } from '../transport/transport.js';
  * emits typed events for the reporter and returns the recap.
  */
 
-export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+/** `would-run` (check mode only): the task would run, but whether it changes something is known only by running it. */
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped' | 'would-run';
 
 export interface TaskResult {
   readonly host: string;
@@ -49,6 +52,8 @@ export interface HostRecap {
   failed: number;
   skipped: number;
   unreachable: number;
+  /** Check mode: tasks whose outcome cannot be predicted. */
+  wouldRun: number;
 }
 
 export interface ResolvedPlay {
@@ -58,7 +63,10 @@ export interface ResolvedPlay {
 }
 
 export interface ExecuteOptions {
+  /** Predict, change nothing: later tasks plan against the host as the earlier predicted steps would leave it (predict.ts). */
   readonly check: boolean;
+  /** The playbook's simulated services, which answer in check mode for services the run would install. */
+  readonly simulation?: Simulation | undefined;
   readonly forks: number;
   /** Run only tasks carrying one of these tags (empty: all). */
   readonly tags: readonly string[];
@@ -107,7 +115,7 @@ export interface RunOutcome {
   readonly aborted?: string | null;
 }
 
-const emptyRecap = (): HostRecap => ({ ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 });
+const emptyRecap = (): HostRecap => ({ ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0, wouldRun: 0 });
 
 /** A host stops at its first failure or loss; other hosts go on. */
 class HostStopped extends Error {}
@@ -130,6 +138,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
   const runtimes = new Map<string, Promise<Connected>>();
   const holder = options.holder ?? currentHolder();
   const registry: Registry = new Map();
+  const prediction = options.check ? new Prediction(options.simulation) : undefined;
   const stopped = new Set<string>();
   const queue = new PQueue({ concurrency: Math.max(1, options.forks) });
   let aborted: string | null = null;
@@ -168,7 +177,8 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
             checkAbort();
             const connected = await runtimeFor(host);
             for (const role of play.hosts.get(host) ?? []) {
-              await runRole({ rt: connected.rt, counts, options, registry }, role, checkAbort, () => takeOwed(connected, role.name));
+              const predicted = prediction?.forHost(host);
+              await runRole({ rt: connected.rt, counts, options, registry, predicted }, role, checkAbort, () => takeOwed(connected, role.name));
             }
           } catch (error) {
             if (error instanceof RunAborted) return;
@@ -216,6 +226,8 @@ interface HostRun {
   readonly counts: HostRecap;
   readonly options: ExecuteOptions;
   readonly registry: Registry;
+  /** Check mode: this host's predictions, which its tasks' facts follow. */
+  readonly predicted: HostPrediction | undefined;
 }
 
 /** Results tasks registered in this run: name → host → result. */
@@ -239,14 +251,13 @@ async function runRole(
   /** Handlers the last run left owed to this role; waits for the host's session. */
   owed: () => Promise<ReadonlySet<string> | undefined>,
 ): Promise<void> {
-  const { options } = run;
+  const { options, predicted } = run;
   const started = performance.now();
+  // In check mode every task reads the host as the earlier predicted steps would leave it.
+  const follow = <T extends Task<string>>(t: T): T => (predicted ? predicted.task(t) : t);
   // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts);
   // on a host's first role that read also carries the run lock and the pending handlers.
-  const rt = prefetching(
-    run.rt,
-    role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)),
-  );
+  const rt = prefetching(run.rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)).map(follow));
   await readAhead(rt);
   const pendingFromLastRun = (await owed()) ?? new Set<string>();
   // Handlers an earlier run notified but never ran (it died or was
@@ -254,12 +265,16 @@ async function runRole(
   const known = new Set(Object.keys(role.handlers));
   const notified = new Set([...pendingFromLastRun].filter((h) => known.has(h)));
   const persisted = new Set(notified);
+  // Check mode: handlers notified only by tasks whose outcome is unknown, with the first such task.
+  const maybe = new Map<string, string>();
   const runHandlers = async () => {
     // Handler order is the role's declaration order, whatever order they were notified in.
     for (const [name, handler] of Object.entries(role.handlers) as [string, Task][]) {
       if (!notified.has(name)) continue;
       notified.delete(name);
-      await runTask({ ...run, rt }, role.name, handler, true);
+      const onlyIf = maybe.get(name);
+      maybe.delete(name);
+      await runTask({ ...run, rt }, role.name, follow(handler), true, undefined, onlyIf);
       if (persisted.delete(name) && !options.check) await rt.donePending(role.name, name);
     }
   };
@@ -281,9 +296,18 @@ async function runRole(
       await rt.notePending(role.name, recordedNow);
       for (const h of recordedNow) persisted.add(h);
     };
-    const status = await runTask({ ...run, rt }, role.name, item, false, item.notify.length > 0 ? record : undefined);
-    if (status === 'changed') for (const h of item.notify) notified.add(h);
-    else if (!options.check) {
+    const status = await runTask({ ...run, rt }, role.name, follow(item), false, item.notify.length > 0 ? record : undefined);
+    if (status === 'changed') {
+      for (const h of item.notify) {
+        notified.add(h);
+        maybe.delete(h);
+      }
+    } else if (status === 'would-run') {
+      for (const h of item.notify) {
+        if (!notified.has(h)) maybe.set(h, item.name);
+        notified.add(h);
+      }
+    } else if (!options.check) {
       // It ran but changed nothing (changedWhen): take back what it recorded.
       for (const h of recordedNow) {
         persisted.delete(h);
@@ -296,18 +320,20 @@ async function runRole(
 }
 
 async function runTask(
-  { rt, counts, options, registry }: HostRun,
+  { rt, counts, options, registry, predicted }: HostRun,
   role: string,
   task: Task<string>,
   handler: boolean,
   /** Called once the task is about to change something, before its first step. */
   beforeApply?: () => Promise<void>,
+  /** Check mode: a handler notified only by this task, whose outcome is unknown. */
+  onlyIfChanged?: string,
 ): Promise<TaskStatus> {
   const started = performance.now();
   options.emit({ type: 'task-start', host: rt.host, role, task: task.name });
   const base = { host: rt.host, role, task: task.name, module: task.module, handler };
   const finish = (result: Omit<TaskResult, keyof typeof base | 'durationMs'>): TaskStatus => {
-    counts[result.status]++;
+    counts[result.status === 'would-run' ? 'wouldRun' : result.status]++;
     if (task.register !== undefined) {
       const byHost = registry.get(task.register) ?? new Map<string, Registered>();
       registry.set(task.register, byHost.set(rt.host, { status: result.status, detail: result.error ?? result.summary ?? result.reason ?? '' }));
@@ -334,16 +360,27 @@ async function runTask(
     plan = task.plan(values);
   } catch (error) {
     if (error instanceof UnreachableError) throw error;
+    // Check mode, after predicted changes: what it reads is not there yet, or not as the run would leave it.
+    if (predicted?.anyPredicted) {
+      const notes = predicted.takeNotes();
+      return finish({ status: 'would-run', reason: `cannot predict: ${messageOf(error)}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}` });
+    }
     return fail({ error: messageOf(error) });
   }
 
-  if (plan.action === 'none') return finish({ status: plan.skipped ? 'skipped' : 'ok', reason: plan.reason });
+  if (plan.action === 'none') {
+    const notes = predicted?.takeNotes() ?? [];
+    return finish({ status: plan.skipped ? 'skipped' : 'ok', reason: notes.length > 0 ? `${plan.reason}; ${notes.join('; ')}` : plan.reason });
+  }
   const steps = plan.steps.map(describeStep);
   const diffs = plan.action === 'change' ? (plan.diffs ?? []) : [];
-  if (options.check) {
-    return plan.action === 'change'
-      ? finish({ status: 'changed', summary: plan.summary, steps, diffs })
-      : finish({ status: 'skipped', reason: 'check mode: outcome is known only by running it', summary: plan.summary, steps });
+  if (predicted) {
+    const notes = predicted.takeNotes();
+    await predicted.predict(plan.steps);
+    const summary = notes.length > 0 ? `${plan.summary} (${notes.join('; ')})` : plan.summary;
+    if (plan.action === 'run') return finish({ status: 'would-run', reason: 'outcome is known only by running it', summary, steps });
+    if (onlyIfChanged !== undefined) return finish({ status: 'would-run', reason: `runs if "${onlyIfChanged}" changes something`, summary, steps, diffs });
+    return finish({ status: 'changed', summary, steps, diffs });
   }
 
   let changed = plan.action === 'change';

@@ -16,6 +16,14 @@ export interface ShellFact<T> {
   parse(result: ExecResult): T;
   /** The same fact read from a simulated host (for `--plan`). */
   simulate(host: SimHost): T;
+  /**
+   * The inverse of `simulate`: sets `host` so that `simulate` answers `value`.
+   * Check mode keeps each real answer in the host's overlay this way, so the
+   * steps it predicts build on the host as it is (lib/core/predict.ts).
+   * Facts reading several things (packages, a service's state) need it; without it a
+   * fact that reads a prediction is answered from the predictions alone.
+   */
+  absorb?(host: SimHost, value: T): void;
 }
 
 export type Http = (request: HttpRequest) => Promise<HttpResponse>;
@@ -28,7 +36,8 @@ export interface ApiFact<T> {
 
 /** What a task registered (`register`), as later tasks on any host see it: Ansible's `register` + `hostvars`. */
 export interface Registered {
-  readonly status: 'ok' | 'changed' | 'failed' | 'skipped';
+  /** `would-run`: check mode could not tell whether the task changes something. */
+  readonly status: 'ok' | 'changed' | 'failed' | 'skipped' | 'would-run';
   /** Why nothing changed or why skipped; the summary of a change; the error of a failure. */
   readonly detail: string;
 }

@@ -34,16 +34,17 @@ const probe = (cmd: Cmd, satisfiedWhenRan: string): ShellFact<boolean> => ({
 
 export function command<H extends string = never>(args: CommandArgs, options?: TaskOptions<H>): Task<H> {
   const key = args.cmd.reveal();
-  const absentFact: ShellFact<null> = { kind: 'shell', script: sh`true`, parse: () => null, simulate: () => null };
+  // A constant for a probe the task does not have (one round trip reads nothing for it).
+  const constant = <T>(value: T): ShellFact<T> => ({ kind: 'shell', script: sh`true`, parse: () => value, simulate: () => value });
   return makeTask({
     module: 'command',
     name: args.cmd.display().split('\n')[0]!.slice(0, 100),
     options,
     facts: {
-      creates: args.creates ? pathFact(args.creates) : absentFact,
-      removes: args.removes ? pathFact(args.removes) : absentFact,
-      unless: args.unless ? probe(args.unless, key) : { ...absentFact, parse: () => false, simulate: () => false },
-      onlyIf: args.onlyIf ? probe(args.onlyIf, key) : { ...absentFact, parse: () => true, simulate: () => true },
+      creates: args.creates ? pathFact(args.creates) : constant(null),
+      removes: args.removes ? pathFact(args.removes) : constant(null),
+      unless: args.unless ? probe(args.unless, key) : constant(false),
+      onlyIf: args.onlyIf ? probe(args.onlyIf, key) : constant(true),
     },
     plan: ({ creates, removes, unless, onlyIf }): Plan => {
       if (args.creates && creates) return noChange(`${args.creates} exists`);

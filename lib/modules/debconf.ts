@@ -84,6 +84,7 @@ echo @@end`,
       return state;
     },
     simulate: (host) => new Map(args.settings.map((s) => [s.question, host.value(`debconf:${s.question}`) ?? null] as const)),
+    absorb: (host, answers) => answers.forEach((v, q) => v !== null && host.setValue(`debconf:${q}`, v)),
   };
 }
 
@@ -94,6 +95,7 @@ function packageInstalledFact(pkg: string): ShellFact<boolean> {
     script: sh`dpkg-query -W -f='\${Status}' -- ${pkg} 2>/dev/null; true`,
     parse: ({ stdout }) => stdout.trim().endsWith(' installed'),
     simulate: (host) => host.set('packages').has(pkg),
+    absorb: (host, installed) => (installed ? host.set('packages').add(pkg) : host.set('packages').delete(pkg)),
   };
 }
 

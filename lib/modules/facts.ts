@@ -46,6 +46,10 @@ else echo absent; fi`,
       if (!e) return null;
       return e.type === 'file' ? { ...e } : e.type === 'dir' ? { ...e } : { type: 'link', target: e.target };
     },
+    absorb(host, info) {
+      if (info === null) host.files.delete(path);
+      else host.files.set(path, { ...info });
+    },
   };
 }
 

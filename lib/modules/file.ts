@@ -31,7 +31,7 @@ export function attributeSteps(
       cmd: sh`chown ${spec} ${path}`,
       simulate: (h) => {
         const e = h.files.get(path);
-        if (e && e.type !== 'link') [e.owner, e.group] = [want.owner ?? e.owner, want.group ?? e.group];
+        if (e && e.type !== 'link') h.files.set(path, { ...e, owner: want.owner ?? e.owner, group: want.group ?? e.group });
       },
     });
     what.push(`owner ${current.owner}:${current.group} → ${spec}`);
@@ -42,7 +42,7 @@ export function attributeSteps(
       cmd: sh`chmod ${want.mode} ${path}`,
       simulate: (h) => {
         const e = h.files.get(path);
-        if (e && e.type !== 'link') e.mode = want.mode!.padStart(4, '0');
+        if (e && e.type !== 'link') h.files.set(path, { ...e, mode: want.mode!.padStart(4, '0') });
       },
     });
     what.push(`mode ${current.mode} → ${want.mode}`);
@@ -148,8 +148,10 @@ export function directory<H extends string = never>(args: { path: string; mode?:
               simulate: (h) => {
                 h.mkdirp(args.path);
                 const e = h.files.get(args.path);
+                // Set, not changed in place: check mode sees the directory as predicted.
                 if (e && e.type === 'dir')
-                  Object.assign(e, {
+                  h.files.set(args.path, {
+                    ...e,
                     ...(args.mode ? { mode: args.mode.padStart(4, '0') } : {}),
                     ...(args.owner ? { owner: args.owner } : {}),
                     ...(args.group ? { group: args.group } : {}),

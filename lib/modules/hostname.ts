@@ -15,6 +15,7 @@ export function hostname<H extends string = never>(args: { name: string }, optio
     script: sh`hostname`,
     parse: ({ stdout }) => stdout.trim(),
     simulate: (h) => h.value('hostname') ?? 'localhost',
+    absorb: (h, name) => h.setValue('hostname', name),
   };
   return makeTask({
     module: 'hostname',

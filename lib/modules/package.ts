@@ -45,6 +45,7 @@ export function installedFact(manager: PackageManager, names: readonly string[])
       return installed;
     },
     simulate: (host: SimHost) => new Set(names.filter((n) => host.set('packages').has(n))),
+    absorb: (host, installed) => names.forEach((n) => (installed.has(n) ? host.set('packages').add(n) : host.set('packages').delete(n))),
   };
 }
 
@@ -55,6 +56,7 @@ export function aptMarkerFact(): ShellFact<string> {
     script: sh`cat ${APT_MARKER} 2>/dev/null; true`,
     parse: ({ stdout }) => stdout.trim(),
     simulate: (host) => host.value('apt-marker') ?? '',
+    absorb: (host, marker) => host.setValue('apt-marker', marker),
   };
 }
 
@@ -129,7 +131,11 @@ export function packages<H extends string = never>(args: PackagesArgs, options?:
       steps.push({
         kind: 'exec',
         cmd: state === 'present' ? installCmd(args.manager, todo, args.holdServices === true) : removeCmd(args.manager, todo),
-        simulate: (h) => todo.forEach((n) => (state === 'present' ? h.set('packages').add(n) : h.set('packages').delete(n))),
+        simulate: (h) => {
+          todo.forEach((n) => (state === 'present' ? h.set('packages').add(n) : h.set('packages').delete(n)));
+          // Which services the packages bring is not modelled: once something is installed, any service may exist.
+          if (state === 'present') h.set('services:missing').clear();
+        },
       });
       return { action: 'change', summary: `${state === 'present' ? 'install' : 'remove'} ${todo.join(' ')}`, steps };
     },

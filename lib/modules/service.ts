@@ -57,11 +57,18 @@ fi`,
       return { init, exists: exists === 'exists', running: running === 'running', enabled: enabled === 'enabled' };
     },
     simulate: (host) => ({
-      init: (host.hardware['init'] as InitSystem | undefined) ?? 'systemd',
-      exists: true,
+      init: ((host.value('init') ?? host.hardware['init']) as InitSystem | undefined) ?? 'systemd',
+      exists: !host.set('services:missing').has(name),
       running: host.set('services:running').has(name),
       enabled: host.set('services:enabled').has(name),
     }),
+    absorb(host, svc) {
+      host.setValue('init', svc.init);
+      const mark = (set: string, yes: boolean) => (yes ? host.set(set).add(name) : host.set(set).delete(name));
+      mark('services:missing', !svc.exists);
+      mark('services:running', svc.running);
+      mark('services:enabled', svc.enabled);
+    },
   };
 }
 

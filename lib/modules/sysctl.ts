@@ -31,6 +31,7 @@ function currentValues(names: readonly string[]): ShellFact<ReadonlyMap<string, 
           }),
       ),
     simulate: (h) => new Map(names.map((n) => [n, h.value(`sysctl:${n}`) ?? ''])),
+    absorb: (h, values) => values.forEach((v, n) => h.setValue(`sysctl:${n}`, v)),
   };
 }
 

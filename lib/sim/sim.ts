@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+import { TrackedFiles, TrackedSet, valueKey, type StateTracker } from './tracked-state.js';
 
 /**
  * A simulated host for `--plan`: an in-memory filesystem, named state sets
@@ -35,7 +36,7 @@ export class SimNetwork {
 }
 
 export class SimHost {
-  readonly files = new Map<string, SimEntry>();
+  readonly files: Map<string, SimEntry>;
   readonly log: string[] = [];
   /** Paths created or changed during the run, for `--plan` output. */
   readonly touched = new Set<string>();
@@ -47,20 +48,25 @@ export class SimHost {
     readonly network: SimNetwork,
     /** Values facts report for this host (cpu flags, os release, …); see facts.ts. */
     readonly hardware: Readonly<Record<string, string>> = {},
+    /** Check mode's overlay of a real host: which state was read and which predicted (tracked-state.ts). */
+    readonly tracker?: StateTracker,
   ) {
-    this.files.set('/', { type: 'dir', mode: '0755', owner: 'root', group: 'root' });
+    this.files = tracker ? TrackedFiles.create(tracker) : new Map();
+    tracker?.implicit(() => this.files.set('/', { type: 'dir', mode: '0755', owner: 'root', group: 'root' }));
   }
 
   /** A named set of strings: 'packages', 'services:running', 'mysql:databases', … */
   set(name: string): Set<string> {
     let s = this.#sets.get(name);
-    if (!s) this.#sets.set(name, (s = new Set()));
+    if (!s) this.#sets.set(name, (s = this.tracker ? TrackedSet.create(name, this.tracker) : new Set()));
     return s;
   }
   value(name: string): string | undefined {
+    this.tracker?.read(valueKey(name));
     return this.#values.get(name);
   }
   setValue(name: string, value: string): void {
+    if (this.tracker && !this.tracker.write(valueKey(name))) return;
     this.#values.set(name, value);
   }
 
@@ -88,7 +94,10 @@ export class SimHost {
   mkdirp(path: string): void {
     if (path === '/' || this.files.get(path)?.type === 'dir') return;
     this.mkdirp(posix.dirname(path));
-    this.files.set(path, { type: 'dir', mode: '0755', owner: 'root', group: 'root' });
+    // A parent made for a file is not a prediction about the directory: the real one's mode and owner stand.
+    const make = () => this.files.set(path, { type: 'dir', mode: '0755', owner: 'root', group: 'root' });
+    if (this.tracker) this.tracker.implicit(make);
+    else make();
   }
 
   remove(path: string): void {

@@ -1,0 +1,33 @@
+import type { TaskResult } from '../../lib/core/executor.js';
+
+/** A task occurrence as both runs name it: host, role, handler or not, task name. */
+export const taskKey = (r: Pick<TaskResult, 'host' | 'role' | 'handler' | 'task'>): string => `${r.host} ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`;
+
+export interface CheckComparison {
+  /** Tasks `--check` predicted `changed`, sorted (a task occurring twice is listed twice). */
+  readonly predicted: readonly string[];
+  /** Tasks the real run reported `changed`, sorted. */
+  readonly changed: readonly string[];
+  /** Changed by the real run more often than `--check` predicted it changed or would run: each a broken promise. */
+  readonly unpredicted: readonly string[];
+}
+
+const keysWith = (results: readonly TaskResult[], statuses: readonly TaskResult['status'][]): string[] =>
+  results
+    .filter((r) => statuses.includes(r.status))
+    .map(taskKey)
+    .sort();
+
+/** What a check run predicted against what the real run after it did, task by task. */
+export function compareCheck(check: readonly TaskResult[], real: readonly TaskResult[]): CheckComparison {
+  const changed = keysWith(real, ['changed']);
+  const covered = new Map<string, number>();
+  for (const k of keysWith(check, ['changed', 'would-run'])) covered.set(k, (covered.get(k) ?? 0) + 1);
+  const unpredicted: string[] = [];
+  for (const k of changed) {
+    const left = covered.get(k) ?? 0;
+    if (left > 0) covered.set(k, left - 1);
+    else unpredicted.push(k);
+  }
+  return { predicted: keysWith(check, ['changed']), changed, unpredicted };
+}
