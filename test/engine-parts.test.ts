@@ -168,6 +168,31 @@ describe('reporter', () => {
     const out = new Writable({ write: (c, _e, cb) => ((text += String(c)), cb()) });
     return { out, text: () => text };
   };
+  it('check mode: says what would run and why, the command at -v, and counts would_run in the recap', () => {
+    const { out, text } = capture();
+    const r = new Reporter({ out, color: false, live: false, verbose: 1, diff: false, redactor: new Redactor(), check: true });
+    r.handle({
+      type: 'task',
+      result: {
+        host: 'h',
+        role: 'nova',
+        task: 'db sync nova',
+        module: 'migration',
+        handler: false,
+        status: 'would-run',
+        reason: 'outcome is known only by running it',
+        summary: 'nova-manage db sync as nova',
+        steps: ['su -s /bin/sh -c nova-manage db sync nova\necho done'],
+        durationMs: 1,
+      },
+    });
+    r.recap({ exitCode: 0, recap: new Map([['h', { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0, wouldRun: 1 }]]) });
+    expect(text()).to.contain(
+      'would run: [h] nova | db sync nova: nova-manage db sync as nova — outcome is known only by running it\n    $ su -s /bin/sh -c nova-manage db sync nova …',
+    );
+    expect(text()).to.contain('h : ok=0 changed=0 unreachable=0 failed=0 skipped=0 would_run=1');
+  });
+
   it('prints changes and failures, diffs with secrets masked, and the recap', () => {
     const redactor = new Redactor();
     redactor.add('s3cret');

@@ -110,9 +110,10 @@ export class Reporter {
       if (v >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'would-run') {
-      // What would run and why its outcome cannot be predicted; the commands in full at -vv.
-      this.#print(`${c.magenta('would run:')} ${label}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);
-      for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${v >= 2 ? s.split('\n').join('\n      ') : firstLine(s)}`));
+      // What would run (its summary names the command) and why its outcome cannot be predicted; the steps at -v, whole at -vv.
+      const what = r.summary && r.summary !== r.task ? `: ${r.summary}` : '';
+      this.#print(`${c.magenta('would run:')} ${label}${what}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);
+      if (v >= 1) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${v >= 2 ? s.split('\n').join('\n      ') : firstLine(s)}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'failed') {
       // As Ansible prints it: the failure, then `...ignoring` when the task ignores errors and the host goes on.

@@ -148,47 +148,38 @@ export class HostPrediction {
     return {
       kind: 'api',
       run: async (http) => {
-        const routed = this.#routedHttp(http);
         try {
-          return await fact.run(routed);
+          return await fact.run(this.#routedHttp(http));
         } catch (error) {
           if (!this.#world.installing) throw error;
-          // The service does not answer (not installed yet): the simulation, set up by the predicted steps, answers for it.
-          for (const k of this.#tried.get(routed) ?? []) this.#world.simulated.add(k);
+          // The service cannot answer this yet (empty, or lacking what earlier predicted API steps create): this fact
+          // alone is answered by the simulation those steps changed; later ones try the real service again.
           this.#notes.push(`predicted against a simulated service (the real one cannot answer yet: ${firstLine(error)})`);
           return fact.run(this.#world.simulatedHttp);
-        } finally {
-          this.#tried.delete(routed);
         }
       },
     };
   }
-
-  /** Services the routed http reached for real during the API fact under way. */
-  readonly #tried = new WeakMap<Http, Set<string>>();
 
   /** `http`, except for services the simulation answers for; one function per `http`, so API tokens stay cached. */
   #routedHttp(http: Http): Http {
     let routed = this.#routed.get(http);
     if (!routed) {
       const world = this.#world;
-      const self: Http = async (request): Promise<HttpResponse> => {
+      routed = async (request): Promise<HttpResponse> => {
         const k = key(request);
         if (world.simulated.has(k)) return world.simulatedHttp(request);
-        const tried = this.#tried.get(self) ?? new Set<string>();
-        this.#tried.set(self, tried.add(k));
         try {
           return await http(request);
         } catch (error) {
-          // Nothing listens there, and the run would install software: the simulated service answers at once
-          // (rather than after the client's retries for a service that is only restarting).
+          // Nothing listens there, and the run would install software: the simulated service answers, at once
+          // (not after the client's retries for a service that is only restarting) and from now on.
           if (!(error instanceof ForwardError && error.reason === 'refused' && world.installing && world.network.has(request.port))) throw error;
           world.simulated.add(k);
           this.#notes.push(`predicted against a simulated service (nothing listens on ${k} yet)`);
           return world.simulatedHttp(request);
         }
       };
-      routed = self;
       this.#routed.set(http, routed);
     }
     return routed;
