@@ -64,9 +64,9 @@ export class OpenStackHost {
     return this.secret(`${service}_dbpass`);
   }
 
-  /** `mysql://nova:NOVA_DBPASS@controller/nova` — a Secret, since it holds the password. */
+  /** `mysql://nova:NOVA_DBPASS@controller/nova` — a Secret, since it holds the password (URL-encoded: `p@ss/w#rd` stays one password). */
   dbConnection(service: string, database = service): Secret {
-    return new Secret(`${this.profile.dbScheme}://${service}:${this.dbPassword(service).reveal()}@${this.controller}/${database}`);
+    return new Secret(`${this.profile.dbScheme}://${service}:${encodeURIComponent(this.dbPassword(service).reveal())}@${this.controller}/${database}`);
   }
 
   /** Install packages with the host's package manager (services held back where the OS starts them on install). */
@@ -86,7 +86,9 @@ export class OpenStackHost {
           oslo_messaging_rabbit: { rabbit_host: this.controller, rabbit_userid: this.profile.rabbitUser, rabbit_password: password },
         };
       case 'zed':
-        return { DEFAULT: { transport_url: new Secret(`rabbit://${this.profile.rabbitUser}:${password.reveal()}@${this.controller}:5672/`) } };
+        return {
+          DEFAULT: { transport_url: new Secret(`rabbit://${this.profile.rabbitUser}:${encodeURIComponent(password.reveal())}@${this.controller}:5672/`) },
+        };
     }
   }
 

@@ -46,17 +46,23 @@ export const DEFAULT_OS: Record<Release, OsFamily> = { juno: 'ubuntu', liberty: 
 
 export function coreVars(inventory: Inventory, vars: HostVars): CoreVars {
   const release = vars.oneOf('openstack_release', RELEASES);
-  const ansibleHost = vars.str('ansible_host', vars.host);
+  const ansibleHost = vars.address('ansible_host', vars.host);
   const firstController = inventory.groups.has('controller') ? inventory.groupHosts('controller')[0] : undefined;
   return {
     ansibleHost,
     ansibleUser: vars.str('ansible_user', 'root'),
     ansiblePort: vars.int('ansible_port', 22),
-    managementIp: vars.str('management_ip', ansibleHost),
+    managementIp: vars.has('management_ip') ? vars.ipv4('management_ip') : ansibleHost,
     release,
     osFamily: vars.oneOf('os_family', OS_FAMILIES, DEFAULT_OS[release]),
-    controllerAddress: vars.str('controller_address', firstController ?? vars.host),
+    controllerAddress: vars.address('controller_address', firstController ?? vars.host),
     // Seed 004 and the Juno guide name the region `regionOne`; later guides `RegionOne`.
-    region: vars.str('region', release === 'juno' ? 'regionOne' : 'RegionOne'),
+    // Keystone stores it, every service's config and endpoint carries it: a plain name.
+    region: vars.matching(
+      'region',
+      /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      'a name of letters, digits, ., _ and - (at most 64)',
+      release === 'juno' ? 'regionOne' : 'RegionOne',
+    ),
   };
 }

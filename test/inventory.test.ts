@@ -1,8 +1,10 @@
 import { expect } from 'chai';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, InventoryError } from '../lib/core/errors.js';
+import { Redactor } from '../lib/core/secret.js';
+import { SecretStore } from '../lib/inventory/secrets-store.js';
 import type { Inventory } from '../lib/inventory/inventory.js';
 import { loadInventory, parseInventory, selectHosts } from '../lib/inventory/inventory.js';
 
@@ -245,7 +247,7 @@ describe('inventory', () => {
       ['invalid group name', '[web$]\n', 1, "invalid group name 'web$'"],
       ['child line with two names', '[a:children]\nb c\n', 2, '[a:children] takes one group name per line: `b c`'],
       ['unterminated quote', '[web]\nh1 motd="hello\n', 2, 'unterminated " quote: `"hello`'],
-      ['# glued to a value', '[web]\nh1 pass=ab#cd\n', 2, "unquoted '#' inside a value starts a comment; quote the value: `pass=ab#cd`"],
+      ['# glued to a value', '[web]\nh1 pass=ab#cd\n', 2, "unquoted '#' inside a value starts a comment; quote the value: `pass=***`"],
       ['range with start after end', '[web]\nweb[5:1]\n', 2, 'host range start is after its end: `web[5:1]`'],
       ['padded range of unequal width', '[web]\nweb[01:100]\n', 2, 'zero-padded host range needs start and end of equal width'],
       ['unbalanced range', '[web]\nweb[1:3\n', 2, "unbalanced '[' in host range: `web[1:3`"],
@@ -292,5 +294,27 @@ describe('inventory', () => {
         expect((err as Error).message).to.equal(`${path}: inventory file not found`);
       }
     });
+  });
+});
+
+describe('secrets file', () => {
+  it('of two first runs at once, the second to save stops instead of replacing the secrets the first handed out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sp-race-'));
+    try {
+      const a = SecretStore.besideInventory(join(dir, 'lab.ini'), new Redactor());
+      const b = SecretStore.besideInventory(join(dir, 'lab.ini'), new Redactor());
+      const first = a.get('nova_pass').reveal();
+      b.get('nova_pass');
+      await a.save();
+      await b.save().then(
+        () => expect.fail('the second save replaced the first run’s secrets'),
+        (error: unknown) => expect(String(error)).to.match(/another run wrote the secrets file meanwhile/),
+      );
+      expect(await readFile(join(dir, 'lab.secrets.ini'), 'utf8')).to.contain(`nova_pass = ${first}`);
+      expect((await stat(join(dir, 'lab.secrets.ini'))).mode & 0o777).to.equal(0o600);
+      expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

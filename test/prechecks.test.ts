@@ -54,7 +54,7 @@ describe('prechecks', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sp-pw-'));
     try {
       expect(() => SecretStore.besideInventory(join(dir, 'x.ini'), new Redactor(), '')).to.throw(InputError, /default_password is set but empty/);
-      await writeFile(join(dir, 'y.secrets.ini'), 'nova_pass = a\nglance_pass =\n');
+      await writeFile(join(dir, 'y.secrets.ini'), 'nova_pass = abcdefgh1\nglance_pass =\n', { mode: 0o600 });
       expect(() => SecretStore.besideInventory(join(dir, 'y.ini'), new Redactor())).to.throw(InputError, /y\.secrets\.ini:2: secret glance_pass is empty/);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { InputError } from '../core/errors.js';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunOutcome } from '../core/executor.js';
 import { loadInventory, type Inventory } from '../inventory/inventory.js';
 import { writePlanOutput } from './plan-output.js';
+import { checkDefaultPassword, checkInventoryHasHosts, checkJsonPath, checkPlanDir, checkPrivateKeys, checkTags } from './preflight.js';
 import type { Playbook } from '../core/playbook.js';
 import { Reporter } from './reporter.js';
 import { isImplicitLocalhost, resolvePlaybook } from '../core/resolve.js';
@@ -135,7 +136,7 @@ function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redac
           username: vars.str('ansible_user', 'root'),
           ...(keyPath ? { privateKeyPath: resolve(keyPath) } : {}),
           knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
-          hostKeyPolicy: options.insecureHostKeys ? 'insecure' : 'accept-new',
+          hostKeyPolicy: options.insecureHostKeys ? 'insecure' : vars.oneOf('stackplay_host_key_checking', ['accept-new', 'strict'], 'accept-new'),
           connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
         }),
       { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] },
@@ -210,9 +211,14 @@ export async function runPlaybook(
   let secrets: SecretStore;
   try {
     inventory = await loadInventory(options.inventory);
+    checkInventoryHasHosts(inventory);
+    checkDefaultPassword(inventory);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
     plays = resolvePlaybook(book, inventory, secrets, options.limit);
+    checkTags(plays, options.tags, options.skipTags);
+    if (options.json) await checkJsonPath(options.json);
+    if (options.plan) await checkPlanDir(options.plan);
     await secrets.save();
   } catch (error) {
     if (error instanceof InputError) {
@@ -255,6 +261,16 @@ export async function runPlaybook(
     if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
     return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
   }
+
+  try {
+    checkPrivateKeys(inventory, plays);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    io.stderr.write(`error: ${redactor.redact(error.message)}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  if (options.insecureHostKeys)
+    io.stderr.write('warning: --insecure-host-keys: host keys are neither checked nor recorded; anyone on the path to a host can pose as it\n');
 
   // First Ctrl-C: no new task starts, steps under way finish (files are written atomically
   // anyway), handlers notified so far stay recorded on the hosts for the next run. Second: leave now.

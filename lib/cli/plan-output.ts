@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimHost } from '../sim/sim.js';
+import { PLAN_MARKER } from './preflight.js';
 
 /**
  * `--plan DIR`: per host, the final content of every file the run created
@@ -9,6 +10,8 @@ import type { SimHost } from '../sim/sim.js';
  * the real values, as they would on the host).
  */
 export async function writePlanOutput(dir: string, hosts: Iterable<SimHost>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, PLAN_MARKER), 'written by stackplay --plan: a later --plan may replace this directory\n');
   for (const sim of hosts) {
     const base = join(dir, sim.name);
     await rm(base, { recursive: true, force: true });

@@ -33,5 +33,25 @@ export class InventoryError extends InputError {
 
 function formatInputError(file: string, line: number, problem: string, text: string | undefined): string {
   const where = line > 0 ? `${file}:${line}` : file;
-  return text === undefined ? `${where}: ${problem}` : `${where}: ${problem}: \`${text}\``;
+  return text === undefined ? `${where}: ${printable(problem)}` : `${where}: ${printable(problem)}: \`${printable(maskSecretAssignments(text))}\``;
+}
+
+/** Control characters as `\xNN`: an inventory must not move the terminal's cursor or colour its output. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** A variable whose name says it holds a secret. */
+export const SECRET_NAME = /pass|secret|token|(?<!ssh_private_)key(?!_file)/i;
+
+/**
+ * `name=value` pairs of secret-named variables with the value masked: an
+ * error echoes the offending line, and the line may hold a password the run
+ * has not learned yet (so the redactor cannot know it).
+ */
+export function maskSecretAssignments(text: string): string {
+  // Each `name=value` runs to the next ` name=` (a host line's next variable) or the end; quotes end a quoted value.
+  return text.replace(/\b([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)("[^"]*"?|'[^']*'?|.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|$)/gs, (whole, name: string, eq: string) =>
+    SECRET_NAME.test(name) ? `${name}${eq}***` : whole,
+  );
 }

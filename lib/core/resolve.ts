@@ -4,7 +4,7 @@ import type { ResolvedPlay } from './executor.js';
 import type { HostContext, Play, Playbook, Role } from './playbook.js';
 import type { SecretStore } from '../inventory/secrets-store.js';
 import { closest } from './typos.js';
-import { HostVars, hostVarsOf } from '../inventory/vars.js';
+import { checkConnectionVars, HostVars, hostVarsOf } from '../inventory/vars.js';
 
 /** Variables read outside roles (connection, simulation, CLI), so never "unread". */
 export const ENGINE_VARIABLES: readonly string[] = [
@@ -15,6 +15,7 @@ export const ENGINE_VARIABLES: readonly string[] = [
   'ansible_private_key_file',
   'stackplay_known_hosts',
   'stackplay_connect_timeout',
+  'stackplay_host_key_checking',
   'stackplay_connect_retries',
   'stackplay_state_dir',
   'ansible_become',
@@ -41,6 +42,21 @@ function checkTypos(contexts: Iterable<HostContext>): void {
     if (read.has(name)) continue;
     const suggestion = closest(name, read);
     if (suggestion !== undefined) throw new InputError(at.file, at.line, `unknown variable ${name} (did you mean ${suggestion}?)`, name);
+  }
+}
+
+/** Each host's connection variables have their type, and no two hosts share an address. */
+function checkConnections(contexts: Iterable<HostContext>): void {
+  const byAddress = new Map<string, string>();
+  for (const ctx of contexts) {
+    if (isImplicitLocalhost(ctx.inventory, ctx.host)) continue;
+    const address = checkConnectionVars(ctx.vars);
+    const other = byAddress.get(address);
+    if (other !== undefined) {
+      const at = ctx.vars.values.get('ansible_host')?.source ?? ctx.vars.declaredAt;
+      throw new InputError(at.file, at.line, `hosts ${other} and ${ctx.host} have the same address and port (${address})`);
+    }
+    byAddress.set(address, ctx.host);
   }
 }
 
@@ -88,9 +104,24 @@ export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: S
     const selected = hosts.filter((h) => !allowed || allowed.has(h));
     return {
       name: play.name,
-      hosts: new Map(selected.map((h): [string, readonly Role[]] => [h, play.roles.map((role) => role(contextFor(h)))])),
+      hosts: new Map(selected.map((h): [string, readonly Role[]] => [h, play.roles.map((role) => instantiate(role, contextFor(h)))])),
     };
   });
   checkTypos(contexts.values());
+  checkConnections(contexts.values());
   return plays;
+}
+
+/**
+ * A role for one host. A role that refuses what the inventory gave it (a
+ * host name that is no system host name, a device path it cannot use) throws
+ * while building its tasks: that is bad input, reported at the host's line.
+ */
+function instantiate(role: (ctx: HostContext) => Role, ctx: HostContext): Role {
+  try {
+    return role(ctx);
+  } catch (error) {
+    if (error instanceof InputError || !(error instanceof Error)) throw error;
+    throw new InputError(ctx.vars.declaredAt.file, ctx.vars.declaredAt.line, `host ${ctx.host}: ${error.message}`);
+  }
 }

@@ -7,7 +7,7 @@
  * silently picks a winner: every such case is a mistake that should stop the
  * run before any host is contacted, with the file and line to fix.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { InventoryError } from '../core/errors.js';
 
 /** Where a value was defined. Line is 1-based; 0 means implicit (e.g. the built-in `all` group). */
@@ -154,8 +154,13 @@ function expandHostRange(pattern: string, fail: Fail): string[] {
   const head = pattern.slice(0, open);
   const body = pattern.slice(open + 1, close);
   const tails = expandHostRange(pattern.slice(close + 1), fail);
-  return rangeItems(body, pattern, fail).flatMap((item) => tails.map((tail) => head + item + tail));
+  const items = rangeItems(body, pattern, fail);
+  if (items.length * tails.length > MAX_RANGE_HOSTS) fail(`host range makes ${items.length * tails.length} hosts, more than ${MAX_RANGE_HOSTS}`, pattern);
+  return items.flatMap((item) => tails.map((tail) => head + item + tail));
 }
+
+/** More hosts than one range could mean: a typo (`[0:9999999]`) must not exhaust memory. */
+export const MAX_RANGE_HOSTS = 10_000;
 
 function rangeItems(body: string, pattern: string, fail: Fail): string[] {
   const parts = body.split(':');
@@ -172,6 +177,7 @@ function rangeItems(body: string, pattern: string, fail: Fail): string[] {
   const from = Number(beg);
   const to = Number(end);
   if (from > to) fail('host range start is after its end', pattern);
+  if (Math.floor((to - from) / step) + 1 > MAX_RANGE_HOSTS) fail(`host range makes more than ${MAX_RANGE_HOSTS} hosts`, pattern);
   const items: string[] = [];
   for (let n = from; n <= to; n += step) items.push(String(n).padStart(width, '0'));
   return items;
@@ -228,6 +234,13 @@ class IniParser {
     const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
     lines.forEach((raw, i) => {
       this.lineNo = i + 1;
+      // A carriage return, NUL or escape in a value would reach config files, command lines and terminals.
+      const control = /[\x00-\x08\x0a-\x1f\x7f]/.exec(raw);
+      if (control)
+        this.fail(
+          `control character \\x${control[0].charCodeAt(0).toString(16).padStart(2, '0')} in the inventory (names and values are one line of text)`,
+          raw.trim(),
+        );
       this.parseLine(raw.trim());
     });
     return this.finish();
@@ -302,6 +315,9 @@ class IniParser {
     if (!HOST_NAME.test(name)) {
       this.fail(`invalid host name '${name}' (use letters, digits, '.', '_' and '-')`, spec);
     }
+    // Host names become system host names and /etc/hosts entries (RFC 1123 limits).
+    if (name.length > 253 || name.split('.').some((label) => label.length > 63))
+      this.fail(`host name too long (at most 63 characters between dots, 253 in all)`, spec.length > 80 ? `${spec.slice(0, 80)}…` : spec);
     if (RESERVED.has(name)) this.fail(`'${name}' is a built-in group name and cannot be a host`, spec);
   }
 
@@ -562,8 +578,12 @@ export function parseInventory(text: string, file: string): Inventory {
 export async function loadInventory(path: string): Promise<Inventory> {
   let text: string;
   try {
+    // A FIFO or `-i <(…)` would hang or vanish after one read, and the secrets file lives beside the inventory.
+    const info = await stat(path);
+    if (!info.isFile() && !info.isDirectory()) throw new InventoryError(path, 0, 'inventory is not a regular file (give the path of an INI file)');
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof InventoryError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InventoryError(path, 0, 'inventory file not found');
     if (code === 'EISDIR') throw new InventoryError(path, 0, 'inventory is a directory; only INI files are supported');

@@ -37,6 +37,10 @@ export class HostVars {
     return this.values.get(name)?.value;
   }
 
+  bad(name: string, problem: string): InputError {
+    return this.#bad(name, problem);
+  }
+
   #bad(name: string, problem: string): InputError {
     const v = this.values.get(name);
     const at = v?.source ?? this.declaredAt;
@@ -81,10 +85,63 @@ export class HostVars {
   /** A value that must look like an IPv4 address. */
   ipv4(name: string, fallback?: string): string {
     const value = this.str(name, fallback);
-    const parts = value.split('.');
-    if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw this.#bad(name, 'must be an IPv4 address');
+    if (!isIpv4(value)) throw this.#bad(name, 'must be an IPv4 address');
     return value;
   }
+
+  /** An IPv4 address or a DNS name. */
+  address(name: string, fallback?: string): string {
+    const value = this.str(name, fallback);
+    if (!isAddress(value)) throw this.#bad(name, 'must be an IPv4 address or a DNS name');
+    return value;
+  }
+
+  /** A list of IPv4 addresses or DNS names (comma- or space-separated). */
+  addresses(name: string, fallback: readonly string[] = []): string[] {
+    const list = this.list(name, fallback);
+    const bad = list.find((a) => !isAddress(a));
+    if (bad !== undefined) throw this.#bad(name, `must list IPv4 addresses or DNS names (not ${JSON.stringify(bad)})`);
+    return list;
+  }
+
+  /** A value matching `pattern` (described for the error), e.g. a region name. */
+  matching(name: string, pattern: RegExp, description: string, fallback?: string): string {
+    const value = this.str(name, fallback);
+    if (!pattern.test(value)) throw this.#bad(name, `must be ${description}`);
+    return value;
+  }
+}
+
+function isIpv4(value: string): boolean {
+  const parts = value.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** An IPv4 address, or a DNS name that is not a malformed address (`999.1.1.1`). */
+function isAddress(value: string): boolean {
+  if (/^[\d.]+$/.test(value)) return isIpv4(value);
+  return value.length <= 253 && value.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
+}
+
+/**
+ * The connection variables of a host, checked before any connection (a bad
+ * one would otherwise be found only after login, or hang the run); returns
+ * the address the host is reached at.
+ */
+export function checkConnectionVars(vars: HostVars): string {
+  const address = vars.address('ansible_host', vars.host);
+  const port = vars.int('ansible_port', 22);
+  if (port < 1 || port > 65535) throw vars.bad('ansible_port', 'must be 1 to 65535');
+  vars.bool('ansible_become', false);
+  for (const [name, min] of [
+    ['stackplay_connect_timeout', 1],
+    ['stackplay_connect_retries', 0],
+  ] as const) {
+    if (vars.opt(name) !== undefined && vars.int(name) < min) throw vars.bad(name, `must be at least ${min}`);
+  }
+  if (vars.opt('stackplay_init') !== undefined) vars.oneOf('stackplay_init', ['systemd', 'upstart', 'sysv']);
+  vars.oneOf('stackplay_host_key_checking', ['accept-new', 'strict'], 'accept-new');
+  return `${address}:${port}`;
 }
 
 export function hostVarsOf(inventory: Inventory, host: string): HostVars {

@@ -50,7 +50,7 @@ export function common(ctx: HostContext) {
   const repo = openstackRepo(core.release, core.osFamily);
   const everyHost = [...ctx.inventory.hosts.keys()].map((name) => {
     const v = hostVarsOf(ctx.inventory, name);
-    return { address: v.str('management_ip', v.str('ansible_host', name)), names: [name] };
+    return { address: v.has('management_ip') ? v.ipv4('management_ip') : v.address('ansible_host', name), names: [name] };
   });
 
   const repoTasks: Task[] =
@@ -75,7 +75,7 @@ export function common(ctx: HostContext) {
         content: timeSyncConfig(
           ts.kind,
           isController,
-          ctx.vars.list('ntp_servers', ['0.pool.ntp.org', '1.pool.ntp.org']),
+          ctx.vars.addresses('ntp_servers', ['0.pool.ntp.org', '1.pool.ntp.org']),
           core.controllerAddress,
           ctx.vars.str('ntp_allow', '0.0.0.0/0'),
         ),

@@ -61,7 +61,10 @@ export function dashboardSettings(o: OpenStackHost): PythonSetting[] {
     });
   }
   // Seed 004 uses "Asia/Shanghai"; seed 003's "Asia/ShangHai" is no zoneinfo name. The guides leave it to the site.
-  settings.push({ name: 'TIME_ZONE', value: vars.str('time_zone', 'UTC') });
+  settings.push({
+    name: 'TIME_ZONE',
+    value: vars.matching('time_zone', /^[A-Za-z0-9_+-]+(?:\/[A-Za-z0-9_+-]+){0,2}$/, 'a time zone name such as Europe/Zurich', 'UTC'),
+  });
   return settings;
 }
 
