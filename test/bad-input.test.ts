@@ -320,6 +320,12 @@ const CASES: readonly Case[] = [
   },
   { name: '#12 --tags naming no task', args: ['--tags', 'nosuchtag'], error: /--tags: no task of this run has tag nosuchtag/ },
   { name: '#12 --skip-tags naming no task', args: ['--skip-tags', 'config,nosuchtag'], error: /--skip-tags: no task of this run has tag nosuchtag/ },
+  {
+    name: '#8 libvirt_qemu_namespaces naming no namespace qemu.conf knows',
+    inventory: set('libvirt_qemu_namespaces', 'mount,net'),
+    at: 'libvirt_qemu_namespaces=',
+    error: 'libvirt_qemu_namespaces may only list mount (not "net")',
+  },
   { name: '#12 an inventory without hosts', inventory: () => '[all:vars]\nopenstack_release=juno\n', error: 'the inventory has no hosts' },
 ];
 

@@ -288,7 +288,12 @@ export async function runPlaybook(
     process.off('SIGINT', onSigint);
   }
   reporter.recap(outcome);
-  if (options.json) await writeJson(options.json, book, options, outcome, reporter, redactor, startedAt);
+  if (options.json) {
+    // Checked before the run; should it fail now all the same, the run's own exit code still tells what happened on the hosts.
+    await writeJson(options.json, book, options, outcome, reporter, redactor, startedAt).catch((error: unknown) =>
+      io.stderr.write(`error: cannot write ${options.json}: ${error instanceof Error ? error.message : String(error)}\n`),
+    );
+  }
   return interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
 }
 

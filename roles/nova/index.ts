@@ -314,7 +314,10 @@ function libvirtDaemons(o: OpenStackHost): readonly Daemon[] {
   const plat = novaPlatform(o.release, o.family);
   if (!o.ctx.vars.has('libvirt_qemu_namespaces')) return plat.libvirt;
   const namespaces = o.ctx.vars.list('libvirt_qemu_namespaces');
-  const value = namespaces.length === 0 ? '[]' : `[ ${namespaces.map((n) => `"${n.replace(/[^a-z]/g, '')}"`).join(', ')} ]`;
+  // qemu.conf knows one namespace, "mount"; anything else is a mistake to report, not to rewrite.
+  const unknown = namespaces.find((n) => n !== 'mount');
+  if (unknown !== undefined) throw o.ctx.vars.bad('libvirt_qemu_namespaces', `may only list mount (not ${JSON.stringify(unknown)})`);
+  const value = namespaces.length === 0 ? '[]' : `[ ${namespaces.map((n) => `"${n}"`).join(', ')} ]`;
   return plat.libvirt.map((d) =>
     d.service === 'libvirtd' ? { ...d, config: [...(d.config ?? []), { path: QEMU_CONF, settings: { namespaces: value } }] } : d,
   );
