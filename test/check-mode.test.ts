@@ -14,7 +14,7 @@ import { SecretStore } from '../lib/inventory/secrets-store.js';
 import { simulatedHosts, type SimulatedHosts } from '../lib/sim/hosts.js';
 import { site } from '../playbooks/site.js';
 import { inventoryWith } from './support/golden.js';
-import { compareCheck, taskKey } from './support/check-compare.js';
+import { compareCheck, taskKey, unexplainedWouldRun } from './support/check-compare.js';
 
 /**
  * Check mode follows its own predictions (issue 12), proven on simulated
@@ -113,14 +113,8 @@ describe('check mode follows its own predictions (simulated hosts)', function ()
     expect(cmp.predicted).to.deep.equal(cmp.changed);
     expect(cmp.changed.length, 'the change restarts glance').to.be.greaterThan(0);
     expect(cmp.changed.some((k) => k.includes('handler: service glance-api restarted'))).to.equal(true);
-    // What stays unknown is only what running tells: migrations (db sync), and the handlers only they notify.
-    const migrations = new Set(check.results.filter((r) => r.module === 'migration').map((r) => r.task));
-    expect(
-      check.results
-        .filter((r) => r.status === 'would-run')
-        .filter((r) => !(r.module === 'migration' || [...migrations].some((m) => r.reason === `runs if "${m}" changes something`)))
-        .map(taskKey),
-    ).to.deep.equal([]);
+    // What stays unknown is only what running tells (migrations, commands with changedWhen) and the handlers only they notify.
+    expect(unexplainedWouldRun(check.results)).to.deep.equal([]);
   });
 });
 

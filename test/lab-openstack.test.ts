@@ -5,7 +5,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
 import { labCli, onLabHost } from './support/lab-host.js';
-import { compareCheck, taskKey } from './support/check-compare.js';
+import { compareCheck, taskKey, unexplainedWouldRun } from './support/check-compare.js';
 import type { TaskResult } from '../lib/core/executor.js';
 
 /**
@@ -150,14 +150,6 @@ function stateDiff(before: Record<string, string>, after: Record<string, string>
 }
 
 const unchanged = Object.fromEntries(HOSTS.map(([name]) => [name, []]));
-
-/** Tasks check mode reported would-run that are neither migrations nor handlers only a migration notified. */
-function unexplainedWouldRun(results: Result[]): string[] {
-  const migrations = results.filter((r) => r.module === 'migration').map((r) => r.task);
-  return results
-    .filter((r) => r.status === 'would-run' && r.module !== 'migration' && !migrations.some((m) => r.reason === `runs if "${m}" changes something`))
-    .map((r) => `${taskKey(r)}: ${r.reason}`);
-}
 
 const changedOf = (results: Result[]) =>
   results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);

@@ -111,7 +111,7 @@ export class Reporter {
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
     } else if (r.status === 'would-run') {
       // What would run (its summary names the command) and why its outcome cannot be predicted; the steps at -v, whole at -vv.
-      const what = r.summary && r.summary !== r.task ? `: ${r.summary}` : '';
+      const what = r.summary && r.summary !== r.task ? `: ${firstLine(r.summary)}` : '';
       this.#print(`${c.magenta('would run:')} ${label}${what}${r.reason ? c.dim(` — ${r.reason}`) : ''}`);
       if (v >= 1) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${v >= 2 ? s.split('\n').join('\n      ') : firstLine(s)}`));
       if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());

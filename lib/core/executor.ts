@@ -361,6 +361,7 @@ async function runTask(
   } catch (error) {
     if (error instanceof UnreachableError) throw error;
     // Check mode, after predicted changes: what it reads is not there yet, or not as the run would leave it.
+    predicted?.takeUncertain();
     if (predicted?.anyPredicted) {
       const notes = predicted.takeNotes();
       return finish({ status: 'would-run', reason: `cannot predict: ${messageOf(error)}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}` });
@@ -368,9 +369,13 @@ async function runTask(
     return fail({ error: messageOf(error) });
   }
 
+  const uncertain = predicted?.takeUncertain() ?? [];
   if (plan.action === 'none') {
     const notes = predicted?.takeNotes() ?? [];
-    return finish({ status: plan.skipped ? 'skipped' : 'ok', reason: notes.length > 0 ? `${plan.reason}; ${notes.join('; ')}` : plan.reason });
+    const reason = notes.length > 0 ? `${plan.reason}; ${notes.join('; ')}` : plan.reason;
+    // Check mode: nothing to do on the host as it is now, but the packages this run installs may change that.
+    if (uncertain.length > 0 && !plan.skipped) return finish({ status: 'would-run', reason: `${reason} now, but ${uncertain.join('; ')}` });
+    return finish({ status: plan.skipped ? 'skipped' : 'ok', reason });
   }
   const steps = plan.steps.map(describeStep);
   const diffs = plan.action === 'change' ? (plan.diffs ?? []) : [];

@@ -58,6 +58,8 @@ export class HostPrediction {
   readonly #routed = new WeakMap<Http, Http>();
   /** What the overlay answered that the real host could not, since last taken: said with the task's result. */
   #notes: string[] = [];
+  /** Why real answers read since last taken may not hold once the predicted installs ran. */
+  #uncertain: string[] = [];
 
   constructor(host: string, world: Prediction) {
     this.#world = world;
@@ -89,6 +91,13 @@ export class HostPrediction {
     const notes = this.#notes;
     this.#notes = [];
     return notes;
+  }
+
+  /** Why the task just gathered might find the host otherwise than its facts say (packages this run installs); taken once. */
+  takeUncertain(): readonly string[] {
+    const uncertain = this.#uncertain;
+    this.#uncertain = [];
+    return uncertain;
   }
 
   /** Lays the steps' effects on the overlay. Predicting never fails: a step whose effect is not modelled leaves it as it is. */
@@ -138,7 +147,11 @@ export class HostPrediction {
       // A simulation that cannot answer reads nothing useful: the real answer stands.
     }
     if ([...reads].some((k) => tracker.isPredicted(k))) return fact.simulate(overlay);
-    if (value) return value.real;
+    if (value) {
+      const why = this.installing ? fact.mayChangeByInstall?.(value.real) : undefined;
+      if (why !== undefined) this.#uncertain.push(why);
+      return value.real;
+    }
     if (!this.installing) throw failure;
     this.#notes.push(`predicted from what this run would install (the host cannot answer yet: ${firstLine(failure)})`);
     return fact.simulate(overlay);

@@ -24,6 +24,12 @@ export interface ShellFact<T> {
    * fact that reads a prediction is answered from the predictions alone.
    */
   absorb?(host: SimHost, value: T): void;
+  /**
+   * Check mode, when this run would install packages: why this real answer may
+   * not hold by the time the task runs (a path absent now that a package may
+   * create), or undefined. A task that then plans no change would run instead.
+   */
+  mayChangeByInstall?(value: T): string | undefined;
 }
 
 export type Http = (request: HttpRequest) => Promise<HttpResponse>;

@@ -50,6 +50,7 @@ else echo absent; fi`,
       if (info === null) host.files.delete(path);
       else host.files.set(path, { ...info });
     },
+    mayChangeByInstall: (info) => (info === null ? `a package this run installs may create ${path}` : undefined),
   };
 }
 

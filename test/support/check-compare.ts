@@ -18,6 +18,25 @@ const keysWith = (results: readonly TaskResult[], statuses: readonly TaskResult[
     .map(taskKey)
     .sort();
 
+export const UNKNOWN_OUTCOME = 'outcome is known only by running it';
+
+/**
+ * Check-mode results reported would-run for another reason than that their
+ * outcome is known only by running them (migrations, commands with
+ * `changedWhen`) or that only such a task notified them: each an unpredicted spot.
+ */
+export function unexplainedWouldRun(results: readonly TaskResult[]): string[] {
+  const unknown = new Set(results.filter((r) => r.status === 'would-run' && r.reason === UNKNOWN_OUTCOME).map((r) => `${r.host} ${r.role} ${r.task}`));
+  return results
+    .filter((r) => r.status === 'would-run' && r.reason !== UNKNOWN_OUTCOME)
+    .filter(
+      (r) =>
+        !/^runs if "(.*)" changes something$/.test(r.reason ?? '') ||
+        !unknown.has(`${r.host} ${r.role} ${/^runs if "(.*)" changes/.exec(r.reason ?? '')?.[1]}`),
+    )
+    .map((r) => `${taskKey(r)}: ${r.reason}`);
+}
+
 /** What a check run predicted against what the real run after it did, task by task. */
 export function compareCheck(check: readonly TaskResult[], real: readonly TaskResult[]): CheckComparison {
   const changed = keysWith(real, ['changed']);
