@@ -25,9 +25,9 @@ import type { TaskResult } from '../lib/core/executor.js';
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
  * is already up. It brings up its own lab and takes it down. On this
- * machine (2 CPUs) with empty package and base-image caches: 18 minutes
- * (first run 14.4, second 1.0, the glance_workers pair 1.7); an Ansible
- * benchmark beside it stretched that to 56.
+ * machine (2 CPUs), 2026-12-05: 20 minutes (the fresh --check of the site and
+ * of 14 roles 9 s, first run 16.7 min, second 1.0, the glance_workers check,
+ * run and re-run 1.9); an Ansible benchmark beside it once stretched it to 56.
  */
 const INVENTORY = 'hosts/lab.ini';
 const SECRETS = 'hosts/lab.secrets.ini';
