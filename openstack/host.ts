@@ -17,6 +17,16 @@ import { coreVars, RELEASE, type CoreVars, type OsFamily, type Release, type Rel
  * as data per release.
  */
 
+/** A service whose config files hold its passwords, named as its system group (the same on every OS family). */
+export type ServiceGroup = 'keystone' | 'glance' | 'nova' | 'placement' | 'neutron' | 'cinder' | 'heat' | 'ceilometer';
+
+/** Mode and ownership of a config file that holds secrets (database URLs, service passwords, tokens). */
+export interface SecretFileAttributes {
+  readonly mode: string;
+  readonly owner: string;
+  readonly group: ServiceGroup;
+}
+
 export interface EndpointUrls {
   readonly publicUrl: string;
   readonly internalUrl: string;
@@ -163,6 +173,17 @@ export class OpenStackHost {
     const c = this.controller;
     if (this.release === 'zed') return { publicUrl: `http://${c}:5000/v3/`, internalUrl: `http://${c}:5000/v3/`, adminUrl: `http://${c}:5000/v3/` };
     return { publicUrl: `http://${c}:5000/v2.0`, internalUrl: `http://${c}:5000/v2.0`, adminUrl: `http://${c}:35357/v2.0` };
+  }
+
+  /**
+   * Mode and owner of a service's config file that holds secrets: root writes it, the service's group
+   * reads it, others nothing, as the packages ship them (RDO's `%attr(0640, root, nova)`, Debian's and
+   * Ubuntu's postinsts `root:nova`). Given to every `ini` of such a file, so each run corrects a file
+   * the package or an earlier run left root:root 0644. The group has the service's name on Ubuntu,
+   * Debian and CentOS alike; a family where it differs would get a column in `OS` (platform.ts).
+   */
+  secretFile(group: ServiceGroup): SecretFileAttributes {
+    return { mode: '0640', owner: 'root', group };
   }
 
   /** Same URL on all three interfaces, e.g. `http://controller:9292`. */

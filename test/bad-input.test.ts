@@ -370,3 +370,22 @@ describe('bad input stops the run before any host is contacted (exit 5, file:lin
     });
   });
 });
+
+describe('--insecure-host-keys (issue 13 #11)', () => {
+  it('warns that host keys are neither checked nor recorded', async function () {
+    this.timeout(60_000);
+    const dir = await mkdtemp(join(tmpdir(), 'sp-insecure-'));
+    try {
+      const file = join(dir, 'i.ini');
+      await writeFile(file, SEED.replace('[all:vars]', '[all:vars]\nstackplay_connect_retries=0'));
+      const out = sink();
+      const err = sink();
+      // The hosts do not resolve: the run ends unreachable (4), after the warning.
+      const code = await runPlaybook(site, ['-i', file, '--insecure-host-keys', '--limit', 'controller'], { stdout: out.stream, stderr: err.stream });
+      expect(code, err.text() + out.text()).to.equal(4);
+      expect(err.text()).to.contain('warning: --insecure-host-keys: host keys are neither checked nor recorded');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

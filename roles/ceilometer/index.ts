@@ -90,7 +90,7 @@ export function ceilometerController(ctx: HostContext) {
     ...serviceRegistration(o, { name: 'ceilometer', type: 'metering', description: 'Telemetry', urls: o.sameUrls(`http://${o.controller}:8777`) }),
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
     ini(
-      { path: CONF, settings: mergeSections({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)) },
+      { path: CONF, settings: mergeSections({ database: { connection: mongoConnection(o) } }, ceilometerConf(o, rel)), ...o.secretFile('ceilometer') },
       { notify: daemons.map((d) => d.daemon), tags: ['config'] },
     ),
     ...daemons.map(({ name }) => service({ name, state: 'started', enabled: true })),
@@ -106,7 +106,7 @@ export function ceilometerCompute(ctx: HostContext) {
     restartAgent: service({ name: platform.computeService, state: 'restarted' }),
   }).tasks([
     o.packages(platform.computePackages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: ceilometerConf(o, rel) }, { notify: ['restartAgent'], tags: ['config'] }),
+    ini({ path: CONF, settings: ceilometerConf(o, rel), ...o.secretFile('ceilometer') }, { notify: ['restartAgent'], tags: ['config'] }),
     service({ name: platform.computeService, state: 'started', enabled: true }),
   ]);
 }

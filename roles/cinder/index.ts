@@ -74,7 +74,7 @@ export function cinderController(ctx: HostContext) {
     restartApi: service({ name: platform.apiService, state: 'restarted' }),
   }).tasks([
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: commonCinderConf(o) }, { notify: ['restartScheduler', 'restartApi'], tags: ['config'] }),
+    ini({ path: CONF, settings: commonCinderConf(o), ...o.secretFile('cinder') }, { notify: ['restartScheduler', 'restartApi'], tags: ['config'] }),
     ...serviceDatabase(o, 'cinder'),
     dbSync(
       {
@@ -151,7 +151,7 @@ export function cinderStorage(ctx: HostContext) {
     // Seed 004 §12.2: without the filter, LVM on the node scans (and caches) the LVs inside tenants' volumes.
     lvmConf({ section: 'devices', key: 'filter', value: lvmAcceptFilter(accept) }, { tags: ['lvm'] }),
     o.packages(platform.storagePackages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: storageCinderConf(o) }, { notify: ['restartVolume'], tags: ['config'] }),
+    ini({ path: CONF, settings: storageCinderConf(o), ...o.secretFile('cinder') }, { notify: ['restartVolume'], tags: ['config'] }),
     ...services.map((name) => service({ name, state: 'started', enabled: true })),
     ...(platform.sqliteLeftover ? [absentFile('/var/lib/cinder/cinder.sqlite')] : []),
   ]);

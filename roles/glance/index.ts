@@ -55,8 +55,10 @@ export function glance(ctx: HostContext) {
     restartGlanceRegistry: service({ name: plat.registryService, state: 'restarted' }),
   }).tasks([
     o.packages(plat.packages, { tags: ['packages'] }),
-    ini({ path: API_CONF, settings: glanceApiSettings(o) }, { notify: ['restartGlanceApi'], tags: ['config'] }),
-    ...(registry ? [ini({ path: REGISTRY_CONF, settings: glanceCommonSettings(o) }, { notify: ['restartGlanceRegistry'], tags: ['config'] })] : []),
+    ini({ path: API_CONF, settings: glanceApiSettings(o), ...o.secretFile('glance') }, { notify: ['restartGlanceApi'], tags: ['config'] }),
+    ...(registry
+      ? [ini({ path: REGISTRY_CONF, settings: glanceCommonSettings(o), ...o.secretFile('glance') }, { notify: ['restartGlanceRegistry'], tags: ['config'] })]
+      : []),
     ...serviceDatabase(o, 'glance'),
     // Seed 003: as the glance user, or the logs it creates belong to root and glance cannot start.
     dbSync({ service: 'glance', user: 'glance', command: sh`glance-manage db_sync` }, { tags: ['database'] }),

@@ -53,7 +53,7 @@ export function heat(ctx: HostContext) {
     restartEngine: service({ name: platform.engineService, state: 'restarted' }),
   }).tasks([
     o.packages(platform.packages, { tags: ['packages'] }),
-    ini({ path: CONF, settings: heatConf(o) }, { notify: ['restartApi', 'restartCfn', 'restartEngine'], tags: ['config'] }),
+    ini({ path: CONF, settings: heatConf(o), ...o.secretFile('heat') }, { notify: ['restartApi', 'restartCfn', 'restartEngine'], tags: ['config'] }),
     ...serviceDatabase(o, 'heat'),
     dbSync(
       { service: 'heat', user: 'heat', command: sh`heat-manage db_sync`, fingerprint: versionCommand(sh`heat-manage db_version`) },

@@ -247,7 +247,7 @@ export function keystone(ctx: HostContext) {
     ...before,
     o.packages([...p.packages, ...(p.web?.packages ?? [])], tags),
     // Holds the admin token and the database password: root and the keystone group only.
-    ini({ path: '/etc/keystone/keystone.conf', settings: keystoneConf(o), mode: '0640', owner: 'root', group: 'keystone' }, restart),
+    ini({ path: '/etc/keystone/keystone.conf', settings: keystoneConf(o), ...o.secretFile('keystone') }, restart),
     ...web,
     ...serviceDatabase(o, 'keystone'),
     // Seed 003: as the keystone user, or its log files end up owned by root and keystone cannot start.

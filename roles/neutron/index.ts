@@ -152,10 +152,16 @@ function neutronRole(h: NeutronHost) {
   config.push(
     o.release === 'juno' && parts.server
       ? iniFromFact(
-          { path: PATHS.neutronConf, fact: serviceTenantId(o), settings: (id: string) => neutronConf(h, id), sections: Object.keys(neutronConf(h, '')) },
+          {
+            path: PATHS.neutronConf,
+            fact: serviceTenantId(o),
+            settings: (id: string) => neutronConf(h, id),
+            sections: Object.keys(neutronConf(h, '')),
+            ...o.secretFile('neutron'),
+          },
           confOptions,
         )
-      : ini({ path: PATHS.neutronConf, settings: neutronConf(h, '') }, confOptions),
+      : ini({ path: PATHS.neutronConf, settings: neutronConf(h, ''), ...o.secretFile('neutron') }, confOptions),
   );
   config.push(ini({ path: PATHS.ml2, settings: ml2Conf(h) }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }));
   // Seed 003: the services read /etc/neutron/plugin.ini on CentOS (also the Juno/Liberty RDO guides).
@@ -170,7 +176,7 @@ function neutronRole(h: NeutronHost) {
     const mtu = dnsmasqMtu(h);
     // Juno guide (GRE, 1454) and Liberty guide (VXLAN, 1450): lower the instances' MTU by the tunnel overhead.
     if (mtu !== null) config.push(file({ path: PATHS.dnsmasq, content: `dhcp-option-force=26,${mtu}\n` }, { notify: ['restartDhcp'], tags: ['config'] }));
-    config.push(ini({ path: PATHS.metadata, settings: metadataConf(h) }, { notify: ['restartMetadata'], tags: ['config'] }));
+    config.push(ini({ path: PATHS.metadata, settings: metadataConf(h), ...o.secretFile('neutron') }, { notify: ['restartMetadata'], tags: ['config'] }));
   }
   if (lbaasAgent) config.push(ini({ path: PATHS.lbaasAgent, settings: lbaasAgentConf(h) }, { notify: ['restartLbaas'], tags: ['config', 'lbaas'] }));
   if (h.lbaas && parts.server) config.push(ini({ path: PATHS.lbaasConf, settings: lbaasConf() }, { notify: ['restartServer'], tags: ['config', 'lbaas'] }));

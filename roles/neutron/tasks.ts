@@ -13,7 +13,15 @@ import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
 
 /** Like `ini`, with settings computed from a fact read in the same round (e.g. an id from keystone). */
 export function iniFromFact<T, H extends string = never>(
-  args: { readonly path: string; readonly fact: ApiFact<T>; readonly settings: (value: T) => IniSections; readonly sections: readonly string[] },
+  args: {
+    readonly path: string;
+    readonly fact: ApiFact<T>;
+    readonly settings: (value: T) => IniSections;
+    readonly sections: readonly string[];
+    readonly mode?: string;
+    readonly owner?: string;
+    readonly group?: string;
+  },
   options?: TaskOptions<H>,
 ): Task<H> {
   return makeTask({
@@ -25,7 +33,7 @@ export function iniFromFact<T, H extends string = never>(
       const settings = toIniSettings(args.settings(value as T));
       const before = current?.type === 'file' ? current.content : '';
       const { text } = editIni(before, settings);
-      return planContent(args.path, current, text, {}, `${settings.length} option(s) already set`);
+      return planContent(args.path, current, text, args, `${settings.length} option(s) already set`);
     },
   });
 }

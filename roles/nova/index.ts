@@ -220,7 +220,7 @@ export function placement(ctx: HostContext) {
   if (!p) return role.tasks([]);
   return role.tasks([
     o.packages(p.packages, { tags: ['packages'] }),
-    ini({ path: PLACEMENT_CONF, settings: placementSettings(o) }, { notify: ['restartPlacement'], tags: ['config'] }),
+    ini({ path: PLACEMENT_CONF, settings: placementSettings(o), ...o.secretFile('placement') }, { notify: ['restartPlacement'], tags: ['config'] }),
     ...serviceDatabase(o, 'placement'),
     dbSync({ service: 'placement', user: 'placement', command: sh`placement-manage db sync` }, { tags: ['database'] }),
     ...serviceRegistration(o, {
@@ -277,7 +277,7 @@ export function novaController(ctx: HostContext) {
           ),
         ]
       : []),
-    ini({ path: NOVA_CONF, settings }, { notify: ['restartNova'], tags: ['config'] }),
+    ini({ path: NOVA_CONF, settings, ...o.secretFile('nova') }, { notify: ['restartNova'], tags: ['config'] }),
     ...(alsoCompute
       ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })]
       : []),
@@ -353,7 +353,7 @@ export function novaCompute(ctx: HostContext) {
     ...libvirt.flatMap((d) => daemonConfig(d, { notify: ['restartLibvirt'], tags: ['config'] })),
     ...libvirt.map((d) => daemon(d, { tags: ['services'] })),
     flushHandlers(),
-    ini({ path: NOVA_CONF, settings: novaSettings(o, 'compute') }, { notify: ['restartNovaCompute'], tags: ['config'] }),
+    ini({ path: NOVA_CONF, settings: novaSettings(o, 'compute'), ...o.secretFile('nova') }, { notify: ['restartNovaCompute'], tags: ['config'] }),
     virtSettings({ path: plat.virtConfig, virtType, computeDriver: computeDriver(o) }, { notify: ['restartNovaCompute'], tags: ['config'] }),
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
     service({ name: plat.computeService, state: 'started', enabled: true }, { tags: ['services'] }),

@@ -10,10 +10,19 @@ import { resolvePlaybook } from '../../lib/core/resolve.js';
 import { Redactor } from '../../lib/core/secret.js';
 import { SecretStore } from '../../lib/inventory/secrets-store.js';
 
+/** Mode (four octal digits), owner and group of a file as the plan leaves it. */
+export interface FileAttributes {
+  readonly mode: string;
+  readonly owner: string;
+  readonly group: string;
+}
+
 /** What `--plan` would write for one host, in memory. */
 export interface HostPlan {
   /** Final content of every file the run created or changed. */
   readonly files: ReadonlyMap<string, string>;
+  /** Mode, owner and group of every file in `files`. */
+  readonly attributes: ReadonlyMap<string, FileAttributes>;
   readonly commands: readonly string[];
   /** section → key → value of an INI file in `files` (throws when the file was not written). */
   ini(path: string): Map<string, Map<string, string | null>>;
@@ -48,13 +57,17 @@ export async function planSite(book: Playbook, inventory: string, options: { lim
     const hosts = new Map<string, HostPlan>();
     for (const [name, h] of sim.hosts) {
       const files = new Map<string, string>();
+      const attributes = new Map<string, FileAttributes>();
       for (const path of h.touched) {
         const e = h.files.get(path);
-        if (e?.type === 'file') files.set(path, e.content);
+        if (e?.type !== 'file') continue;
+        files.set(path, e.content);
+        attributes.set(path, { mode: e.mode, owner: e.owner, group: e.group });
       }
       const commands = [...h.log];
       hosts.set(name, {
         files,
+        attributes,
         commands,
         ini(path) {
           const text = files.get(path);
