@@ -6,7 +6,7 @@ import type { ResolvedPlay } from '../core/executor.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { hostVarsOf } from '../inventory/vars.js';
 import { isImplicitLocalhost } from '../core/resolve.js';
-import { passwordProblem } from '../inventory/password.js';
+import { passwordProblem, privateModeProblem } from '../inventory/secret-input.js';
 
 /**
  * What the command line asks for, checked before any host is touched: a
@@ -103,7 +103,8 @@ export function checkPrivateKeys(inventory: Inventory, plays: readonly ResolvedP
       if (error instanceof InputError) throw error;
       throw vars.bad(name, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
-    if ((mode & 0o077) !== 0) throw vars.bad(name, `${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`);
+    const exposed = privateModeProblem(mode);
+    if (exposed) throw vars.bad(name, `${path} ${exposed}`);
   }
 }
 

@@ -140,21 +140,23 @@ export class HostPrediction {
     }
     // Every real answer is kept (around predictions), so later predictions build on the host as it is: a rewritten file keeps its mode.
     if (value && fact.absorb) tracker.absorbing(() => fact.absorb!(overlay, value.real));
+    let simulated: { readonly answer: T } | undefined;
     let reads: ReadonlySet<string> = new Set();
     try {
-      reads = tracker.readsOf(() => fact.simulate(overlay));
+      reads = tracker.readsOf(() => (simulated = { answer: fact.simulate(overlay) }));
     } catch {
       // A simulation that cannot answer reads nothing useful: the real answer stands.
     }
-    if ([...reads].some((k) => tracker.isPredicted(k))) return fact.simulate(overlay);
+    if (simulated && [...reads].some((k) => tracker.isPredicted(k))) return simulated.answer;
     if (value) {
       const why = this.installing ? fact.mayChangeByInstall?.(value.real) : undefined;
       if (why !== undefined) this.#uncertain.push(why);
       return value.real;
     }
     if (!this.installing) throw failure;
+    if (!simulated) throw failure;
     this.#notes.push(`predicted from what this run would install (the host cannot answer yet: ${firstLine(failure)})`);
-    return fact.simulate(overlay);
+    return simulated.answer;
   }
 
   #api<T>(fact: ApiFact<T>): ApiFact<T> {

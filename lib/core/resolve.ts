@@ -121,7 +121,8 @@ function instantiate(role: (ctx: HostContext) => Role, ctx: HostContext): Role {
   try {
     return role(ctx);
   } catch (error) {
-    if (error instanceof InputError || !(error instanceof Error)) throw error;
+    // Only a plain Error is a refusal; a TypeError and its kin are bugs, to surface as such.
+    if (error instanceof InputError || !(error instanceof Error) || error.constructor !== Error) throw error;
     throw new InputError(ctx.vars.declaredAt.file, ctx.vars.declaredAt.line, `host ${ctx.host}: ${error.message}`);
   }
 }

@@ -4,7 +4,7 @@ import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { Redactor, Secret } from '../core/secret.js';
-import { passwordProblem } from './password.js';
+import { passwordProblem, privateModeProblem } from './secret-input.js';
 
 /**
  * Per-inventory secrets: generated once, kept in a 0600 file beside the
@@ -29,8 +29,8 @@ export class SecretStore {
       const info = statSync(path);
       if (!info.isFile()) throw new InputError(path, 0, 'the secrets file is not a regular file');
       // Like ssh with a private key: a secrets file others can read is refused, not used.
-      if ((info.mode & 0o077) !== 0)
-        throw new InputError(path, 0, `the secrets file is readable by others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`);
+      const exposed = privateModeProblem(info.mode);
+      if (exposed) throw new InputError(path, 0, `the secrets file ${exposed}`);
       text = readFileSync(path, 'utf8');
     } catch (error) {
       if (error instanceof InputError) throw error;

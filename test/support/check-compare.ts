@@ -27,14 +27,11 @@ export const UNKNOWN_OUTCOME = 'outcome is known only by running it';
  */
 export function unexplainedWouldRun(results: readonly TaskResult[]): string[] {
   const unknown = new Set(results.filter((r) => r.status === 'would-run' && r.reason === UNKNOWN_OUTCOME).map((r) => `${r.host} ${r.role} ${r.task}`));
-  return results
-    .filter((r) => r.status === 'would-run' && r.reason !== UNKNOWN_OUTCOME)
-    .filter(
-      (r) =>
-        !/^runs if "(.*)" changes something$/.test(r.reason ?? '') ||
-        !unknown.has(`${r.host} ${r.role} ${/^runs if "(.*)" changes/.exec(r.reason ?? '')?.[1]}`),
-    )
-    .map((r) => `${taskKey(r)}: ${r.reason}`);
+  const notifiedByUnknown = (r: TaskResult): boolean => {
+    const by = /^runs if "(.*)" changes something$/.exec(r.reason ?? '')?.[1];
+    return by !== undefined && unknown.has(`${r.host} ${r.role} ${by}`);
+  };
+  return results.filter((r) => r.status === 'would-run' && r.reason !== UNKNOWN_OUTCOME && !notifiedByUnknown(r)).map((r) => `${taskKey(r)}: ${r.reason}`);
 }
 
 /** What a check run predicted against what the real run after it did, task by task. */

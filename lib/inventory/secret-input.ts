@@ -10,3 +10,8 @@ export function passwordProblem(value: string): string | undefined {
   if (/\s/.test(value)) return 'must not contain spaces';
   return undefined;
 }
+
+/** Why a file holding secrets (the secrets file, an SSH private key) may not be used: others can read it. As OpenSSH refuses such a key. */
+export function privateModeProblem(mode: number): string | undefined {
+  return (mode & 0o077) === 0 ? undefined : `is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`;
+}
