@@ -7,8 +7,10 @@ export DEBIAN_FRONTEND := noninteractive
 # Debian packages the tests and the lab need on this machine:
 # openssh-server (a real sshd for integration tests and inside lab hosts),
 # debootstrap + apt-cacher-ng (lab base image and package cache), iproute2
-# (network namespaces), nftables (the lab's firewall table), sudo (become tests).
-APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo
+# (network namespaces), nftables (the lab's firewall table), sudo (become tests),
+# qemu-system-x86 (boots the lab's guest image in its own test), chromium (the
+# verify playbook's Horizon screenshot), iputils-ping (verify pings floating IPs).
+APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo qemu-system-x86 chromium iputils-ping
 APT_STAMP := .lab/apt-packages.stamp
 
 .PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify plan clean
@@ -80,9 +82,9 @@ site: deps
 
 lab: lab-up site verify
 
-# The verify playbook's last play screenshots Horizon with a headless Chromium on this machine.
+# The verify playbook pings and logs into the servers from this machine and screenshots
+# Horizon with a headless Chromium (both installed by deps).
 verify: deps
-	@dpkg-query -W -f='$${Status}\n' chromium 2>/dev/null | grep -q ' installed$$' || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
 	@mkdir -p out/verify
 	npx tsx playbooks/verify.ts -i $(INVENTORY) -v --json out/verify/report.json
 

@@ -264,12 +264,12 @@ export async function up(n: number): Promise<BenchHost[]> {
   const state = loadState();
   if (!state.bridge) {
     if (linkExists(BRIDGE)) throw new Error(`${BRIDGE} exists but was not made by the bench`);
-    await checkSubnetsFree([BRIDGE_CIDR], BRIDGE);
+    await checkSubnetsFree([BRIDGE_CIDR], [BRIDGE]);
   }
   const before = runNetnsBefore();
   state.bridge = true;
   saveState(state);
-  await ensureBridge(plan as never);
+  await ensureBridge(plan.bridgeName, plan.bridge);
   const hosts = Array.from({ length: n }, (_, i) => benchHost(i + 1));
   // A few at a time: 50 sshd start-ups at once are fine, but keep the machine responsive.
   for (let i = 0; i < hosts.length; i += 10) await Promise.all(hosts.slice(i, i + 10).map((h) => upHost(h, state, authorizedKey)));

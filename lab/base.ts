@@ -1,6 +1,6 @@
 /**
  * The hosts' shared root filesystem: Debian minbase plus what a managed
- * server needs (sshd, iproute2, procps...), debootstrapped once through
+ * server needs (systemd, sshd, iproute2, procps...), debootstrapped once through
  * apt-cacher-ng into a temp dir and renamed into place only when complete,
  * so an interrupted build never leaves a half base behind.
  */
@@ -13,17 +13,36 @@ import { BASE_DIR, BASE_MARKER, CACHE_DIR, HOSTS_DIR, LOG_DIR, SUITE } from './p
 import { procStarttime } from './proc.js';
 import { proxyUrl, type Mirror } from './proxy.js';
 
-export const BASE_PACKAGES = ['openssh-server', 'iproute2', 'procps', 'iputils-ping', 'netbase', 'kmod', 'less', 'ca-certificates'] as const;
+export const BASE_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'iproute2',
+  'procps',
+  'iputils-ping',
+  'netbase',
+  'kmod',
+  'less',
+  'ca-certificates',
+] as const;
 
 /** Bump when customize() changes, so bases built by an older lab/base.ts get rebuilt. */
-export const BASE_FORMAT = 2;
+export const BASE_FORMAT = 3;
 
-const INIT_SHIMS: Record<string, string> = {
-  'usr/sbin/runlevel': '#!/bin/sh\n# stackplay lab host: no init system; answer as sysvinit in multi-user runlevel 2.\necho "N 2"\n',
-  'usr/sbin/init':
-    '#!/bin/sh\n# stackplay lab host: there is no init system here (sshd is PID 1). This file only\n' +
-    '# tells invoke-rc.d that services may be started.\necho "stackplay lab host: no init system" >&2\nexit 1\n',
-};
+/**
+ * Units that cannot work in a lab host and would leave systemd `degraded`,
+ * or that must never act on the machine's devices: no console to log in on,
+ * and udev belongs to the machine alone (its /sys is read-only in the host
+ * anyway).
+ */
+export const MASKED_UNITS = [
+  'console-getty.service',
+  'getty@.service',
+  'systemd-udevd.service',
+  'systemd-udev-trigger.service',
+  'systemd-udev-settle.service',
+] as const;
 
 interface BaseMarker {
   format: number;
@@ -81,7 +100,7 @@ function write(file: string, text: string, mode?: number): void {
   fs.writeFileSync(file, text, mode === undefined ? {} : { mode });
 }
 
-/** Make the fresh tree a base: no host identity, quiet shells, services startable without systemd. */
+/** Make the fresh tree a base: no host identity, quiet shells, nothing that cannot run in a lab host. */
 function customize(root: string): void {
   for (const f of fs.readdirSync(path.join(root, 'etc/ssh'))) {
     if (f.startsWith('ssh_host_')) fs.rmSync(path.join(root, 'etc/ssh', f)); // each host gets its own keys
@@ -90,12 +109,11 @@ function customize(root: string): void {
   write(path.join(root, 'root/.bashrc'), '');
   // Nothing may stop services from starting once the host runs.
   fs.rmSync(path.join(root, 'usr/sbin/policy-rc.d'), { force: true });
-  // No init system in the hosts (sshd is PID 1). invoke-rc.d, which package scripts use to start
-  // services, blocks every start unless /sbin/init exists and `runlevel` names a runlevel whose
-  // rcN.d has the service's S link. These two stand-ins make a host look like a booted sysvinit
-  // host in runlevel 2; packages that ship the real files (sysvinit-core, systemd-sysv) replace them.
-  for (const [file, text] of Object.entries(INIT_SHIMS)) {
-    if (!fs.existsSync(path.join(root, file))) write(path.join(root, file), text, 0o755);
+  for (const unit of MASKED_UNITS) {
+    const link = path.join(root, 'etc/systemd/system', unit);
+    fs.rmSync(link, { force: true });
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync('/dev/null', link);
   }
   write(path.join(root, 'etc/resolv.conf'), '# stackplay lab: no DNS; lab hosts are in /etc/hosts\n');
   write(path.join(root, 'etc/apt/sources.list'), '# written per host by the stackplay lab\n');

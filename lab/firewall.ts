@@ -20,11 +20,17 @@ export async function firewallPresent(): Promise<boolean> {
   return (await $`nft list table inet ${FIREWALL_TABLE}`.nothrow()).exitCode === 0;
 }
 
-/** The ruleset; names and addresses were validated by planLab. */
+/**
+ * The ruleset; names and addresses were validated by planLab. The external
+ * bridge (floating IPs) carries only what this machine starts: its pings
+ * and SSH sessions to instances, and their replies. Nothing from it reaches
+ * the machine unasked, and nothing is routed to or from it.
+ */
 export function firewallRules(plan: LabPlan): string {
   const br = `"${plan.bridgeName}"`;
   const ip = plan.bridge.ip;
   const reject = 'reject with icmpx type admin-prohibited';
+  const ext = plan.external ? `"${plan.external.bridgeName}"` : undefined;
   return [
     // Create-then-delete makes the replacement atomic and idempotent in one transaction.
     `table inet ${FIREWALL_TABLE}`,
@@ -36,12 +42,14 @@ export function firewallRules(plan: LabPlan): string {
     `    iifname ${br} ip daddr ${ip} tcp dport ${PROXY_PORT} accept`,
     `    iifname ${br} ip daddr ${ip} icmp type echo-request accept`,
     `    iifname ${br} ${reject}`,
+    ...(ext ? [`    iifname ${ext} ct state established,related accept`, `    iifname ${ext} ${reject}`] : []),
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     // With br_netfilter loaded, traffic between hosts shows up here with the bridge as both ends.
     `    iifname ${br} oifname != ${br} ${reject}`,
     `    oifname ${br} iifname != ${br} ${reject}`,
+    ...(ext ? [`    iifname ${ext} oifname != ${ext} ${reject}`, `    oifname ${ext} iifname != ${ext} ${reject}`] : []),
     '  }',
     '}',
     '',

@@ -1,8 +1,8 @@
 /**
  * One lab host: an overlay root over the cached base, its identity and
- * config files, and its sshd running in the host's own network, UTS, IPC,
- * mount and PID namespaces (sshd is PID 1 there, so stopping it ends every
- * process the host started).
+ * config files, and systemd booted as PID 1 in the host's own namespaces
+ * (lab/boot.ts). The benchmark's lightweight hosts run the same base with
+ * sshd as PID 1 instead (hostInitArgv).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -13,6 +13,7 @@ import { HOSTKEY_DIR, LOG_DIR, BASE_ROOTFS, PROXY_PORT, SUITE } from './paths.js
 import type { HostPlan, LabPlan } from './plan.js';
 import { childPids, isRunning, spawnDaemon, stopProcess, waitFor } from './proc.js';
 import { isMountPoint, netnsPids } from './netns.js';
+import { bootArgv, HALT_SIGNAL, hostCgroups, removeHostCgroups } from './boot.js';
 import { tcpOpen, type Mirror } from './proxy.js';
 import type { HostRecord, ProcRecord } from './state.js';
 
@@ -113,10 +114,12 @@ export function configureHost({ plan, host, mirror, authorizedKey, hostKey }: Ho
   };
   write('etc/hostname', `${host.name}\n`);
   const labHosts = plan.hosts.map((h) => `${h.address.ip}\t${h.name}`).join('\n');
-  write(
-    'etc/hosts',
-    `127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n# stackplay lab hosts\n${labHosts}\n`,
-  );
+  // Only on a new disk: afterwards /etc/hosts is the deployment's (the common role writes its entries there).
+  if (!fs.existsSync(at('etc/hosts')) || !fs.readFileSync(at('etc/hosts'), 'utf8').includes('# stackplay lab hosts'))
+    write(
+      'etc/hosts',
+      `127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n# stackplay lab hosts\n${labHosts}\n`,
+    );
   if (!fs.existsSync(at('etc/machine-id')) || fs.readFileSync(at('etc/machine-id'), 'utf8').trim() === '') {
     write('etc/machine-id', `${randomBytes(16).toString('hex')}\n`, 0o444);
   }
@@ -128,7 +131,7 @@ export function configureHost({ plan, host, mirror, authorizedKey, hostKey }: Ho
   write(
     'etc/ssh/sshd_config.d/stackplay-lab.conf',
     [
-      '# stackplay lab: key-only root access, no PAM (no systemd/logind in lab hosts)',
+      '# stackplay lab: key-only root access; PAM would add nothing to a key login as root',
       'HostKey /etc/ssh/ssh_host_ed25519_key',
       'PermitRootLogin prohibit-password',
       'PasswordAuthentication no',
@@ -158,6 +161,7 @@ export function configureHost({ plan, host, mirror, authorizedKey, hostKey }: Ho
 }
 
 /**
+ * The benchmark's hosts (bench/hosts.ts): sshd as PID 1, no init system.
  * Runs as PID 1's parent-to-be inside the host's namespaces: name the host,
  * give its root /proc (its own PID namespace), /sys (its netns view), /dev,
  * a private /dev/shm and a fresh /run, then become sshd.
@@ -180,13 +184,12 @@ exec chroot "$root" /usr/sbin/sshd -D -e
 `;
 
 /**
- * The command that runs a host: in its network namespace, `unshare` gives it
- * its own mount, UTS, IPC and PID namespaces and runs INIT_SCRIPT, which ends
- * as sshd (PID 1 there) chrooted into `root`. The benchmark's hosts
- * (bench/hosts.ts) start with this too, so both kinds of host are the same
- * machine; `label` (the script's $0, what `ps` shows) tells them apart.
+ * The command that runs a benchmark host: in its network namespace,
+ * `unshare` gives it its own mount, UTS, IPC and PID namespaces and runs
+ * INIT_SCRIPT, which ends as sshd (PID 1 there) chrooted into `root`.
+ * `label` (the script's $0, what `ps` shows) names the kind of host.
  */
-export function hostInitArgv(netns: string, name: string, root: string, label = 'stackplay-lab-init'): [string, ...string[]] {
+export function hostInitArgv(netns: string, name: string, root: string, label: string): [string, ...string[]] {
   return ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', 'sh', '-c', INIT_SCRIPT, label, name, root];
 }
 
@@ -194,17 +197,22 @@ export function hostLog(name: string): string {
   return path.join(LOG_DIR, `${name}.log`);
 }
 
-/** Start the host (its sshd) detached; returns the record of the `unshare` that owns its PID namespace. */
-export function startHost(host: HostPlan): ProcRecord {
-  return spawnDaemon(hostInitArgv(host.netns, host.name, hostPaths(host).root), hostLog(host.name));
+/**
+ * Boot the host (systemd) detached, in the cgroups `cgroups` (hostCgroups;
+ * recorded by the caller before the boot so `down` finds them); returns the
+ * record of the `unshare` that owns its PID namespace. The log is its console.
+ */
+export function startHost(host: HostPlan, cgroups: readonly string[] = hostCgroups(host.name)): ProcRecord {
+  return spawnDaemon(bootArgv(host.netns, host.name, hostPaths(host).root, cgroups), hostLog(host.name));
 }
 
-/** sshd, PID 1 of the host (the child of the recorded unshare). */
+/** systemd, PID 1 of the host (the child of the recorded unshare). */
 export function hostInitPid(init: ProcRecord): number | undefined {
   return isRunning(init) ? childPids(init.pid)[0] : undefined;
 }
 
-export async function waitForSsh(address: string, init: ProcRecord, timeoutMs = 20_000): Promise<boolean> {
+/** A booting systemd starts ssh.service after its early units: allow for a loaded machine. */
+export async function waitForSsh(address: string, init: ProcRecord, timeoutMs = 90_000): Promise<boolean> {
   return waitFor(async () => !isRunning(init) || (await tcpOpen(address, 22, 300)), timeoutMs, 100).then((ok) => ok && isRunning(init));
 }
 
@@ -213,24 +221,31 @@ export function isHostUp(rec: HostRecord): boolean {
 }
 
 /**
- * Stop everything the host runs: SIGTERM its sshd (PID 1 there, so the
- * kernel then kills every other process in the host), then anything left in
- * its network namespace (e.g. started by hand with `ip netns exec`).
+ * Stop everything the host runs: ask its systemd to halt (services stop in
+ * order, databases flush), SIGKILL PID 1 if it has not ended within
+ * `graceMs` (the kernel then kills every other process of the host), then
+ * anything left in its network namespace (e.g. started with `ip netns
+ * exec`); remove its cgroups.
  */
-export async function stopHost(rec: HostRecord): Promise<string[]> {
+export async function stopHost(rec: HostRecord, graceMs = 60_000): Promise<string[]> {
   const notes: string[] = [];
   if (rec.init && isRunning(rec.init)) {
-    const pid1 = hostInitPid(rec.init);
-    if (pid1 !== undefined) {
+    const init = rec.init;
+    const pid1 = hostInitPid(init);
+    const signal = (sig: number | NodeJS.Signals): void => {
       try {
-        process.kill(pid1, 'SIGTERM');
+        if (pid1 !== undefined) process.kill(pid1, sig);
       } catch {
         // already gone
       }
+    };
+    signal(HALT_SIGNAL);
+    if (await waitFor(() => !isRunning(init), graceMs, 200)) notes.push(`halted (pid ${init.pid})`);
+    else {
+      signal('SIGKILL');
+      if (!(await waitFor(() => !isRunning(init), 5000))) await stopProcess(init, 'SIGKILL');
+      notes.push(`killed after ${graceMs / 1000}s without halting (pid ${init.pid})`);
     }
-    const init = rec.init;
-    if (!(await waitFor(() => !isRunning(init), 5000))) await stopProcess(init, 'SIGKILL');
-    notes.push(`stopped (pid ${init.pid})`);
   }
   const strays = await netnsPids(rec.netns);
   if (strays.length > 0) {
@@ -246,5 +261,6 @@ export async function stopHost(rec: HostRecord): Promise<string[]> {
   }
   const loops = await detachLoops(rec.root);
   if (loops.length > 0) notes.push(`detached ${loops.join(' ')}`);
+  removeHostCgroups(rec.cgroups ?? []);
   return notes;
 }

@@ -10,6 +10,8 @@ import { loadInventory } from '../lib/inventory/inventory.js';
 import { baseReady, ensureBase, removeBase, removeTree } from './base.js';
 import { configureHost, ensureDisk, ensureHostKey, hostLog, hostPaths, isHostUp, releaseDisk, startHost, stopHost, waitForSsh } from './host.js';
 import { onInterrupt } from './interrupt.js';
+import { hostCgroups, systemdHostsUnsupported } from './boot.js';
+import { ensureGuest, installGuest } from './guest.js';
 import { info, seconds, step, warn } from './log.js';
 import {
   checkSubnetsFree,
@@ -20,12 +22,14 @@ import {
   ensureHostNet,
   isMountPoint,
   linkExists,
+  nameservers,
   netnsExists,
+  type Remote,
   runNetnsBefore,
 } from './netns.js';
 import { BASE_DIR, PROXY_PORT, STATE_DIR } from './paths.js';
 import { applyFirewall, FIREWALL_TABLE, firewallPresent, nftUsable, removeFirewall } from './firewall.js';
-import { networkText } from './net.js';
+import { cidrText, networkText } from './net.js';
 import { labSubnets, planLab, type HostPlan, type LabPlan } from './plan.js';
 import { isRunning } from './proc.js';
 import { configureBackend, ensureMachinePackages, ensureProxy, loadProxyRecord, machineMirror, stopLabProxy, tcpOpen, type Mirror } from './proxy.js';
@@ -79,11 +83,32 @@ async function ensureLabKey(plan: LabPlan): Promise<string> {
   return fs.readFileSync(pub, 'utf8');
 }
 
-/** Run `ssh ... hostname` against a lab host exactly as a user would; returns what it printed. */
+/** Run `ssh root@<address> <command>` against a lab host exactly as a user would. */
+function sshTo(plan: LabPlan, address: string, command: string) {
+  return $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o HashKnownHosts=no -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} ${command}`;
+}
+
+/** `ssh ... hostname`; returns what it printed. */
 export async function sshHostname(plan: LabPlan, address: string): Promise<string> {
-  const out =
-    await $`ssh -i ${plan.keyFile} -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${plan.knownHosts} -o HashKnownHosts=no -o BatchMode=yes -o ConnectTimeout=5 ${`root@${address}`} hostname`;
-  return out.stdout.trim();
+  return (await sshTo(plan, address, 'hostname')).stdout.trim();
+}
+
+/**
+ * The host's systemd once it has finished booting (`running`), or an error
+ * naming the units that failed (`degraded`) or the jobs it is still stuck on.
+ * A fresh host boots in a second; one whose disk holds a deployed cloud
+ * starts every OpenStack service first (minutes on 2 CPUs).
+ */
+export async function bootedSystemd(plan: LabPlan, host: HostPlan, timeoutS = 900): Promise<string> {
+  const out = await sshTo(plan, host.address.ip, `cat /proc/1/comm; timeout ${timeoutS} systemctl is-system-running --wait`).nothrow();
+  const [comm, state] = out.stdout.trim().split('\n');
+  if (comm !== 'systemd') throw new Error(`${host.name}: PID 1 is '${comm ?? '?'}', not systemd`);
+  if (state === 'running') return state;
+  const why = (await sshTo(plan, host.address.ip, 'systemctl --failed --no-legend --plain; systemctl list-jobs --no-legend').nothrow()).stdout
+    .trim()
+    .replace(/\s+/g, ' ');
+  const what = state === undefined || state === '' ? `still starting after ${timeoutS}s` : `'${state}'`;
+  throw new Error(`${host.name}: systemd is ${what}${why ? `; failed units and pending jobs: ${why}` : ''} (console: ${hostLog(host.name)})`);
 }
 
 async function upHost(plan: LabPlan, host: HostPlan, state: LabState, mirror: Mirror, authorizedKey: string): Promise<string> {
@@ -98,6 +123,7 @@ async function upHost(plan: LabPlan, host: HostPlan, state: LabState, mirror: Mi
   }
   const hostKey = await ensureHostKey(plan, host);
   const changed = configureHost({ plan, host, mirror, authorizedKey, hostKey });
+  if (host.guestDir !== undefined && installGuest(root, host.guestDir)) changed.push(`${host.guestDir} (bootable guest)`);
   if (wasUp) {
     if (changed.length > 0) info(`${host.name}: updated ${changed.join(', ')}`);
     if (await tcpOpen(host.address.ip, 22, 1000)) return `already up (${host.address.ip})`;
@@ -105,7 +131,9 @@ async function upHost(plan: LabPlan, host: HostPlan, state: LabState, mirror: Mi
   }
   if (rec.init && isRunning(rec.init)) await stopHost(rec); // half-up host: start it cleanly
   delete rec.init;
-  const init = startHost(host);
+  rec.cgroups = hostCgroups(host.name);
+  saveState(state);
+  const init = startHost(host, rec.cgroups);
   rec.init = init;
   saveState(state);
   if (!(await waitForSsh(host.address.ip, init))) {
@@ -133,9 +161,16 @@ async function upLocked(inventoryPath: string): Promise<void> {
   const lab = state;
   saveState(lab);
 
+  const unsupported = systemdHostsUnsupported();
+  if (unsupported !== undefined) throw new Error(unsupported);
   await step('machine packages', ensureMachinePackages);
   await step(`lab subnets ${labSubnets(plan).map(networkText).join(', ')} free on this machine`, async () => {
-    await checkSubnetsFree(labSubnets(plan), plan.bridgeName);
+    const mirror = machineMirror();
+    const remotes: Remote[] = [
+      ...[mirror.debian, mirror.security].map((m) => ({ host: m.split('/')[0]!, what: 'package mirror' })),
+      ...nameservers().map((ip) => ({ host: ip, what: 'DNS server' })),
+    ];
+    await checkSubnetsFree(labSubnets(plan), [plan.bridgeName, ...(plan.external ? [plan.external.bridgeName] : [])], remotes);
   });
   const authorizedKey = await step(`lab key ${plan.keyFile}`, async () => {
     const existed = fs.existsSync(plan.keyFile);
@@ -147,19 +182,31 @@ async function upLocked(inventoryPath: string): Promise<void> {
     if (linkExists(plan.bridgeName) && !lab.bridge) throw new Error(`${plan.bridgeName} exists but was not made by the lab; remove it or set lab_bridge_name`);
     lab.bridge = { name: plan.bridgeName, cidr: `${plan.bridge.ip}/${plan.bridge.prefix}` };
     saveState(lab);
-    return (await ensureBridge(plan)) ? 'created' : 'present';
+    return (await ensureBridge(plan.bridgeName, plan.bridge)) ? 'created' : 'present';
   });
+
+  const external = plan.external;
+  if (external) {
+    await step(`external bridge ${external.bridgeName} ${cidrText(external.gateway)} (floating IPs, reached from this machine only)`, async () => {
+      if (linkExists(external.bridgeName) && !lab.externalBridge)
+        throw new Error(`${external.bridgeName} exists but was not made by the lab; remove it or set lab_external_bridge_name`);
+      lab.externalBridge = { name: external.bridgeName, cidr: cidrText(external.gateway) };
+      saveState(lab);
+      return (await ensureBridge(external.bridgeName, external.gateway)) ? 'created' : 'present';
+    });
+  }
 
   await step(`firewall: lab reaches the machine only at ${plan.bridge.ip}:${PROXY_PORT}`, async () => {
     if (!(await nftUsable())) {
       warn('nftables is not usable here: hosts can reach every address of the machine (still nothing beyond it)');
       return 'skipped';
     }
-    if (lab.firewall && (await firewallPresent())) return 'present';
+    // Applied every time (one atomic nft transaction): a lab from an older checkout gets today's rules.
+    const present = lab.firewall !== undefined && (await firewallPresent());
     lab.firewall = { table: FIREWALL_TABLE };
     saveState(lab);
     await applyFirewall(plan);
-    return 'applied';
+    return present ? 'reapplied' : 'applied';
   });
 
   const mirror = machineMirror();
@@ -169,6 +216,7 @@ async function upLocked(inventoryPath: string): Promise<void> {
   });
 
   await step(baseReady() ? 'base image' : 'base image (first build: debootstrap, a few minutes)', () => ensureBase(mirror));
+  if (plan.hosts.some((h) => h.guestDir !== undefined)) await step('bootable guest for the instances (Debian kernel, busybox, dropbear)', ensureGuest);
 
   await step('host namespaces', async () => {
     const before = runNetnsBefore();
@@ -204,6 +252,10 @@ async function upLocked(inventoryPath: string): Promise<void> {
     const wrong = got.filter(([name, out]) => name !== out);
     if (wrong.length > 0) throw new Error(`hostname mismatch: ${wrong.map(([n, o]) => `${n} said '${o}'`).join(', ')}`);
     return got.map(([n]) => n).join(', ');
+  });
+  await step('systemd booted on every host', async () => {
+    await Promise.all(plan.hosts.map((h) => bootedSystemd(plan, h)));
+    return 'running';
   });
   info(chalk.bold(`lab up in ${seconds(Date.now() - t0)}: ${plan.hosts.length} hosts on ${plan.bridgeName}`));
   info(
@@ -254,6 +306,15 @@ async function downLocked(options: DownOptions): Promise<void> {
       }),
     ),
   );
+  if (state.externalBridge) {
+    const bridge = state.externalBridge;
+    await step(`external bridge ${bridge.name}`, async () => {
+      await deleteBridge(bridge.name);
+      delete state.externalBridge;
+      saveState(state);
+      return 'removed';
+    });
+  }
   if (state.bridge) {
     const bridge = state.bridge;
     await step(`bridge ${bridge.name}`, async () => {

@@ -3,6 +3,7 @@
  * host with a veth into the bridge. Hosts reach each other and the bridge
  * address (apt proxy) and nothing else: the bridge never forwards.
  */
+import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import { $ } from './sh.js';
 import { cidrText, networkText, overlaps, parseCidr, type Cidr } from './net.js';
@@ -46,22 +47,48 @@ interface IpRoute {
   dev?: string;
 }
 
+/** A server the machine needs beyond its own links (its package mirror, its DNS server). */
+export interface Remote {
+  readonly host: string;
+  readonly what: string;
+}
+
+async function addressesOf(host: string): Promise<string[]> {
+  if (parseCidr(host, 32)) return [host];
+  try {
+    return (await dns.lookup(host, { all: true, family: 4 })).map((a) => a.address);
+  } catch {
+    return []; // unresolvable now: nothing to protect
+  }
+}
+
+/** The machine's DNS servers (/etc/resolv.conf). */
+export function nameservers(): string[] {
+  try {
+    return [...fs.readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]!);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Refuse subnets the machine already uses (its uplink, another bridge...):
  * the lab must never route into them.
  */
-export async function checkSubnetsFree(subnets: readonly Cidr[], bridgeName: string): Promise<void> {
+export async function checkSubnetsFree(subnets: readonly Cidr[], bridgeNames: readonly string[], remotes: readonly Remote[] = []): Promise<void> {
   const addrs = JSON.parse((await $`ip -j -4 addr show`).stdout) as IpAddrInfo[];
   const routes = JSON.parse((await $`ip -j -4 route show`).stdout) as IpRoute[];
   const used: { cidr: Cidr; what: string }[] = [];
+  // Addresses the machine reaches through its default route: a lab subnet over one of them would hijack it.
+  for (const r of remotes) for (const ip of await addressesOf(r.host)) used.push({ cidr: { ip, prefix: 32 }, what: `${r.what} (${r.host} is ${ip})` });
   for (const link of addrs) {
-    if (link.ifname === bridgeName) continue;
+    if (bridgeNames.includes(link.ifname)) continue;
     for (const a of link.addr_info ?? []) {
       if (a.family === 'inet') used.push({ cidr: { ip: a.local, prefix: a.prefixlen }, what: `address ${a.local}/${a.prefixlen} on ${link.ifname}` });
     }
   }
   for (const r of routes) {
-    if (r.dst === 'default' || r.dev === bridgeName) continue;
+    if (r.dst === 'default' || (r.dev !== undefined && bridgeNames.includes(r.dev))) continue;
     const cidr = parseCidr(r.dst, 32);
     if (cidr) used.push({ cidr, what: `route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}` });
   }
@@ -71,15 +98,14 @@ export async function checkSubnetsFree(subnets: readonly Cidr[], bridgeName: str
   }
 }
 
-/** Create (or complete) the bridge. Returns true when it had to be created. */
-export async function ensureBridge(plan: LabPlan): Promise<boolean> {
-  const name = plan.bridgeName;
+/** Create (or complete) a lab bridge holding `address` on the machine side. Returns true when it had to be created. */
+export async function ensureBridge(name: string, address: Cidr): Promise<boolean> {
   const created = !linkExists(name);
   if (created) await $`ip link add ${name} type bridge`;
   // Never forward anything that comes in from the lab, whatever the machine's global setting.
   writeSysctl(`net.ipv4.conf.${name}.forwarding`, '0');
   writeSysctl(`net.ipv6.conf.${name}.disable_ipv6`, '1');
-  await $`ip addr replace ${cidrText(plan.bridge)} dev ${name}`;
+  await $`ip addr replace ${cidrText(address)} dev ${name}`;
   await $`ip link set ${name} up`;
   return created;
 }
@@ -110,7 +136,19 @@ export async function ensureHostNet(plan: LabPlan, host: HostPlan): Promise<{ cr
   if (host.tunnel) await $`ip -n ${ns} addr replace ${cidrText(host.tunnel)} dev eth0`;
   await $`ip -n ${ns} link set eth0 up`;
   await $`ip -n ${ns} route replace default via ${plan.bridge.ip} dev eth0`;
+  if (host.external && plan.external) await ensureExternalLink(ns, host.external, plan.external.bridgeName);
   return { createdNetns, createdVeth };
+}
+
+/** The host's external link: a veth from the machine's external bridge, up, no address (neutron bridges it). */
+async function ensureExternalLink(ns: string, ext: { readonly link: string; readonly vethHost: string }, bridgeName: string): Promise<void> {
+  if (!linkExists(ext.vethHost)) {
+    if ((await $`ip -n ${ns} link show ${ext.link}`.nothrow()).exitCode === 0) await $`ip -n ${ns} link del ${ext.link}`;
+    await $`ip link add ${ext.vethHost} type veth peer name ${ext.link} netns ${ns}`;
+  }
+  writeSysctl(`net.ipv6.conf.${ext.vethHost}.disable_ipv6`, '1');
+  await $`ip link set ${ext.vethHost} master ${bridgeName} up`;
+  await $`ip -n ${ns} link set ${ext.link} up`;
 }
 
 /** Delete the namespace (its eth0 goes with it, and so does the veth's machine side). */

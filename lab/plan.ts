@@ -18,7 +18,24 @@ export interface HostPlan {
   readonly address: Cidr;
   /** Second address on the same veth (tunnel_ip), reachable from the other hosts only. */
   readonly tunnel?: Cidr;
+  /**
+   * The host's link to the external (provider) network: the interface the
+   * inventory maps the external physical network to (`provider_interface`
+   * on linuxbridge, `external_interface` on Open vSwitch) when it is not
+   * eth0, a veth into the machine's external bridge. No address inside:
+   * neutron puts it into its bridge.
+   */
+  readonly external?: { readonly link: string; readonly vethHost: string };
+  /** Where the lab puts its bootable guest in this host's root (`verify_guest_dir`), for the verify playbook. */
+  readonly guestDir?: string;
   readonly dir: string;
+}
+
+/** The external network's bridge on the machine: the gateway every floating IP is reached through, from this machine only. */
+export interface ExternalPlan {
+  readonly bridgeName: string;
+  /** `external_gateway` with the prefix of `external_cidr`. */
+  readonly gateway: Cidr;
 }
 
 export interface LabPlan {
@@ -27,6 +44,8 @@ export interface LabPlan {
   /** Bridge address on the machine side: the hosts' gateway and the apt proxy's address. */
   readonly bridge: Cidr;
   readonly hosts: readonly HostPlan[];
+  /** Present when some host has an external link. */
+  readonly external?: ExternalPlan;
   readonly keyFile: string;
   readonly knownHosts: string;
 }
@@ -38,13 +57,15 @@ export class LabConfigError extends Error {
 /** Lab host names double as netns names and hostnames: keep them DNS labels. */
 const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** Interface names are at most 15 characters. */
-export function vethName(host: string): string {
-  const simple = `sl-${host}`;
+/** Interface names are at most 15 characters. `sl-` for the lab link, `sx-` for the external one. */
+export function vethName(host: string, prefix: 'sl' | 'sx' = 'sl'): string {
+  const simple = `${prefix}-${host}`;
   if (simple.length <= 15) return simple;
   const hash = createHash('sha256').update(host).digest('hex').slice(0, 4);
-  return `sl-${host.slice(0, 7)}-${hash}`;
+  return `${prefix}-${host.slice(0, 7)}-${hash}`;
 }
+
+const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 function singleValue(inv: Inventory, names: readonly string[], key: string): string | undefined {
   const values = new Set(names.map((h) => inv.hostVars(h).get(key)?.value));
@@ -73,7 +94,23 @@ export function planLab(inv: Inventory): LabPlan {
       if (!tunnel)
         throw new LabConfigError(`host '${name}': tunnel_ip=${tunnelVar.value} is not an IPv4 address (${tunnelVar.source.file}:${tunnelVar.source.line})`);
     }
-    hosts.push({ name, netns: name, vethHost: vethName(name), address, ...(tunnel ? { tunnel } : {}), dir: hostDir(name) });
+    const linkVar = vars.get('provider_interface') ?? vars.get('external_interface');
+    if (linkVar && !IFNAME.test(linkVar.value))
+      throw new LabConfigError(`host '${name}': ${linkVar.value} is not an interface name (${linkVar.source.file}:${linkVar.source.line})`);
+    const external = linkVar && linkVar.value !== 'eth0' ? { link: linkVar.value, vethHost: vethName(name, 'sx') } : undefined;
+    const guestVar = vars.get('verify_guest_dir');
+    if (guestVar && (!/^\/[\w.-]+(\/[\w.-]+)*$/.test(guestVar.value) || guestVar.value.split('/').includes('..')))
+      throw new LabConfigError(`host '${name}': verify_guest_dir=${guestVar.value} must be an absolute path (${guestVar.source.file}:${guestVar.source.line})`);
+    hosts.push({
+      name,
+      netns: name,
+      vethHost: vethName(name),
+      address,
+      ...(tunnel ? { tunnel } : {}),
+      ...(external ? { external } : {}),
+      ...(guestVar ? { guestDir: guestVar.value } : {}),
+      dir: hostDir(name),
+    });
   }
 
   // The bridge: lab_bridge=10.42.0.1/24 if given, else .1 of the first host's /24.
@@ -100,6 +137,7 @@ export function planLab(inv: Inventory): LabPlan {
     }
   }
   const withPrefix = hosts.map((h) => ({ ...h, address: { ip: h.address.ip, prefix: bridge.prefix } }));
+  const external = hosts.some((h) => h.external) ? planExternal(inv, names, bridge) : undefined;
 
   const keyVar = singleValue(inv, names, 'ansible_ssh_private_key_file');
   if (keyVar === undefined) throw new LabConfigError('set ansible_ssh_private_key_file in [all:vars]: the lab key is generated there');
@@ -114,14 +152,31 @@ export function planLab(inv: Inventory): LabPlan {
     bridgeName,
     bridge,
     hosts: withPrefix,
+    ...(external ? { external } : {}),
     keyFile,
     knownHosts: knownHostsVar !== undefined ? path.resolve(REPO_ROOT, knownHostsVar) : path.join(path.dirname(keyFile), 'known_hosts'),
   };
 }
 
-/** Subnets the lab will put on links: the bridge's, and each distinct tunnel subnet. */
+/** The external bridge from the networks role's own variables: `external_gateway` on it, prefix of `external_cidr`. */
+function planExternal(inv: Inventory, names: readonly string[], bridge: Cidr): ExternalPlan {
+  const cidrText = singleValue(inv, names, 'external_cidr');
+  const gatewayText = singleValue(inv, names, 'external_gateway');
+  if (cidrText === undefined || gatewayText === undefined)
+    throw new LabConfigError('a host has an external link (provider_interface/external_interface): set external_cidr and external_gateway in [all:vars]');
+  const cidr = parseCidr(cidrText, 32);
+  if (!cidr || !cidrText.includes('/')) throw new LabConfigError(`external_cidr=${cidrText} is not a subnet like 198.51.100.0/24`);
+  const gateway: Cidr = { ip: gatewayText, prefix: cidr.prefix };
+  if (!contains(cidr, gatewayText) || !isHostAddress(gateway)) throw new LabConfigError(`external_gateway=${gatewayText} is not a host address in ${cidrText}`);
+  if (overlaps(cidr, bridge)) throw new LabConfigError(`external_cidr=${cidrText} overlaps the lab subnet ${networkText(bridge)}`);
+  const bridgeName = singleValue(inv, names, 'lab_external_bridge_name') ?? 'splabx0';
+  if (!IFNAME.test(bridgeName)) throw new LabConfigError(`lab_external_bridge_name=${bridgeName} is not a valid interface name`);
+  return { bridgeName, gateway };
+}
+
+/** Subnets the lab will put on links: the bridge's, the external network's, and each distinct tunnel subnet. */
 export function labSubnets(plan: LabPlan): Cidr[] {
-  const result: Cidr[] = [plan.bridge];
+  const result: Cidr[] = [plan.bridge, ...(plan.external ? [plan.external.gateway] : [])];
   for (const h of plan.hosts) {
     if (h.tunnel && !result.some((c) => overlaps(c, h.tunnel!))) result.push(h.tunnel);
   }

@@ -23,14 +23,18 @@ export interface HostRecord {
   readonly root: string;
   netnsCreated: boolean;
   mounted: boolean;
-  /** `unshare` parent of the host's PID namespace (its child, PID 1 inside, is sshd). */
+  /** `unshare` parent of the host's PID namespace (its child, PID 1 inside, is systemd). */
   init?: ProcRecord;
+  /** The host's cgroup subtrees on the machine (lab/boot.ts), removed when it stops. */
+  cgroups?: string[];
 }
 
 export interface LabState {
   version: 1;
   inventory: string;
   bridge?: { readonly name: string; readonly cidr: string };
+  /** The external network's bridge (floating IPs), when a host has an external link. */
+  externalBridge?: { readonly name: string; readonly cidr: string };
   /** `ip netns add` made /run/netns (dir and/or self bind mount): remove it again when no namespace is left. */
   runNetns?: { readonly createdDir: boolean; readonly createdMount: boolean };
   /** The lab's nftables table (lab/firewall.ts) was created. */

@@ -23,12 +23,16 @@ describe('verify playbook', () => {
       expect(code, out).to.equal(0);
       const lines = out.split('\n').filter((l) => /^(ok|skipped|failed|changed):/.test(l));
       const names = lines.map((l) => /\] (.*?) —/.exec(l)?.[1]);
-      expect(names.length).to.equal(12);
+      // block 1; controller 13 (token … Horizon 200); this machine 4 (ping, SSH, tenant network, Horizon screenshot); clean-up 1.
+      expect(names.length).to.equal(19);
       expect(new Set(names).size, lines.join('\n')).to.equal(names.length);
       expect(names).to.include.members([
         'verify-block | device-mapper and the cinder-volumes volume group',
         'verify | token issue',
         'verify | create a volume to available',
+        'verify | boot two servers to ACTIVE',
+        'verify | servers read the metadata service: instance id and SSH key (console log)',
+        'verify-cleanup | clean up stackplay-verify* resources',
       ]);
       expect(out).to.include('second simulated run: 0 changed (idempotent)');
     } finally {
@@ -39,6 +43,8 @@ describe('verify playbook', () => {
   it('a check script’s last marker is its verdict; none is a failure', () => {
     expect(parseOutcome('noise\n@@pass all good\n@@seconds 3\n', 0)).to.include({ verdict: 'pass', detail: 'all good (3s)' });
     expect(parseOutcome('@@fail first\n@@skip then skipped\n', 0)).to.include({ verdict: 'skip', detail: 'then skipped' });
+    // A guest's console or a remote terminal ends lines with CR LF: the verdict still reads.
+    expect(parseOutcome('@@pass logged in as i-0000000a\r\n@@seconds 2\r\n', 0)).to.include({ verdict: 'pass', detail: 'logged in as i-0000000a (2s)' });
     expect(parseOutcome('Traceback\nboom\n', 1).verdict).to.equal('fail');
     expect(parseOutcome('Traceback\nboom\n', 1).detail).to.match(/ended without a verdict \(exit 1\): Traceback \| boom/);
   });

@@ -30,6 +30,8 @@ export interface CinderPlatform {
   readonly targetHelper: TargetHelper;
   /** Ubuntu's packages leave an unused SQLite database the guides delete. */
   readonly sqliteLeftover: boolean;
+  /** uwsgi ini files of this platform's API services that cast over RPC (openstack/uwsgi.ts). */
+  readonly uwsgiApps: readonly string[];
 }
 
 export interface CinderRelease {
@@ -91,6 +93,7 @@ const UBUNTU: CinderPlatform = {
   volumeService: 'cinder-volume',
   targetHelper: 'tgtadm',
   sqliteLeftover: true,
+  uwsgiApps: [],
 };
 
 const PLATFORMS: Readonly<Record<string, CinderPlatform>> = {
@@ -108,6 +111,7 @@ const PLATFORMS: Readonly<Record<string, CinderPlatform>> = {
     volumeService: 'openstack-cinder-volume',
     targetHelper: 'lioadm',
     sqliteLeftover: false,
+    uwsgiApps: [],
   },
   'zed/debian': {
     controllerPackages: ['cinder-api', 'cinder-scheduler'],
@@ -122,6 +126,7 @@ const PLATFORMS: Readonly<Record<string, CinderPlatform>> = {
     volumeService: 'cinder-volume',
     targetHelper: 'tgtadm',
     sqliteLeftover: false,
+    uwsgiApps: ['/etc/cinder/cinder-api-uwsgi.ini'],
   },
 };
 

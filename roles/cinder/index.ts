@@ -1,3 +1,4 @@
+import { uwsgiHeartbeat } from '../../openstack/uwsgi.js';
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { isMain, main } from '../../lib/cli/cli.js';
 import { InputError } from '../../lib/core/errors.js';
@@ -75,6 +76,7 @@ export function cinderController(ctx: HostContext) {
   }).tasks([
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
     ini({ path: CONF, settings: commonCinderConf(o), ...o.secretFile('cinder') }, { notify: ['restartScheduler', 'restartApi'], tags: ['config'] }),
+    ...platform.uwsgiApps.map((p) => uwsgiHeartbeat(p, { notify: ['restartApi'], tags: ['config'] })),
     ...serviceDatabase(o, 'cinder'),
     dbSync(
       {

@@ -35,6 +35,8 @@ export interface NeutronPlatform {
   readonly pluginIniLink: boolean;
   /** /etc/modules-load.d is read at boot (systemd hosts); Ubuntu 14.04 has only /etc/modules. */
   readonly modulesLoadD: boolean;
+  /** uwsgi ini files of this platform's API services that cast over RPC (openstack/uwsgi.ts). */
+  readonly uwsgiApps: readonly string[];
 }
 
 const UBUNTU_COMMON = { networkAgents: ['neutron-dhcp-agent', 'neutron-metadata-agent'], l3: ['neutron-l3-agent'] } as const;
@@ -57,6 +59,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: false,
+    uwsgiApps: [],
   },
   // Seed 003 §2.3 (RDO packages: one openstack-neutron package carries server, DHCP, L3 and metadata agents).
   'liberty/centos': {
@@ -79,6 +82,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: true,
     modulesLoadD: true,
+    uwsgiApps: [],
   },
   // Liberty guide for Ubuntu (seed 000): the agents still carry Kilo's `neutron-plugin-` names.
   'liberty/ubuntu': {
@@ -99,6 +103,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: false,
+    uwsgiApps: [],
   },
   // Debian 12 (neutron 2:21.0.0, checked with apt-get download + dpkg-deb -c): `neutron-server` is only a
   // metapackage for neutron-api (uwsgi, /etc/init.d/neutron-api) and neutron-rpc-server; there is no
@@ -120,6 +125,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: true,
+    uwsgiApps: ['/etc/neutron/neutron-api-uwsgi.ini'],
   },
 };
 

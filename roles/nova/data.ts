@@ -115,6 +115,8 @@ export interface NovaPlatform {
    */
   readonly debianDefaults: boolean;
   readonly placement: { readonly packages: readonly string[]; readonly service: string } | null;
+  /** uwsgi ini files of this platform's API services that cast over RPC (openstack/uwsgi.ts). */
+  readonly uwsgiApps: readonly string[];
 }
 
 const UBUNTU: NovaPlatform = {
@@ -129,6 +131,7 @@ const UBUNTU: NovaPlatform = {
   consoleProxyDefaults: null,
   debianDefaults: false,
   placement: null,
+  uwsgiApps: [],
 };
 
 const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
@@ -162,6 +165,7 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
     consoleProxyDefaults: null,
     debianDefaults: false,
     placement: null,
+    uwsgiApps: [],
   },
   'zed/debian': {
     // Checked in the Debian 12 packages: nova-consoleproxy ships the noVNC proxy
@@ -204,6 +208,8 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
     debianDefaults: true,
     // /etc/init.d/placement-api (uwsgi, :8778): Debian runs it without the guide's apache2.
     placement: { packages: ['placement-api'], service: 'placement-api' },
+    // nova-api and nova-api-metadata cast and call over RPC from uwsgi workers (placement-api does not use RabbitMQ).
+    uwsgiApps: ['/etc/nova/nova-api-uwsgi.ini', '/etc/nova/nova-api-metadata-uwsgi.ini'],
   },
 };
 

@@ -1,3 +1,4 @@
+import { uwsgiHeartbeat } from '../../openstack/uwsgi.js';
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { isMain, main } from '../../lib/cli/cli.js';
 import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
@@ -278,6 +279,7 @@ export function novaController(ctx: HostContext) {
         ]
       : []),
     ini({ path: NOVA_CONF, settings, ...o.secretFile('nova') }, { notify: ['restartNova'], tags: ['config'] }),
+    ...plat.uwsgiApps.map((p) => uwsgiHeartbeat(p, { notify: ['restartNova'], tags: ['config'] })),
     ...(alsoCompute
       ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })]
       : []),

@@ -200,7 +200,7 @@ describe('golden: glance', function () {
       const cmds = site.hosts.get('controller')!.commands;
       expect(cmds.some((x) => x.includes(`su -s /bin/sh -c 'glance-manage db_sync' glance`))).to.equal(true);
       expect(cmds.filter((x) => x.includes('/v3/endpoints') && x.includes('"url":"http://controller:9292"'))).to.have.length(3);
-      expect(cmds).to.include('service glance-api restart');
+      expect(cmds).to.include('systemctl restart glance-api');
       expect(cmds.some((x) => x.includes('glance-registry'))).to.equal(false);
     });
 

@@ -109,18 +109,18 @@ const MEMCACHED: Record<Site, { path: string; line: string; packages: string } |
   zed: { path: '/etc/memcached.conf', line: '-l 10.42.0.11', packages: 'memcached python3-memcache' },
 };
 
-/** How each init system starts a service, as the simulated hosts report it (upstart on Ubuntu 14.04, systemd on CentOS 7, sysv init scripts on the lab's Debian 12). */
+/** How each init system starts a service, as the simulated hosts report it (upstart on Ubuntu 14.04, systemd on CentOS 7 and on the lab's Debian 12). */
 const START: Record<Site, (s: string) => string> = {
   juno: (s) => `initctl start ${s}`,
   libertyCentos: (s) => `systemctl start ${s}`,
   libertyUbuntu: (s) => `initctl start ${s}`,
-  zed: (s) => `service ${s} start`,
+  zed: (s) => `systemctl start ${s}`,
 };
 const ENABLE: Record<Site, (s: string) => string> = {
   juno: (s) => `rm -f /etc/init/${s}.override`,
   libertyCentos: (s) => `systemctl enable ${s}`,
   libertyUbuntu: (s) => `rm -f /etc/init/${s}.override`,
-  zed: (s) => `if command -v update-rc.d >/dev/null 2>&1; then update-rc.d ${s} defaults; else chkconfig ${s} on; fi`,
+  zed: (s) => `systemctl enable ${s}`,
 };
 
 describe('golden: mariadb, rabbitmq, memcached on the controller', function () {

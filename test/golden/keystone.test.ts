@@ -231,11 +231,7 @@ const API_SERVICE: Record<Site, { name: string; start: string; enable: string }>
   juno: { name: 'keystone', start: 'initctl start keystone', enable: 'rm -f /etc/init/keystone.override' },
   libertyCentos: { name: 'httpd', start: 'systemctl start httpd', enable: 'systemctl enable httpd' },
   libertyUbuntu: { name: 'apache2', start: 'initctl start apache2', enable: 'rm -f /etc/init/apache2.override' },
-  zed: {
-    name: 'keystone',
-    start: 'service keystone start',
-    enable: 'if command -v update-rc.d >/dev/null 2>&1; then update-rc.d keystone defaults; else chkconfig keystone on; fi',
-  },
+  zed: { name: 'keystone', start: 'systemctl start keystone', enable: 'systemctl enable keystone' },
 };
 
 describe('golden: keystone', function () {
@@ -378,7 +374,7 @@ describe('golden: keystone', function () {
       ]);
       expect(boot[0]).not.to.include('--bootstrap-password');
       // The service is up before bootstrap's login check, which comes before any other API call.
-      expect(plan.commands.indexOf('service keystone start')).to.be.lessThan(plan.commands.indexOf(boot[0] as string));
+      expect(plan.commands.indexOf('systemctl start keystone')).to.be.lessThan(plan.commands.indexOf(boot[0] as string));
     });
   });
 

@@ -704,6 +704,9 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
 
   it('controller: Debian 12 packages and services are neutron-api + neutron-rpc-server', () => {
     const cmds = host(site, 'controller').commands;
+    // neutron-api's uwsgi workers keep their AMQP connections alive with a native thread (openstack/uwsgi.ts), set for that app alone.
+    expectIni(host(site, 'controller'), '/etc/neutron/neutron-api-uwsgi.ini', { uwsgi: { env: 'OS_OSLO_MESSAGING_RABBIT__HEARTBEAT_IN_PTHREAD=true' } });
+    expectIni(host(site, 'controller'), PATHS.neutronConf, { oslo_messaging_rabbit: { heartbeat_in_pthread: undefined } });
     expect(cmds.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-api neutron-rpc-server python3-neutronclient$/);
     expect(cmds.filter((l) => /neutron-api|neutron-rpc-server/.test(l) && /restart/.test(l))).to.have.length(2);
     expect(cmds.filter((l) => l.includes('neutron-server'))).to.deep.equal([]);
@@ -713,8 +716,9 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
   it('network node: agents, no database, metadata via nova_metadata_host', () => {
     const n = host(site, 'network');
     expectIni(n, PATHS.neutronConf, { DEFAULT: { transport_url: 'rabbit://openstack:openstack@controller:5672/' }, database: { connection: undefined } });
+    // The lab's network node reaches the external network on eth1 (provider_interface; lab bridge splabx0).
     expectIni(n, '/etc/neutron/plugins/ml2/linuxbridge_agent.ini', {
-      linux_bridge: { physical_interface_mappings: 'provider:eth0' },
+      linux_bridge: { physical_interface_mappings: 'provider:eth1' },
       vxlan: { enable_vxlan: 'true', local_ip: '10.42.1.12', l2_population: 'true' },
       securitygroup: { enable_security_group: 'true', firewall_driver: IPTABLES },
       agent: { prevent_arp_spoofing: undefined },
