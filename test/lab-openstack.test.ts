@@ -25,9 +25,10 @@ import type { TaskResult } from '../lib/core/executor.js';
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
  * is already up. It brings up its own lab and takes it down. On this
- * machine (2 CPUs), 2026-12-05: 20 minutes (the fresh --check of the site and
- * of 14 roles 9 s, first run 16.7 min, second 1.0, the glance_workers check,
- * run and re-run 1.9); an Ansible benchmark beside it once stretched it to 56.
+ * machine (2 CPUs), 2026-12-05, hosts booting systemd: 19 minutes (the fresh
+ * --check of the site and of 14 roles 10 s, first run 15.0 min, second 1.2,
+ * the glance_workers check, run and re-run about 2); an Ansible benchmark
+ * beside it once stretched it to 56.
  */
 const INVENTORY = 'hosts/lab.ini';
 const SECRETS = 'hosts/lab.secrets.ini';

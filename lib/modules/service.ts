@@ -2,9 +2,9 @@ import { sh, type Cmd } from '../core/shell.js';
 import { makeTask, noChange, type Plan, type ShellFact, type Step, type Task, type TaskOptions } from '../core/task.js';
 
 /**
- * Service state for systemd, upstart (Ubuntu 14.04) and sysvinit (lab
- * hosts, which have no systemd). The init system is a fact, so the same role
- * works on all three.
+ * Service state for systemd, upstart (Ubuntu 14.04) and sysvinit (hosts
+ * without systemd, such as the benchmark's). The init system is a fact, so
+ * the same role works on all three.
  */
 export type InitSystem = 'systemd' | 'upstart' | 'sysv';
 

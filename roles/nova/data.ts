@@ -82,8 +82,9 @@ export interface Daemon {
   /** Service (init script, upstart job or systemd unit) name. */
   readonly service: string;
   /**
-   * Debian 12 ships no init script for libvirt's daemons and the lab hosts
-   * have no systemd: there the binary is started directly (`<binary> -d`).
+   * Debian 12 ships systemd units but no init script for libvirt's daemons:
+   * on a Debian host without systemd the binary is started directly
+   * (`<binary> -d`); with systemd (every real host, the lab's) the unit is used.
    */
   readonly binary?: string;
   /** `key = value` settings of the daemon's own config files (values as written, quotes included). */
@@ -184,9 +185,10 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
         service: 'libvirtd',
         binary: '/usr/sbin/libvirtd',
         // Debian's libvirtd authorizes the read-write socket through polkit over the D-Bus system bus. nova-compute
-        // runs as `nova` (in group libvirt, added by nova-compute's postinst); on the lab hosts, without systemd,
-        // neither D-Bus nor polkitd runs and nova-compute died with "Unable to get system bus connection". The
-        // socket's group gives the same access polkit's 60-libvirt.rules gives (group libvirt), without polkit.
+        // runs as `nova` (in group libvirt, added by nova-compute's postinst); on the lab's hosts when they had no
+        // systemd, neither D-Bus nor polkitd ran and nova-compute died with "Unable to get system bus connection";
+        // polkitd is still not installed (a recommends). The socket's group gives the same access polkit's
+        // 60-libvirt.rules gives (group libvirt), without polkit.
         config: [
           {
             path: '/etc/libvirt/libvirtd.conf',
