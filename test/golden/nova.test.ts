@@ -1,5 +1,6 @@
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { expect } from 'chai';
+import { UWSGI_HEARTBEAT_ENV } from '../../openstack/uwsgi.js';
 import { readFile } from 'node:fs/promises';
 import { type Playbook } from '../../lib/core/playbook.js';
 import type { ServiceFacts } from '../../lib/modules/service.js';
@@ -390,6 +391,14 @@ describe('golden: nova', function () {
         JSON.stringify(steps),
       ).to.equal(true);
       expect([...steps].sort((a, b) => a - b)).to.deep.equal(steps);
+    });
+
+    it('keeps the AMQP heartbeat of the uwsgi APIs alive through uwsgi env, never in nova.conf the eventlet daemons share', () => {
+      const ctl = site.hosts.get('controller')!;
+      const uwsgiInis = [...ctl.files.keys()].filter((f) => f.startsWith('/etc/nova/') && f.endsWith('-uwsgi.ini')).sort();
+      expect(uwsgiInis).to.deep.equal(['/etc/nova/nova-api-metadata-uwsgi.ini', '/etc/nova/nova-api-uwsgi.ini']);
+      for (const ini of uwsgiInis) expect(ctl.ini(ini).get('uwsgi')?.get('env'), ini).to.equal(UWSGI_HEARTBEAT_ENV);
+      expect(ctl.ini('/etc/nova/nova.conf').get('oslo_messaging_rabbit')?.get('heartbeat_in_pthread')).to.equal(undefined);
     });
 
     it('registers placement (:8778) and compute (:8774/v2.1) endpoints', () => {
