@@ -24,7 +24,7 @@ import { procStarttime } from './proc.js';
 import { $ } from './sh.js';
 
 /** Bump when the guest's contents or scripts change, so a cached guest of an older format is rebuilt. */
-export const GUEST_FORMAT = 1;
+export const GUEST_FORMAT = 2;
 export const GUEST_DIR = path.join(CACHE_DIR, `guest-${GUEST_FORMAT}`);
 export const GUEST_MARKER = 'guest.json';
 
@@ -102,10 +102,15 @@ export async function ensureGuest(): Promise<string> {
   return GUEST_DIR;
 }
 
-/** Leftovers of interrupted builds (guest-N.tmp-<pid>), unless that build is still running. */
+/** Leftovers of interrupted builds (guest-N.tmp-<pid>), unless that build is still running, and guests of older formats. */
 function removeStaleBuilds(): void {
   const prefix = `${path.basename(GUEST_DIR)}.tmp-`;
   for (const entry of fs.readdirSync(CACHE_DIR)) {
+    if (/^guest-\d+$/.test(entry) && entry !== path.basename(GUEST_DIR)) {
+      info(`removing the guest of an older format ${path.join(CACHE_DIR, entry)}`);
+      fs.rmSync(path.join(CACHE_DIR, entry), { recursive: true, force: true });
+      continue;
+    }
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(entry.slice(prefix.length));
     if (Number.isInteger(pid) && pid !== process.pid && procStarttime(pid) !== undefined) {

@@ -133,9 +133,11 @@ fetch() {
 read_metadata() {
   base=$(metadata_base)
   md=$base/latest/meta-data
-  deadline=$(($(uptime_s) + 60))
+  # 120 s, cloud-init's own wait for the EC2 metadata service (max_wait):
+  # neutron's proxy for a new router's network may start that late on a busy node.
+  deadline=$(($(uptime_s) + 120))
   if ! fetch "$md/instance-id" /run/instance-id.part; then
-    say "metadata failed: no answer from $md/instance-id within 60 s"
+    say "metadata failed: no answer from $md/instance-id within 120 s"
     return 1
   fi
   # The service answers without a final newline; read still gets the line.

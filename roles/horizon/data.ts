@@ -14,6 +14,11 @@ export interface HorizonPlatform {
   readonly disableSites: readonly string[];
   /** Debconf answers given before the packages ask (Debian's openstack-dashboard-apache). */
   readonly debconf: { readonly package: string; readonly settings: readonly DebconfSetting[] } | null;
+  /**
+   * The package's settings snippets, read after `settingsPath`, that assign
+   * CACHES: the role writes its CACHES there too, or the snippet's wins.
+   */
+  readonly cacheSnippets: readonly string[];
 }
 
 export interface HorizonRelease {
@@ -47,6 +52,7 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     webService: 'apache2',
     debconf: null,
     disableSites: [],
+    cacheSnippets: [],
     memcached: 'loopback',
   },
   'liberty/ubuntu': {
@@ -56,6 +62,7 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     webService: 'apache2',
     debconf: null,
     disableSites: [],
+    cacheSnippets: [],
     // The Liberty Ubuntu guide says 127.0.0.1:11211; memcached no longer listens there (see MemcachedAddress).
     memcached: 'controller',
   },
@@ -67,6 +74,7 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
     webService: 'httpd',
     debconf: null,
     disableSites: [],
+    cacheSnippets: [],
     memcached: 'controller',
   },
   'zed/debian': {
@@ -90,6 +98,11 @@ const PLATFORMS: Readonly<Record<string, HorizonPlatform & { readonly memcached:
         { question: 'horizon/use_ssl', type: 'boolean', value: false },
       ],
     },
+    // openstack-dashboard's postinst copies its snippets into local_settings.d once (23.0.0); _0006 sets
+    // CACHES to a LocMemCache, each Apache process its own, which with the guide's cache-backed sessions
+    // lost the login whenever the next request reached the other mod_wsgi process (verify's Horizon
+    // check found it: logged in, then sent back to the login page). Its own comment says to edit it.
+    cacheSnippets: ['/etc/openstack-dashboard/local_settings.d/_0006_debian_cache.py'],
     memcached: 'controller',
   },
 };

@@ -23,17 +23,22 @@ import { pythonSettings, type PythonSetting } from './python-settings.js';
  */
 const PROVIDER_ONLY_MODES = new Set(['linuxbridge-flat']);
 
-export function dashboardSettings(o: OpenStackHost): PythonSetting[] {
-  const rel = HORIZON_RELEASE[o.release];
+/** The dashboard's cache (and with Zed its sessions): memcached, shared by every web server process. */
+function cachesSetting(o: OpenStackHost): PythonSetting {
   const platform = horizonPlatform(o.release, o.family);
   const memcached = platform.memcached === 'loopback' ? '127.0.0.1:11211' : `${o.controller}:11211`;
+  return { name: 'CACHES', value: { default: { BACKEND: HORIZON_RELEASE[o.release].cacheBackend, LOCATION: memcached } } };
+}
+
+export function dashboardSettings(o: OpenStackHost): PythonSetting[] {
+  const rel = HORIZON_RELEASE[o.release];
   const vars = o.ctx.vars;
   const settings: PythonSetting[] = [
     { name: 'OPENSTACK_HOST', value: o.controller },
     // Seed 003 has ['*', 'localhost']; '*' already admits localhost.
     { name: 'ALLOWED_HOSTS', value: vars.list('horizon_allowed_hosts', ['*']) },
     ...(rel.sessionEngine ? [{ name: 'SESSION_ENGINE', value: rel.sessionEngine }] : []),
-    { name: 'CACHES', value: { default: { BACKEND: rel.cacheBackend, LOCATION: memcached } } },
+    cachesSetting(o),
     { name: 'OPENSTACK_KEYSTONE_DEFAULT_ROLE', value: rel.defaultRole },
   ];
   if (rel.identityV3) {
@@ -80,6 +85,7 @@ export function horizon(ctx: HostContext) {
       ? [packages({ names: platform.remove, manager: o.os.packageManager, state: 'absent' }, { notify: ['reloadWebServer'], tags: ['packages'] })]
       : []),
     pythonSettings({ path: platform.settingsPath, settings: dashboardSettings(o) }, { notify: ['reloadWebServer'], tags: ['config'] }),
+    ...platform.cacheSnippets.map((path) => pythonSettings({ path, settings: [cachesSetting(o)] }, { notify: ['reloadWebServer'], tags: ['config'] })),
     ...platform.disableSites.map((site) => absentFile(`/etc/apache2/sites-enabled/${site}.conf`, { notify: ['reloadWebServer'], tags: ['config'] })),
     service({ name: 'memcached', state: 'started', enabled: true }),
     service({ name: platform.webService, state: 'started', enabled: true }),

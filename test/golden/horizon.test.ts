@@ -152,6 +152,14 @@ describe('golden: horizon', () => {
       expect(ctl.commands.some((c) => c.endsWith('-- openstack-dashboard-apache'))).to.equal(true);
     });
 
+    it("sets the same memcached CACHES in Debian's cache snippet, which local_settings.d reads last", () => {
+      expect(
+        settingMismatches(host(plan, 'controller'), '/etc/openstack-dashboard/local_settings.d/_0006_debian_cache.py', {
+          CACHES: "{'default': {'BACKEND': 'django.core.cache.backends.memcached.MemcachedCache', 'LOCATION': 'controller:11211'}}",
+        }),
+      ).to.deep.equal([]);
+    });
+
     it('changes nothing on a second run', () => expectIdempotent(plan));
   });
 });
