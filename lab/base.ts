@@ -10,7 +10,7 @@ import { $ } from './sh.js';
 import { onInterrupt } from './interrupt.js';
 import { heartbeat, info, warn } from './log.js';
 import { BASE_DIR, BASE_MARKER, CACHE_DIR, HOSTS_DIR, LOG_DIR, SUITE } from './paths.js';
-import { procStarttime } from './proc.js';
+import { interruptedBuilds } from './interrupted-builds.js';
 import { proxyUrl, type Mirror } from './proxy.js';
 
 export const BASE_PACKAGES = [
@@ -68,23 +68,11 @@ export async function removeTree(dir: string): Promise<void> {
   await $`rm -rf --one-file-system ${dir}`;
 }
 
-/** Leftovers of interrupted builds (base-bookworm.tmp-<pid>), unless that build is still running. */
+/** Leftovers of interrupted base builds. */
 async function removeStaleBuilds(): Promise<void> {
-  const prefix = `${path.basename(BASE_DIR)}.tmp-`;
-  let entries: string[] = [];
-  try {
-    entries = fs.readdirSync(CACHE_DIR);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(entry.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid !== process.pid && procStarttime(pid) !== undefined) {
-      throw new Error(`another base build is running (pid ${pid}, ${path.join(CACHE_DIR, entry)}); wait for it`);
-    }
-    info(`removing interrupted base build ${path.join(CACHE_DIR, entry)}`);
-    await removeTree(path.join(CACHE_DIR, entry));
+  for (const dir of interruptedBuilds(BASE_DIR, 'base')) {
+    info(`removing interrupted base build ${dir}`);
+    await removeTree(dir);
   }
 }
 

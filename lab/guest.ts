@@ -20,7 +20,7 @@ import { GUEST_LIB, MODULE_LIST, commonSh, etcFiles, initScript, udhcpcScript } 
 import { onInterrupt } from './interrupt.js';
 import { info } from './log.js';
 import { CACHE_DIR } from './paths.js';
-import { procStarttime } from './proc.js';
+import { interruptedBuilds } from './interrupted-builds.js';
 import { $ } from './sh.js';
 
 /** Bump when the guest's contents or scripts change, so a cached guest of an older format is rebuilt. */
@@ -102,22 +102,17 @@ export async function ensureGuest(): Promise<string> {
   return GUEST_DIR;
 }
 
-/** Leftovers of interrupted builds (guest-N.tmp-<pid>), unless that build is still running, and guests of older formats. */
+/** Leftovers of interrupted guest builds, and guests of older formats. */
 function removeStaleBuilds(): void {
-  const prefix = `${path.basename(GUEST_DIR)}.tmp-`;
   for (const entry of fs.readdirSync(CACHE_DIR)) {
     if (/^guest-\d+$/.test(entry) && entry !== path.basename(GUEST_DIR)) {
       info(`removing the guest of an older format ${path.join(CACHE_DIR, entry)}`);
       fs.rmSync(path.join(CACHE_DIR, entry), { recursive: true, force: true });
-      continue;
     }
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(entry.slice(prefix.length));
-    if (Number.isInteger(pid) && pid !== process.pid && procStarttime(pid) !== undefined) {
-      throw new Error(`another guest build is running (pid ${pid}, ${path.join(CACHE_DIR, entry)}); wait for it`);
-    }
-    info(`removing interrupted guest build ${path.join(CACHE_DIR, entry)}`);
-    fs.rmSync(path.join(CACHE_DIR, entry), { recursive: true, force: true });
+  }
+  for (const dir of interruptedBuilds(GUEST_DIR, 'guest')) {
+    info(`removing interrupted guest build ${dir}`);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
