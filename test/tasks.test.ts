@@ -14,7 +14,7 @@ import { hostname } from '../lib/modules/hostname.js';
 import { hostsEntries, renderHosts } from '../lib/modules/hosts.js';
 import { ABSENT, ini } from '../lib/modules/ini.js';
 import { line } from '../lib/modules/line.js';
-import { packages } from '../lib/modules/package.js';
+import { CONFIGURE_AGAIN, packages } from '../lib/modules/package.js';
 import { aptRepository, yumRepository } from '../lib/modules/repository.js';
 import { service } from '../lib/modules/service.js';
 import { sysctl } from '../lib/modules/sysctl.js';
@@ -54,6 +54,10 @@ const retryApt = (seconds: number) =>
 const aptDownload = (names: string) =>
   `${retryApt(300)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -- ${names}`;
 
+/** The install proper: dpkg from the downloaded files, a maintainer script that failed configured once more. */
+const aptInstall = (names: string) =>
+  `${CONFIGURE_AGAIN.display()}configure_again env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`;
+
 const fixtures: Fixture[] = [
   // package
   {
@@ -64,7 +68,7 @@ const fixtures: Fixture[] = [
     steps: [
       `${retryApt(120)}retry_apt env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 && mkdir -p /var/lib/stackplay && echo $RUN_ID > /var/lib/stackplay/apt-updated`,
       aptDownload('python-memcache'),
-      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- python-memcache',
+      aptInstall('python-memcache'),
     ],
   },
   {
@@ -72,10 +76,7 @@ const fixtures: Fixture[] = [
     task: packages({ names: ['memcached'], manager: 'apt' }),
     facts: [out(''), marker(RUN_ID)],
     action: 'change',
-    steps: [
-      aptDownload('memcached'),
-      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- memcached',
-    ],
+    steps: [aptDownload('memcached'), aptInstall('memcached')],
   },
   {
     name: 'apt: all installed',
@@ -89,10 +90,7 @@ const fixtures: Fixture[] = [
     task: packages({ names: ['ntp'], manager: 'apt', updateCache: false }),
     facts: [out('ntp\tdeinstall ok config-files\n'), marker()],
     action: 'change',
-    steps: [
-      aptDownload('ntp'),
-      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ntp',
-    ],
+    steps: [aptDownload('ntp'), aptInstall('ntp')],
   },
   // Issue 5, the Zed lab: Debian's postinsts start every daemon with its packaged config; a policy-rc.d holds them for the role.
   {
@@ -102,7 +100,8 @@ const fixtures: Fixture[] = [
     action: 'change',
     steps: [
       aptDownload('keystone'),
-      "if [ ! -e /usr/sbin/policy-rc.d ] || grep -qs 'stackplay: no service starts during package installs' /usr/sbin/policy-rc.d; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' 'stackplay: no service starts during package installs' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Acquire::http::Timeout=60 -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- keystone",
+      "if [ ! -e /usr/sbin/policy-rc.d ] || grep -qs 'stackplay: no service starts during package installs' /usr/sbin/policy-rc.d; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' 'stackplay: no service starts during package installs' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi\n" +
+        aptInstall('keystone'),
     ],
   },
   // keystone's postinst ends with `db_unregister keystone/create-admin-tenant`: answered, nothing left to preseed.

@@ -91,9 +91,21 @@ const POLICY_MARK = 'stackplay: no service starts during package installs';
 const holdPrefix = sh`if [ ! -e ${POLICY_RC_D} ] || grep -qs ${POLICY_MARK} ${POLICY_RC_D}; then printf '#!/bin/sh\\n# %s\\nexit 101\\n' ${POLICY_MARK} >${POLICY_RC_D} && chmod 0755 ${POLICY_RC_D} && trap ${`rm -f ${POLICY_RC_D}`} EXIT; fi
 `;
 
+/**
+ * A maintainer script that fails once is configured once more. On the Zed
+ * lab, openstack-dashboard's postinst (`manage.py compress`) failed on a fresh
+ * controller with a pyScss syntax error in a file it had compiled a hundred
+ * times ("Found 'inline-blo' but expected one of …"), leaving the package
+ * half-configured; `dpkg --configure --pending` then succeeded. Only when
+ * dpkg has unfinished packages (`dpkg --audit`) and only once: another
+ * failure (a missing package, a script that fails again) still fails the task.
+ */
+export const CONFIGURE_AGAIN = sh`configure_again() { "$@" && return; rc=$?; [ -n "$(dpkg --audit 2>/dev/null)" ] || return "$rc"; echo "stackplay: apt-get exited $rc with packages left unconfigured; configuring them once more" >&2; ${aptEnv} dpkg --configure --pending --force-confdef --force-confold && "$@"; }
+`;
+
 function installCmd(manager: PackageManager, names: readonly string[], hold: boolean): Cmd {
   return manager === 'apt'
-    ? sh`${hold ? holdPrefix : sh``}${aptEnv} apt-get install -y -q ${aptOpts} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
+    ? sh`${hold ? holdPrefix : sh``}${CONFIGURE_AGAIN}configure_again env ${aptEnv} apt-get install -y -q ${aptOpts} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- ${names}`
     : sh`yum install -y -q -- ${names}`;
 }
 
