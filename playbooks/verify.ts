@@ -66,9 +66,14 @@ skip() { echo "@@skip $*"; exit 0; }
 # The last lines of a command's output, on one line, for a failure message.
 tail1() { printf '%s' "$1" | tail -n 4 | tr '\\n' ' ' | cut -c1-400; }
 `;
+/** The longest one openstack CLI call may take in a check (a server create waits for ACTIVE under QEMU TCG). */
+const CLI_TIMEOUT_S = 600;
 const OPENRC = `[ -r ${ADMIN_RC} ] || fail "no ${ADMIN_RC} (keystone role not run?)"
 . ${ADMIN_RC}
-command -v openstack >/dev/null || fail "no openstack CLI on this host"
+os_cli=$(command -v openstack) || fail "no openstack CLI on this host"
+# An API that never answers fails the check instead of holding the run (a
+# wedged neutron-api worker once kept \`openstack server create\` waiting for good).
+openstack() { timeout -k 10 ${CLI_TIMEOUT_S} "$os_cli" "$@" || { rc=$?; [ $rc -ne 124 ] || echo "openstack $1 $2: no answer within ${CLI_TIMEOUT_S} s" >&2; return $rc; }; }
 `;
 
 /** The verdict a check script printed last (`@@pass …`, `@@fail …`, `@@skip …`), with the script's own clock. */

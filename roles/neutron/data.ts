@@ -35,8 +35,8 @@ export interface NeutronPlatform {
   readonly pluginIniLink: boolean;
   /** /etc/modules-load.d is read at boot (systemd hosts); Ubuntu 14.04 has only /etc/modules. */
   readonly modulesLoadD: boolean;
-  /** uwsgi ini files of this platform's API services that cast over RPC (openstack/uwsgi.ts). */
-  readonly uwsgiApps: readonly string[];
+  /** The uwsgi ini file of neutron-api where the platform runs it under uwsgi (openstack/uwsgi.ts uwsgiEventletApp). */
+  readonly uwsgiApi: string | null;
 }
 
 const UBUNTU_COMMON = { networkAgents: ['neutron-dhcp-agent', 'neutron-metadata-agent'], l3: ['neutron-l3-agent'] } as const;
@@ -59,7 +59,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: false,
-    uwsgiApps: [],
+    uwsgiApi: null,
   },
   // Seed 003 §2.3 (RDO packages: one openstack-neutron package carries server, DHCP, L3 and metadata agents).
   'liberty/centos': {
@@ -82,7 +82,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: true,
     modulesLoadD: true,
-    uwsgiApps: [],
+    uwsgiApi: null,
   },
   // Liberty guide for Ubuntu (seed 000): the agents still carry Kilo's `neutron-plugin-` names.
   'liberty/ubuntu': {
@@ -103,7 +103,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: false,
-    uwsgiApps: [],
+    uwsgiApi: null,
   },
   // Debian 12 (neutron 2:21.0.0, checked with apt-get download + dpkg-deb -c): `neutron-server` is only a
   // metapackage for neutron-api (uwsgi, /etc/init.d/neutron-api) and neutron-rpc-server; there is no
@@ -125,7 +125,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     },
     pluginIniLink: false,
     modulesLoadD: true,
-    uwsgiApps: ['/etc/neutron/neutron-api-uwsgi.ini'],
+    uwsgiApi: '/etc/neutron/neutron-api-uwsgi.ini',
   },
 };
 

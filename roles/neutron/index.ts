@@ -1,4 +1,4 @@
-import { uwsgiHeartbeat } from '../../openstack/uwsgi.js';
+import { uwsgiEventletApp } from '../../openstack/uwsgi.js';
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { isMain, main } from '../../lib/cli/cli.js';
 import { InputError } from '../../lib/core/errors.js';
@@ -170,7 +170,7 @@ function neutronRole(h: NeutronHost) {
     config.push(
       symlink({ path: PATHS.pluginIni, target: PATHS.ml2 }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }),
     );
-  if (parts.server) config.push(...platform.uwsgiApps.map((p) => uwsgiHeartbeat(p, { notify: ['restartServer'], tags: ['config'] })));
+  if (parts.server && platform.uwsgiApi) config.push(uwsgiEventletApp(platform.uwsgiApi, { notify: ['restartServer'], tags: ['config'] }));
   if (h.agent && o.release !== 'juno') config.push(ini({ path: agentPath(h), settings: agentConf(h) }, { notify: ['restartAgent'], tags: ['config'] }));
   if (l3) config.push(ini({ path: PATHS.l3, settings: l3Conf(h) }, { notify: ['restartL3'], tags: ['config'] }));
   if (parts.network) {

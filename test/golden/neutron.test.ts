@@ -704,8 +704,8 @@ describe('golden: neutron + networks, Zed on Debian 12 (hosts/lab.ini)', functio
 
   it('controller: Debian 12 packages and services are neutron-api + neutron-rpc-server', () => {
     const cmds = host(site, 'controller').commands;
-    // neutron-api's uwsgi workers keep their AMQP connections alive with a native thread (openstack/uwsgi.ts), set for that app alone.
-    expectIni(host(site, 'controller'), '/etc/neutron/neutron-api-uwsgi.ini', { uwsgi: { env: 'OS_OSLO_MESSAGING_RABBIT__HEARTBEAT_IN_PTHREAD=true' } });
+    // neutron-api's WSGI script patches for eventlet: one native thread a uwsgi worker, no native heartbeat thread (openstack/uwsgi.ts).
+    expectIni(host(site, 'controller'), '/etc/neutron/neutron-api-uwsgi.ini', { uwsgi: { threads: '1', env: undefined } });
     expectIni(host(site, 'controller'), PATHS.neutronConf, { oslo_messaging_rabbit: { heartbeat_in_pthread: undefined } });
     expect(cmds.find((l) => l.includes('apt-get install'))).to.match(/ -- neutron-api neutron-rpc-server python3-neutronclient$/);
     expect(cmds.filter((l) => /neutron-api|neutron-rpc-server/.test(l) && /restart/.test(l))).to.have.length(2);
