@@ -4,9 +4,11 @@ import type { Task, TaskOptions } from '../lib/core/task.js';
 /**
  * oslo.messaging's AMQP heartbeat for the API services Debian runs under
  * uwsgi that do not patch for eventlet (nova's). Seen on the lab: RabbitMQ
- * closed the idle connections of the nova-api and neutron-api workers ("missed heartbeats from client,
- * timeout: 60s"), and the next API call that casts over RPC (a floating IP
- * after a few idle minutes) hung for good. oslo.messaging's answer is
+ * closed the idle connections of the nova-api and neutron-api workers
+ * ("missed heartbeats from client, timeout: 60s"), and the next API call
+ * that casts over RPC (a floating IP after a few idle minutes) hung for good
+ * (for neutron-api the cause was its threads: see uwsgiEventletApp).
+ * oslo.messaging's answer is
  * `[oslo_messaging_rabbit] heartbeat_in_pthread = true`, "only for the wsgi
  * services": not for the eventlet daemons that read the same nova.conf or
  * neutron.conf. oslo.config reads an option from the environment
