@@ -403,6 +403,27 @@ describe('executor', () => {
       const { results } = await run([block, play(['c'], [defineRole('controller').tasks([reader])])], rts);
       expect(results.find((r) => r.host === 'c')?.reason).to.equal('b1=skipped:device-mapper cannot run here, b2=ok:device-mapper passed');
     });
+
+    it('a plan that changes nothing can hand a value on with its registered result; the reader sees it typed as it knows it', async () => {
+      const finder = makeTask({
+        module: 'check',
+        name: 'find',
+        options: { register: 'found' },
+        facts: {},
+        plan: () => ({ action: 'none', reason: '2 found', value: { ids: ['a', 'b'] } }),
+      });
+      const reader = makeTask({
+        module: 'check',
+        name: 'read',
+        facts: { found: registeredFact('found', ['t']) },
+        plan: ({ found }) => noChange(JSON.stringify(found.get('t'))),
+      });
+      const rts = new Map(['t', 'c'].map((h) => [h, new FakeRuntime(h)]));
+      const { results } = await run([play(['t'], [defineRole('tempest').tasks([finder])]), play(['c'], [defineRole('local').tasks([reader])])], rts);
+      expect(JSON.parse(results.find((r) => r.host === 'c')?.reason ?? '')).to.deep.equal({ status: 'ok', detail: '2 found', value: { ids: ['a', 'b'] } });
+      // The value is not printed: the task's own result carries only its reason.
+      expect(results.find((r) => r.host === 't')).to.not.have.property('value');
+    });
   });
 
   it('a misspelled handler name does not compile', () => {

@@ -332,11 +332,12 @@ async function runTask(
   const started = performance.now();
   options.emit({ type: 'task-start', host: rt.host, role, task: task.name });
   const base = { host: rt.host, role, task: task.name, module: task.module, handler };
-  const finish = (result: Omit<TaskResult, keyof typeof base | 'durationMs'>): TaskStatus => {
+  const finish = (result: Omit<TaskResult, keyof typeof base | 'durationMs'>, value?: unknown): TaskStatus => {
     counts[result.status === 'would-run' ? 'wouldRun' : result.status]++;
     if (task.register !== undefined) {
       const byHost = registry.get(task.register) ?? new Map<string, Registered>();
-      registry.set(task.register, byHost.set(rt.host, { status: result.status, detail: result.error ?? result.summary ?? result.reason ?? '' }));
+      const detail = result.error ?? result.summary ?? result.reason ?? '';
+      registry.set(task.register, byHost.set(rt.host, { status: result.status, detail, ...(value !== undefined ? { value } : {}) }));
     }
     options.emit({ type: 'task', result: { ...base, ...result, durationMs: performance.now() - started } });
     return result.status;
@@ -375,7 +376,7 @@ async function runTask(
     const reason = notes.length > 0 ? `${plan.reason}; ${notes.join('; ')}` : plan.reason;
     // Check mode: nothing to do on the host as it is now, but the packages this run installs may change that.
     if (uncertain.length > 0 && !plan.skipped) return finish({ status: 'would-run', reason: `${reason} now, but ${uncertain.join('; ')}` });
-    return finish({ status: plan.skipped ? 'skipped' : 'ok', reason });
+    return finish({ status: plan.skipped ? 'skipped' : 'ok', reason }, plan.value);
   }
   const steps = plan.steps.map(describeStep);
   const diffs = plan.action === 'change' ? (plan.diffs ?? []) : [];

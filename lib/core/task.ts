@@ -46,6 +46,8 @@ export interface Registered {
   readonly status: 'ok' | 'changed' | 'failed' | 'skipped' | 'would-run';
   /** Why nothing changed or why skipped; the summary of a change; the error of a failure. */
   readonly detail: string;
+  /** What the task's plan handed on (`Plan.value` of a task that changed nothing): Ansible's registered stdout, typed by its reader. */
+  readonly value?: unknown;
 }
 
 /**
@@ -109,7 +111,13 @@ export interface FileDiff {
 
 export type Plan =
   /** `skipped`: the task does not apply here, rather than finding everything in place (see `skip`). */
-  | { readonly action: 'none'; readonly reason: string; readonly skipped?: true }
+  | {
+      readonly action: 'none';
+      readonly reason: string;
+      readonly skipped?: true;
+      /** Kept with the registered result (`register`) for later tasks: what a check found, too big for `reason`. */
+      readonly value?: unknown;
+    }
   | { readonly action: 'change'; readonly summary: string; readonly steps: readonly Step[]; readonly diffs?: readonly FileDiff[] }
   /** Steps must run to know whether anything changed (migrations, commands with changedWhen). */
   | { readonly action: 'run'; readonly summary: string; readonly steps: readonly Step[] };
