@@ -7,7 +7,7 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import { $ } from './sh.js';
 import { cidrText, networkText, overlaps, parseCidr, type Cidr } from './net.js';
-import type { HostPlan, LabPlan } from './plan.js';
+import type { ExternalLink, ExternalPlan, HostPlan, LabPlan } from './plan.js';
 
 export function linkExists(name: string): boolean {
   return fs.existsSync(`/sys/class/net/${name}`);
@@ -136,12 +136,16 @@ export async function ensureHostNet(plan: LabPlan, host: HostPlan): Promise<{ cr
   if (host.tunnel) await $`ip -n ${ns} addr replace ${cidrText(host.tunnel)} dev eth0`;
   await $`ip -n ${ns} link set eth0 up`;
   await $`ip -n ${ns} route replace default via ${plan.bridge.ip} dev eth0`;
-  if (host.external && plan.external) await ensureExternalLink(ns, host.external, plan.external.bridgeName);
+  if (host.external && plan.external) await ensureExternalLink(ns, host.external, plan.external);
   return { createdNetns, createdVeth };
 }
 
-/** The host's external link: a veth from the machine's external bridge, up, no address (neutron bridges it). */
-async function ensureExternalLink(ns: string, ext: { readonly link: string; readonly vethHost: string }, bridgeName: string): Promise<void> {
+/**
+ * The host's external link: a veth from the machine's external bridge, up,
+ * with no address (neutron bridges it) or, on a client host, `external_ip`.
+ */
+async function ensureExternalLink(ns: string, ext: ExternalLink, external: ExternalPlan): Promise<void> {
+  const bridgeName = external.bridgeName;
   if (!linkExists(ext.vethHost)) {
     if ((await $`ip -n ${ns} link show ${ext.link}`.nothrow()).exitCode === 0) await $`ip -n ${ns} link del ${ext.link}`;
     await $`ip link add ${ext.vethHost} type veth peer name ${ext.link} netns ${ns}`;
@@ -149,6 +153,7 @@ async function ensureExternalLink(ns: string, ext: { readonly link: string; read
   writeSysctl(`net.ipv6.conf.${ext.vethHost}.disable_ipv6`, '1');
   await $`ip link set ${ext.vethHost} master ${bridgeName} up`;
   await $`ip -n ${ns} link set ${ext.link} up`;
+  if (ext.address !== undefined) await $`ip -n ${ns} addr replace ${`${ext.address}/${external.gateway.prefix}`} dev ${ext.link}`;
 }
 
 /** Delete the namespace (its eth0 goes with it, and so does the veth's machine side). */

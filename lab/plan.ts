@@ -23,12 +23,22 @@ export interface HostPlan {
    * inventory maps the external physical network to (`provider_interface`
    * on linuxbridge, `external_interface` on Open vSwitch) when it is not
    * eth0, a veth into the machine's external bridge. No address inside:
-   * neutron puts it into its bridge.
+   * neutron puts it into its bridge. Or, for a host with `external_ip`, a
+   * client's link to the external network (`eth1`, holding that address
+   * with the prefix of `external_cidr`): Tempest reaches floating IPs from
+   * there, as it would from an operator's utility host.
    */
-  readonly external?: { readonly link: string; readonly vethHost: string };
+  readonly external?: ExternalLink;
   /** Where the lab puts its bootable guest in this host's root (`verify_guest_dir`), for the verify playbook. */
   readonly guestDir?: string;
   readonly dir: string;
+}
+
+export interface ExternalLink {
+  readonly link: string;
+  readonly vethHost: string;
+  /** `external_ip`: the host is a client on the external network, not neutron's link to it. */
+  readonly address?: string;
 }
 
 /** The external network's bridge on the machine: the gateway every floating IP is reached through, from this machine only. */
@@ -94,10 +104,22 @@ export function planLab(inv: Inventory): LabPlan {
       if (!tunnel)
         throw new LabConfigError(`host '${name}': tunnel_ip=${tunnelVar.value} is not an IPv4 address (${tunnelVar.source.file}:${tunnelVar.source.line})`);
     }
-    const linkVar = vars.get('provider_interface') ?? vars.get('external_interface');
+    const linkName = vars.get('provider_interface') ? 'provider_interface' : 'external_interface';
+    const linkVar = vars.get(linkName);
     if (linkVar && !IFNAME.test(linkVar.value))
       throw new LabConfigError(`host '${name}': ${linkVar.value} is not an interface name (${linkVar.source.file}:${linkVar.source.line})`);
-    const external = linkVar && linkVar.value !== 'eth0' ? { link: linkVar.value, vethHost: vethName(name, 'sx') } : undefined;
+    const clientVar = vars.get('external_ip');
+    if (clientVar && linkVar)
+      throw new LabConfigError(
+        `host '${name}': external_ip=${clientVar.value} and ${linkName}=${linkVar.value}: a host is either neutron's link to the external network or a client on it (${clientVar.source.file}:${clientVar.source.line})`,
+      );
+    if (clientVar && (!parseCidr(clientVar.value, 24) || clientVar.value.includes('/')))
+      throw new LabConfigError(`host '${name}': external_ip=${clientVar.value} is not an IPv4 address (${clientVar.source.file}:${clientVar.source.line})`);
+    const external: ExternalLink | undefined = clientVar
+      ? { link: 'eth1', vethHost: vethName(name, 'sx'), address: clientVar.value }
+      : linkVar && linkVar.value !== 'eth0'
+        ? { link: linkVar.value, vethHost: vethName(name, 'sx') }
+        : undefined;
     const guestVar = vars.get('verify_guest_dir');
     if (guestVar && (!/^\/[\w.-]+(\/[\w.-]+)*$/.test(guestVar.value) || guestVar.value.split('/').includes('..')))
       throw new LabConfigError(`host '${name}': verify_guest_dir=${guestVar.value} must be an absolute path (${guestVar.source.file}:${guestVar.source.line})`);
@@ -138,6 +160,16 @@ export function planLab(inv: Inventory): LabPlan {
   }
   const withPrefix = hosts.map((h) => ({ ...h, address: { ip: h.address.ip, prefix: bridge.prefix } }));
   const external = hosts.some((h) => h.external) ? planExternal(inv, names, bridge) : undefined;
+  for (const h of hosts) {
+    const ip = h.external?.address;
+    if (ip === undefined || !external) continue;
+    const addr: Cidr = { ip, prefix: external.gateway.prefix };
+    if (!contains(external.gateway, ip) || !isHostAddress(addr) || ip === external.gateway.ip)
+      throw new LabConfigError(`host '${h.name}': external_ip=${ip} is not a free host address in external_cidr ${networkText(external.gateway)}`);
+    const other = seen.get(ip);
+    if (other) throw new LabConfigError(`host '${h.name}': address ${ip} already used by ${other}`);
+    seen.set(ip, `host '${h.name}'`);
+  }
 
   const keyVar = singleValue(inv, names, 'ansible_ssh_private_key_file');
   if (keyVar === undefined) throw new LabConfigError('set ansible_ssh_private_key_file in [all:vars]: the lab key is generated there');
@@ -163,7 +195,9 @@ function planExternal(inv: Inventory, names: readonly string[], bridge: Cidr): E
   const cidrText = singleValue(inv, names, 'external_cidr');
   const gatewayText = singleValue(inv, names, 'external_gateway');
   if (cidrText === undefined || gatewayText === undefined)
-    throw new LabConfigError('a host has an external link (provider_interface/external_interface): set external_cidr and external_gateway in [all:vars]');
+    throw new LabConfigError(
+      'a host has an external link (provider_interface/external_interface/external_ip): set external_cidr and external_gateway in [all:vars]',
+    );
   const cidr = parseCidr(cidrText, 32);
   if (!cidr || !cidrText.includes('/')) throw new LabConfigError(`external_cidr=${cidrText} is not a subnet like 198.51.100.0/24`);
   const gateway: Cidr = { ip: gatewayText, prefix: cidr.prefix };
