@@ -24,7 +24,7 @@ import { interruptedBuilds } from './interrupted-builds.js';
 import { $ } from './sh.js';
 
 /** Bump when the guest's contents or scripts change, so a cached guest of an older format is rebuilt. */
-export const GUEST_FORMAT = 2;
+export const GUEST_FORMAT = 3;
 export const GUEST_DIR = path.join(CACHE_DIR, `guest-${GUEST_FORMAT}`);
 export const GUEST_MARKER = 'guest.json';
 

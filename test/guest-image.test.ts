@@ -75,6 +75,7 @@ function metadataServer(instanceId: string, publicKey: string, asked: string[]):
     asked.push(url);
     const body: Record<string, string> = {
       '/latest/meta-data/instance-id': instanceId,
+      '/latest/meta-data/hostname': 'tempest-serverstestjson-server-1.novalocal',
       '/latest/meta-data/public-keys/0/openssh-key': publicKey,
     };
     const answer = body[url] ?? (url.startsWith('/probe/') ? `probe ok ${url.slice('/probe/'.length)}\n` : undefined);
@@ -195,13 +196,14 @@ describe('guest image (root + qemu): boots under TCG, DHCP, metadata, ssh with t
   it('read the instance id and key from the metadata service named on the kernel command line', function () {
     expect(consoleText, consoleTail()).to.include(`stackplay-guest: metadata instance-id ${instanceId}\n`);
     expect(consoleText, consoleTail()).to.include('stackplay-guest: ssh key installed\n');
-    expect(asked).to.include.members(['/latest/meta-data/instance-id', '/latest/meta-data/public-keys/0/openssh-key']);
+    expect(consoleText, consoleTail()).to.include('stackplay-guest: hostname tempest-serverstestjson-server-1\n');
+    expect(asked).to.include.members(['/latest/meta-data/instance-id', '/latest/meta-data/hostname', '/latest/meta-data/public-keys/0/openssh-key']);
   });
 
   it('lets root in with the served key', async function () {
-    const r = await ssh(path.join(tmp, 'id_ed25519'), 'cat /run/instance-id; stat -c %a /root/.ssh /root/.ssh/authorized_keys');
+    const r = await ssh(path.join(tmp, 'id_ed25519'), 'cat /run/instance-id; stat -c %a /root/.ssh /root/.ssh/authorized_keys; hostname');
     expect(r.code, `${r.stderr}\n${consoleTail()}`).to.equal(0);
-    expect(r.stdout.split('\n')).to.deep.equal([instanceId, '700', '600', '']);
+    expect(r.stdout.split('\n')).to.deep.equal([instanceId, '700', '600', 'tempest-serverstestjson-server-1', '']);
   });
 
   it("runs busybox's network tools over ssh: ping and wget reach this machine through slirp", async function () {

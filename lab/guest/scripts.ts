@@ -145,6 +145,16 @@ read_metadata() {
   echo "$id" >/run/instance-id
   rm -f /run/instance-id.part
   say "metadata instance-id $id"
+  # The server's name, as cloud-init sets it: nova serves <name>.<dhcp_domain>; the
+  # host name is its first label (Tempest checks it equals the server's name).
+  fqdn=""
+  if fetch "$md/hostname" /run/hostname.part && read -r fqdn </run/hostname.part || [ -n "$fqdn" ]; then
+    name=\${fqdn%%.*}
+    hostname "$name" && echo "$name" >/etc/hostname && say "hostname $name"
+  else
+    say "hostname failed: no answer from $md/hostname"
+  fi
+  rm -f /run/hostname.part
   if ! fetch "$md/public-keys/0/openssh-key" /run/openssh-key; then
     say "ssh key failed: no key at $md/public-keys/0/openssh-key (instance booted without a key pair?)"
     return 1
