@@ -37,6 +37,11 @@ export interface NeutronPlatform {
   readonly modulesLoadD: boolean;
   /** The uwsgi ini file of neutron-api where the platform runs it under uwsgi (openstack/uwsgi.ts uwsgiEventletApp). */
   readonly uwsgiApi: string | null;
+  /**
+   * ebtables is ebtables-nft 1.8.9, which cannot delete the linuxbridge agent's --among-src MAC rules by
+   * spec: the agent gets the shim of openstack/neutron/ebtables-among.ts ahead of it on its PATH.
+   */
+  readonly ebtablesAmongShim: boolean;
 }
 
 const UBUNTU_COMMON = { networkAgents: ['neutron-dhcp-agent', 'neutron-metadata-agent'], l3: ['neutron-l3-agent'] } as const;
@@ -60,6 +65,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     pluginIniLink: false,
     modulesLoadD: false,
     uwsgiApi: null,
+    ebtablesAmongShim: false,
   },
   // Seed 003 §2.3 (RDO packages: one openstack-neutron package carries server, DHCP, L3 and metadata agents).
   'liberty/centos': {
@@ -83,6 +89,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     pluginIniLink: true,
     modulesLoadD: true,
     uwsgiApi: null,
+    ebtablesAmongShim: false,
   },
   // Liberty guide for Ubuntu (seed 000): the agents still carry Kilo's `neutron-plugin-` names.
   'liberty/ubuntu': {
@@ -104,6 +111,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     pluginIniLink: false,
     modulesLoadD: false,
     uwsgiApi: null,
+    ebtablesAmongShim: false,
   },
   // Debian 12 (neutron 2:21.0.0, checked with apt-get download + dpkg-deb -c): `neutron-server` is only a
   // metapackage for neutron-api (uwsgi, /etc/init.d/neutron-api) and neutron-rpc-server; there is no
@@ -126,6 +134,7 @@ const PLATFORMS: Readonly<Record<string, NeutronPlatform>> = {
     pluginIniLink: false,
     modulesLoadD: true,
     uwsgiApi: '/etc/neutron/neutron-api-uwsgi.ini',
+    ebtablesAmongShim: true,
   },
 };
 

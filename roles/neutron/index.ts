@@ -1,3 +1,4 @@
+import { EBTABLES_SHIM, EBTABLES_SHIM_PATH } from '../../openstack/neutron/ebtables-among.js';
 import { uwsgiEventletApp } from '../../openstack/uwsgi.js';
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { isMain, main } from '../../lib/cli/cli.js';
@@ -172,6 +173,8 @@ function neutronRole(h: NeutronHost) {
     );
   if (parts.server && platform.uwsgiApi) config.push(uwsgiEventletApp(platform.uwsgiApi, { notify: ['restartServer'], tags: ['config'] }));
   if (h.agent && o.release !== 'juno') config.push(ini({ path: agentPath(h), settings: agentConf(h) }, { notify: ['restartAgent'], tags: ['config'] }));
+  if (h.agent && mode.mechanism === 'linuxbridge' && platform.ebtablesAmongShim)
+    config.push(file({ path: EBTABLES_SHIM_PATH, content: EBTABLES_SHIM, mode: '0755' }, { notify: ['restartAgent'], tags: ['config'] }));
   if (l3) config.push(ini({ path: PATHS.l3, settings: l3Conf(h) }, { notify: ['restartL3'], tags: ['config'] }));
   if (parts.network) {
     config.push(ini({ path: PATHS.dhcp, settings: dhcpConf(h, PATHS.dnsmasq) }, { notify: ['restartDhcp'], tags: ['config'] }));
