@@ -139,6 +139,9 @@ export function novaSettings(o: OpenStackHost, node: Node): IniSections {
   const authtoken = o.authtoken('nova');
   return mergeSections(
     { DEFAULT: { my_ip: o.core.managementIp, ...(rel.verbose ? { verbose: 'True' } : {}) } },
+    // A cloud with one compute host can resize only onto that host (devstack sets this too);
+    // the API reads it on the controller, the compute host when it confirms or reverts.
+    o.ctx.vars.bool('nova_allow_resize_to_same_host', false) ? { DEFAULT: { allow_resize_to_same_host: 'true' } } : {},
     // The guides configure messaging the same way on both nodes. (Seed 000's
     // fix of moving Liberty's rabbit options to [DEFAULT] only uses their
     // deprecated location; the Liberty guide keeps [oslo_messaging_rabbit].)
