@@ -13,13 +13,14 @@ export DEBIAN_FRONTEND := noninteractive
 APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo qemu-system-x86 chromium iputils-ping
 APT_STAMP := .lab/apt-packages.stamp
 
-.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify plan clean
+.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify conformance plan clean
 
 help:
 	@echo "make test        install what is needed (npm ci, apt packages), type-check, check formatting, run every test, then test-openstack"
 	@echo "make unit        every suite but the OpenStack deployment (~2 min)"
 	@echo "make test-openstack   deploy Zed into a lab of its own, re-run, change one option (~20 min warm)"
 	@echo "make lab         bring up the local lab and run the site playbook on it"
+	@echo "make conformance run the interop guideline's 228 required Tempest tests on the deployed lab (after make lab)"
 	@echo "make plan        offline plan of hosts/juno.ini into out/juno"
 	@echo "make lab-up | lab-down | lab-status   manage the local lab (INVENTORY=$(INVENTORY))"
 
@@ -87,6 +88,12 @@ lab: lab-up site verify
 verify: deps
 	@mkdir -p out/verify
 	npx tsx playbooks/verify.ts -i $(INVENTORY) -v --json out/verify/report.json
+
+# OpenStack's interoperability guideline (Powered Compute 2020.06, 228 required Tempest
+# tests) against the deployed lab: run after `make lab`. Results in conformance/results/.
+conformance: deps
+	@mkdir -p out/conformance
+	npx tsx playbooks/conformance.ts -i $(INVENTORY) -v --json out/conformance/report.json
 
 plan: deps
 	npx tsx playbooks/site.ts -i hosts/juno.ini --plan out/juno

@@ -54,7 +54,7 @@ export const SCREENSHOT = path.resolve('out', 'verify', 'horizon-instances.png')
 /** The checkout this playbook belongs to: the screenshot script runs from it. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Registered by the block hosts' check: whether their kernel can activate LVM volumes. */
-const DEVICE_MAPPER = 'device-mapper';
+export const DEVICE_MAPPER = 'device-mapper';
 
 /** Shell helpers every check script starts with: pass/fail/skip print the marker and end the script. */
 const PRELUDE = `exec 2>&1
@@ -205,7 +205,7 @@ function noGuestReason(g: GuestPlan): string | undefined {
  * kernel can activate LVM volumes (device-mapper). Without it the check is
  * skipped, with the reason, and registered so the volume check knows why.
  */
-function blockChecks(): Role {
+export function blockChecks(): Role {
   return defineRole('verify-block').tasks([
     check(
       'device-mapper and the cinder-volumes volume group',
