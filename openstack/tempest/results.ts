@@ -182,15 +182,8 @@ export function judge(
   });
 }
 
-export interface RunFacts {
-  readonly guideline: string;
-  readonly target: string;
-  readonly date: string;
-  readonly tempest: string;
-  readonly release: string;
-  readonly concurrency: number;
-  readonly durationS: number;
-}
+/** What the run itself tells: everything of Results but the counts and the tests. */
+export type RunFacts = Pick<Results, 'guideline' | 'target' | 'date' | 'tempest' | 'release' | 'concurrency'> & { readonly durationS: number };
 
 export function summarize(run: RunFacts, tests: readonly TestResult[]): Results {
   const count = (s: Status) => tests.filter((t) => t.status === s).length;
