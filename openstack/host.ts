@@ -57,6 +57,17 @@ export class OpenStackHost {
   get host(): string {
     return this.ctx.host;
   }
+  /**
+   * Inventory `openstack_api_workers`: worker processes of each API Debian runs
+   * under uwsgi (openstack/uwsgi.ts); unset, one per CPU of the host, at most 5.
+   */
+  get apiWorkers(): number | undefined {
+    const vars = this.ctx.vars;
+    if (vars.opt('openstack_api_workers') === undefined) return undefined;
+    const n = vars.int('openstack_api_workers');
+    if (n < 1) throw vars.bad('openstack_api_workers', 'must be at least 1');
+    return n;
+  }
   inGroup(group: string): boolean {
     return this.ctx.groups.includes(group);
   }

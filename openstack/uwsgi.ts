@@ -1,5 +1,64 @@
-import { ABSENT, ini } from '../lib/modules/ini.js';
-import type { Task, TaskOptions } from '../lib/core/task.js';
+import { sh } from '../lib/core/shell.js';
+import { makeTask, type ShellFact, type Task, type TaskOptions } from '../lib/core/task.js';
+import { pathFact } from '../lib/modules/facts.js';
+import { planContent } from '../lib/modules/file.js';
+import { editIni } from '../lib/modules/ini-edit.js';
+import { ABSENT, toIniSettings, type IniValue } from '../lib/modules/ini.js';
+
+/**
+ * API worker processes of an API Debian runs under uwsgi when the inventory
+ * does not say (`openstack_api_workers`): one per CPU, at most this many,
+ * as Kolla's `openstack_service_workers`. Debian's uwsgi ini files ship
+ * fixed counts whatever the host (keystone, placement, nova's metadata API
+ * 8; nova-api 16): some 60 Python workers on a small controller, each
+ * importing its service at every restart. On the 2-CPU lab that load made
+ * systemd give up on nova-scheduler's start (Type=notify, 90 s), and
+ * nova-conductor never started.
+ */
+export const MAX_DEFAULT_API_WORKERS = 5;
+
+/** The host's CPUs (`nproc`); a simulated host reports its hardware `cpus`, 2 unless given. */
+export function cpuCountFact(): ShellFact<number> {
+  return {
+    kind: 'shell',
+    script: sh`nproc`,
+    parse: ({ stdout, exitCode }) => {
+      const n = Number(stdout.trim());
+      if (exitCode !== 0 || !Number.isInteger(n) || n < 1) throw new Error(`nproc: unexpected answer ${JSON.stringify(stdout.trim())} (exit ${exitCode})`);
+      return n;
+    },
+    simulate: (host) => Number(host.hardware['cpus'] ?? '2'),
+  };
+}
+
+/** `[uwsgi] processes`: the inventory's count, else one per CPU up to MAX_DEFAULT_API_WORKERS. */
+export const apiWorkers = (cpus: number, configured: number | undefined): number => configured ?? Math.min(cpus, MAX_DEFAULT_API_WORKERS);
+
+export interface UwsgiAppArgs {
+  /** The app's uwsgi ini file (`/etc/nova/nova-api-uwsgi.ini`). */
+  readonly path: string;
+  /** Inventory `openstack_api_workers`; unset, the host's CPUs decide (apiWorkers). */
+  readonly workers: number | undefined;
+  /** Further `[uwsgi]` options of this app. */
+  readonly settings?: Readonly<Record<string, IniValue>>;
+}
+
+/** One API's uwsgi ini file: its worker processes, sized to the host, and the app's own options. */
+export function uwsgiApp<H extends string = never>(args: UwsgiAppArgs, options?: TaskOptions<H>): Task<H> {
+  const keys = ['processes', ...Object.keys(args.settings ?? {})];
+  return makeTask({
+    module: 'ini',
+    name: `ini ${args.path} [uwsgi] ${keys.join(' ')}`,
+    options,
+    facts: { cpus: cpuCountFact(), current: pathFact(args.path) },
+    plan: ({ cpus, current }) => {
+      const processes = apiWorkers(cpus, args.workers);
+      const before = current?.type === 'file' ? current.content : '';
+      const { text } = editIni(before, toIniSettings({ uwsgi: { processes, ...args.settings } }));
+      return planContent(args.path, current, text, {}, `processes = ${processes} and ${keys.length - 1} other option(s) already set`);
+    },
+  });
+}
 
 /**
  * oslo.messaging's AMQP heartbeat for the API services Debian runs under
@@ -17,9 +76,9 @@ import type { Task, TaskOptions } from '../lib/core/task.js';
  */
 export const UWSGI_HEARTBEAT_ENV = 'OS_OSLO_MESSAGING_RABBIT__HEARTBEAT_IN_PTHREAD=true';
 
-/** The `[uwsgi] env` line of one API service's uwsgi ini file. */
-export function uwsgiHeartbeat<H extends string = never>(path: string, options?: TaskOptions<H>): Task<H> {
-  return ini({ path, settings: { uwsgi: { env: UWSGI_HEARTBEAT_ENV } } }, options);
+/** An API that casts over RPC from its uwsgi workers: its processes and the `[uwsgi] env` line of its heartbeat. */
+export function uwsgiHeartbeat<H extends string = never>(path: string, workers: number | undefined, options?: TaskOptions<H>): Task<H> {
+  return uwsgiApp({ path, workers, settings: { env: UWSGI_HEARTBEAT_ENV } }, options);
 }
 
 /**
@@ -35,6 +94,6 @@ export function uwsgiHeartbeat<H extends string = never>(path: string, options?:
  * under eventlet): an idle connection the broker closes is opened again by
  * the next call, as for every eventlet service.
  */
-export function uwsgiEventletApp<H extends string = never>(path: string, options?: TaskOptions<H>): Task<H> {
-  return ini({ path, settings: { uwsgi: { threads: 1, env: ABSENT } } }, options);
+export function uwsgiEventletApp<H extends string = never>(path: string, workers: number | undefined, options?: TaskOptions<H>): Task<H> {
+  return uwsgiApp({ path, workers, settings: { threads: 1, env: ABSENT } }, options);
 }

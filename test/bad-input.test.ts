@@ -176,6 +176,12 @@ const CASES: readonly Case[] = [
     error: 'stackplay_connect_timeout must be a whole number',
   },
   { name: '#3 stackplay_connect_timeout=0', inventory: set('stackplay_connect_timeout', '0'), at: 'stackplay_connect_timeout=0', error: 'must be at least 1' },
+  {
+    name: 'openstack_api_workers=0 (read on every release, though only uwsgi APIs use it)',
+    inventory: set('openstack_api_workers', '0'),
+    at: 'openstack_api_workers=0',
+    error: 'openstack_api_workers must be at least 1',
+  },
   { name: '#3 ansible_port out of range', inventory: set('ansible_port', '70000'), at: 'ansible_port=70000', error: 'ansible_port must be 1 to 65535' },
   {
     name: '#11 host key checking that is not a mode',

@@ -167,7 +167,9 @@ const changedOf = (results: Result[]) =>
   results.filter((r) => r.status === 'changed').map((r) => `${r.host}: ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`);
 
 describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, converges, restarts only what changed', function () {
-  this.timeout(90 * 60_000);
+  // Each step well above its measured time (the first run 15 to 20 min) but short enough that one that
+  // hangs fails here and the lab is taken down, inside CI's 90 minutes for everything.
+  this.timeout(35 * 60_000);
   let started = false;
 
   before(async function () {

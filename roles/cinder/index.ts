@@ -76,7 +76,7 @@ export function cinderController(ctx: HostContext) {
   }).tasks([
     o.packages(platform.controllerPackages, { tags: ['packages'] }),
     ini({ path: CONF, settings: commonCinderConf(o), ...o.secretFile('cinder') }, { notify: ['restartScheduler', 'restartApi'], tags: ['config'] }),
-    ...platform.uwsgiApps.map((p) => uwsgiHeartbeat(p, { notify: ['restartApi'], tags: ['config'] })),
+    ...platform.uwsgiApps.map((p) => uwsgiHeartbeat(p, o.apiWorkers, { notify: ['restartApi'], tags: ['config'] })),
     ...serviceDatabase(o, 'cinder'),
     dbSync(
       {

@@ -21,6 +21,8 @@ export interface KeystonePlatform {
   readonly tokenFlush: boolean;
   /** Zed: fernet tokens and credential keys (`keystone-manage fernet_setup`, `credential_setup`). */
   readonly fernet: boolean;
+  /** The uwsgi ini file keystone runs from where the platform runs it under uwsgi (openstack/uwsgi.ts). */
+  readonly uwsgiIni: string | null;
   /** Zed on Debian: the package asks debconf questions; they are preseeded to "no". */
   readonly debconf: boolean;
   /**
@@ -43,7 +45,7 @@ export interface WebPlatform {
   readonly accessLog: string;
 }
 
-const base = { upstartOverride: false, removeSqlite: false, tokenFlush: false, fernet: false, debconf: false } as const;
+const base = { upstartOverride: false, removeSqlite: false, tokenFlush: false, fernet: false, debconf: false, uwsgiIni: null } as const;
 
 const PLATFORMS: Readonly<Partial<Record<`${Release}/${OsFamily}`, KeystonePlatform>>> = {
   // Seed 004 §5.1: `apt-get install keystone python-keystoneclient`; keystone runs as its own upstart job.
@@ -100,6 +102,7 @@ const PLATFORMS: Readonly<Partial<Record<`${Release}/${OsFamily}`, KeystonePlatf
     web: null,
     fernet: true,
     debconf: true,
+    uwsgiIni: '/etc/keystone/keystone-uwsgi.ini',
     locale: 'C.UTF-8',
   },
 };

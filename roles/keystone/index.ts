@@ -11,6 +11,7 @@ import { ini, type IniSections } from '../../lib/modules/ini.js';
 import { keystoneProject, keystoneRole, keystoneRoleAssignment, keystoneUser } from '../../openstack/keystone/tasks.js';
 import { line } from '../../lib/modules/line.js';
 import { dbSync, versionCommand } from '../../openstack/migration.js';
+import { uwsgiApp } from '../../openstack/uwsgi.js';
 import { service } from '../../lib/modules/service.js';
 import { keystoneBootstrap } from './bootstrap.js';
 import { IDENTITY, keystonePlatform, type WebPlatform } from './data.js';
@@ -139,6 +140,8 @@ export function keystone(ctx: HostContext) {
   const tags = { tags: ['keystone'] };
   const restart = { notify: ['restartKeystone'] as Handler[], ...tags };
   const apiService = p.web?.service ?? p.keystoneService;
+  // Read on every release, so that a bad value stops the run before any host is touched.
+  const workers = o.apiWorkers;
 
   const before: Task<Handler>[] = [];
   if (p.debconf) {
@@ -249,6 +252,7 @@ export function keystone(ctx: HostContext) {
     // Holds the admin token and the database password: root and the keystone group only.
     ini({ path: '/etc/keystone/keystone.conf', settings: keystoneConf(o), ...o.secretFile('keystone') }, restart),
     ...web,
+    ...(p.uwsgiIni ? [uwsgiApp({ path: p.uwsgiIni, workers }, restart)] : []),
     ...serviceDatabase(o, 'keystone'),
     // Seed 003: as the keystone user, or its log files end up owned by root and keystone cannot start.
     dbSync(

@@ -171,7 +171,7 @@ function neutronRole(h: NeutronHost) {
     config.push(
       symlink({ path: PATHS.pluginIni, target: PATHS.ml2 }, { notify: when([parts.server, 'restartServer'], [h.agent, 'restartAgent']), tags: ['config'] }),
     );
-  if (parts.server && platform.uwsgiApi) config.push(uwsgiEventletApp(platform.uwsgiApi, { notify: ['restartServer'], tags: ['config'] }));
+  if (parts.server && platform.uwsgiApi) config.push(uwsgiEventletApp(platform.uwsgiApi, o.apiWorkers, { notify: ['restartServer'], tags: ['config'] }));
   if (h.agent && o.release !== 'juno') config.push(ini({ path: agentPath(h), settings: agentConf(h) }, { notify: ['restartAgent'], tags: ['config'] }));
   if (h.agent && mode.mechanism === 'linuxbridge' && platform.ebtablesAmongShim)
     config.push(file({ path: EBTABLES_SHIM_PATH, content: EBTABLES_SHIM, mode: '0755' }, { notify: ['restartAgent'], tags: ['config'] }));

@@ -115,7 +115,8 @@ export interface NovaPlatform {
    * catalog's region is `RegionOne` (regions are case-sensitive).
    */
   readonly debianDefaults: boolean;
-  readonly placement: { readonly packages: readonly string[]; readonly service: string } | null;
+  /** Placement's own packages and service (Zed), and the uwsgi ini file it runs from (openstack/uwsgi.ts). */
+  readonly placement: { readonly packages: readonly string[]; readonly service: string; readonly uwsgiIni: string } | null;
   /** uwsgi ini files of this platform's API services that cast over RPC (openstack/uwsgi.ts). */
   readonly uwsgiApps: readonly string[];
 }
@@ -209,7 +210,7 @@ const PLATFORMS: Readonly<Record<string, NovaPlatform>> = {
     consoleProxyDefaults: '/etc/default/nova-consoleproxy',
     debianDefaults: true,
     // /etc/init.d/placement-api (uwsgi, :8778): Debian runs it without the guide's apache2.
-    placement: { packages: ['placement-api'], service: 'placement-api' },
+    placement: { packages: ['placement-api'], service: 'placement-api', uwsgiIni: '/etc/placement/placement-api-uwsgi.ini' },
     // nova-api and nova-api-metadata cast and call over RPC from uwsgi workers (placement-api does not use RabbitMQ).
     uwsgiApps: ['/etc/nova/nova-api-uwsgi.ini', '/etc/nova/nova-api-metadata-uwsgi.ini'],
   },

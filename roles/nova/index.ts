@@ -1,4 +1,4 @@
-import { uwsgiHeartbeat } from '../../openstack/uwsgi.js';
+import { uwsgiApp, uwsgiHeartbeat } from '../../openstack/uwsgi.js';
 import { openstackPlaybook } from '../../openstack/playbook.js';
 import { isMain, main } from '../../lib/cli/cli.js';
 import { OpenStackHost, serviceDatabase, serviceRegistration } from '../../openstack/host.js';
@@ -225,6 +225,7 @@ export function placement(ctx: HostContext) {
   return role.tasks([
     o.packages(p.packages, { tags: ['packages'] }),
     ini({ path: PLACEMENT_CONF, settings: placementSettings(o), ...o.secretFile('placement') }, { notify: ['restartPlacement'], tags: ['config'] }),
+    uwsgiApp({ path: p.uwsgiIni, workers: o.apiWorkers }, { notify: ['restartPlacement'], tags: ['config'] }),
     ...serviceDatabase(o, 'placement'),
     dbSync({ service: 'placement', user: 'placement', command: sh`placement-manage db sync` }, { tags: ['database'] }),
     ...serviceRegistration(o, {
@@ -282,7 +283,7 @@ export function novaController(ctx: HostContext) {
         ]
       : []),
     ini({ path: NOVA_CONF, settings, ...o.secretFile('nova') }, { notify: ['restartNova'], tags: ['config'] }),
-    ...plat.uwsgiApps.map((p) => uwsgiHeartbeat(p, { notify: ['restartNova'], tags: ['config'] })),
+    ...plat.uwsgiApps.map((p) => uwsgiHeartbeat(p, o.apiWorkers, { notify: ['restartNova'], tags: ['config'] })),
     ...(alsoCompute
       ? [virtSettings({ path: plat.virtConfig, virtType: virtTypeOf(o), computeDriver: computeDriver(o) }, { notify: ['restartNova'], tags: ['config'] })]
       : []),

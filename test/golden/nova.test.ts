@@ -401,6 +401,13 @@ describe('golden: nova', function () {
       expect(ctl.ini('/etc/nova/nova.conf').get('oslo_messaging_rabbit')?.get('heartbeat_in_pthread')).to.equal(undefined);
     });
 
+    it('sizes the uwsgi APIs (nova-api, metadata, placement) to the host: one worker per CPU, not Debian’s 16 and 8', () => {
+      const ctl = site.hosts.get('controller')!;
+      for (const ini of ['/etc/nova/nova-api-uwsgi.ini', '/etc/nova/nova-api-metadata-uwsgi.ini', '/etc/placement/placement-api-uwsgi.ini']) {
+        expect(ctl.ini(ini).get('uwsgi')?.get('processes'), ini).to.equal('2');
+      }
+    });
+
     it('registers placement (:8778) and compute (:8774/v2.1) endpoints', () => {
       const ctl = site.hosts.get('controller')!;
       for (const url of ['http://controller:8778', 'http://controller:8774/v2.1']) {
