@@ -212,6 +212,8 @@ function neutronRole(h: NeutronHost) {
             service: 'neutron-lbaas',
             user: 'neutron',
             command: sh`neutron-db-manage --subproject neutron-lbaas ${configFiles} upgrade head`,
+            // LBaaS keeps its tables in neutron's database.
+            databases: ['neutron'],
             fingerprint: versionCommand(sh`neutron-db-manage --subproject neutron-lbaas ${configFiles} current | sort`),
           },
           { tags: ['database', 'lbaas'] },

@@ -240,7 +240,9 @@ export function placement(ctx: HostContext) {
 
 /** Zed's cells v2 setup, in the guide's order: API schema, cell0, cell1, then the main schema. */
 function cellsV2(): Task[] {
-  const listCells = (cell: string) => sh`${asNova('nova-manage cell_v2 list_cells')} 2>/dev/null | grep -qE ${`^\\| +${cell} +\\|`}`;
+  // The cell mappings `nova-manage cell_v2 list_cells` prints, read in one SQL query instead of a Python start-up each.
+  const listCells = (cell: string) =>
+    sh`mysql -uroot -N -B -e ${`SELECT name FROM nova_api.cell_mappings WHERE name = '${cell}'`} 2>/dev/null | grep -qx ${cell}`;
   return [
     dbSync(
       { service: 'nova_api', user: 'nova', command: sh`nova-manage api_db sync`, fingerprint: sqlFingerprint({ database: 'nova_api' }) },
@@ -290,7 +292,11 @@ export function novaController(ctx: HostContext) {
     ...rel.databases.flatMap((db) => serviceDatabase(o, 'nova', db)),
     ...(rel.modern ? cellsV2() : []),
     // Seed 003: as the nova user, or the logs it creates belong to root and nova cannot start.
-    dbSync({ service: 'nova', user: 'nova', command: sh`nova-manage db sync` }, { tags: ['database'] }),
+    // Zed's `db sync` migrates cell0 too (and every cell; the lab's cell1 is the nova database).
+    dbSync(
+      { service: 'nova', user: 'nova', command: sh`nova-manage db sync`, databases: rel.modern ? ['nova', 'nova_cell0'] : ['nova'] },
+      { tags: ['database'] },
+    ),
     ...(plat.sqliteLeftover ? [absentFile(SQLITE_LEFTOVER, { tags: ['database'] })] : []),
     ...serviceRegistration(o, {
       name: 'nova',
@@ -383,8 +389,15 @@ export function novaDiscoverHosts(ctx: HostContext) {
   const cmd = sh`i=0
 while [ "$(${registered} || echo 0)" -lt ${expected} ] && [ "$i" -lt 30 ]; do sleep 2; i=$((i + 1)); done
 ${asNova('nova-manage cell_v2 discover_hosts --verbose')}`;
+  // Nothing to map (one SQL query, not nova-manage's Python start-up): every compute host of the inventory has
+  // registered, each registered service has its compute node, and no compute node is unmapped (nova's own
+  // `mapped` flag, which discover_hosts sets).
+  const allMapped = sh`[ "$(mysql -uroot -N -B -e ${`SELECT (SELECT COUNT(*) FROM nova.services WHERE \`binary\` = 'nova-compute' AND deleted = 0) >= ${expected} AND (SELECT COUNT(*) FROM nova.compute_nodes WHERE deleted = 0) >= (SELECT COUNT(*) FROM nova.services WHERE \`binary\` = 'nova-compute' AND deleted = 0) AND (SELECT COUNT(*) FROM nova.compute_nodes WHERE deleted = 0 AND mapped = 0) = 0`} 2>/dev/null)" = 1 ]`;
   return role.tasks([
-    command({ cmd, changedWhen: (r) => /Creating host mapping/.test(r.stdout) }, { name: 'nova-manage cell_v2 discover_hosts', tags: ['cells'] }),
+    command(
+      { cmd, unless: allMapped, changedWhen: (r) => /Creating host mapping/.test(r.stdout) },
+      { name: 'nova-manage cell_v2 discover_hosts', tags: ['cells'] },
+    ),
   ]);
 }
 
