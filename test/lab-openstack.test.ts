@@ -33,10 +33,12 @@ import type { TaskResult } from '../lib/core/executor.js';
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
  * is already up. It brings up its own lab and takes it down. On this
- * machine (2 CPUs), 2026-12-05, hosts booting systemd: 27 minutes (the fresh
- * --check of the site and of 14 roles 10 s, first run 15.1 min, second 1.2,
- * the glance_workers check, run and re-run 2.3, verify 4.0 and 3.6); an
- * Ansible benchmark beside it once stretched the run without verify to 56.
+ * machine (2 CPUs), 2026-12-06, hosts booting systemd: 23 minutes (the fresh
+ * --check of the site and of 14 roles 11 s, first run 12.9 min, second 26 s
+ * with the site's own run 14 s, the glance_workers check, run and re-run
+ * 45 s, verify 3.9 and 3.8 min). Before the uwsgi API workers were sized to
+ * the host (openstack/uwsgi.ts) the first run took 15 to 20 minutes, and
+ * once, under that load, systemd gave up starting nova-scheduler.
  */
 const INVENTORY = 'hosts/lab.ini';
 const SECRETS = 'hosts/lab.secrets.ini';
