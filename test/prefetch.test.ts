@@ -5,6 +5,7 @@ import { prefetching } from '../lib/core/prefetch.js';
 import { RemoteRuntime, SimRuntime } from '../lib/core/runtime.js';
 import { SimHost, SimNetwork } from '../lib/sim/sim.js';
 import { file } from '../lib/modules/file.js';
+import { makeTask, noChange, type ApiFact, type Task } from '../lib/core/task.js';
 import type { ExecResult } from '../lib/transport/transport.js';
 import { FakeTransport } from './support/fake-transport.js';
 
@@ -149,5 +150,85 @@ describe('fact prefetching (one round trip per role while nothing changes)', () 
     const sim = new SimRuntime(new SimHost('s', new SimNetwork(), {}), () => undefined);
     const tasks = [file({ path: '/a', content: '' }), file({ path: '/b', content: '' })];
     expect(prefetching(sim, tasks)).to.equal(sim);
+  });
+
+  describe('API facts', () => {
+    /** A service with one value per key, whose reads take a while; counts reads and how many were in flight at once. */
+    class SlowApi {
+      readonly values = new Map<string, number>();
+      reads = 0;
+      inFlight = 0;
+      maxInFlight = 0;
+      /** Keys whose next read fails (a service still starting). */
+      readonly failNext = new Set<string>();
+      fact(key: string): ApiFact<number> {
+        return {
+          kind: 'api',
+          run: async () => {
+            this.reads++;
+            this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+            await new Promise((r) => setTimeout(r, 15));
+            this.inFlight--;
+            if (this.failNext.delete(key)) throw new Error(`${key}: 503 Service Unavailable`);
+            return this.values.get(key) ?? 0;
+          },
+        };
+      }
+      /** A task that wants `key` to be `want`, and sets it when it is not. */
+      task(key: string, want: number): Task {
+        return makeTask({
+          module: 'api_value',
+          name: `${key}=${want}`,
+          facts: { have: this.fact(key) },
+          plan: ({ have }) =>
+            have === want
+              ? noChange(`${key} is ${want}`)
+              : {
+                  action: 'change',
+                  summary: `${key} ${have} → ${want}`,
+                  steps: [{ kind: 'api', description: `set ${key}`, run: async () => void this.values.set(key, want) }],
+                },
+        });
+      }
+    }
+
+    it('a converged role reads them side by side, at most 4 at a time, each task getting its own', async () => {
+      const api = new SlowApi();
+      for (let i = 0; i < 8; i++) api.values.set(`k${i}`, i);
+      const role = defineRole('r').tasks(Array.from({ length: 8 }, (_, i) => api.task(`k${i}`, i)));
+      const results = await run(new FileHost(), [role]);
+      expect(results.map((r) => r.status)).to.deep.equal(Array(8).fill('ok'));
+      expect(api.reads).to.equal(8);
+      expect(api.maxInFlight).to.equal(4);
+    });
+
+    it('an applied step drops them: a later task plans from the state the change left', async () => {
+      const api = new SlowApi();
+      // Task 0 sets `a`; task 2 wants the same value: it must see task 0's write, not the read-ahead.
+      const role = defineRole('r').tasks([api.task('a', 1), api.task('b', 0), api.task('a', 1), api.task('c', 0)]);
+      const results = await run(new FileHost(), [role]);
+      expect(results.map((r) => r.status)).to.deep.equal(['changed', 'ok', 'ok', 'ok']);
+      // 4 read ahead, then the 3 tasks after the change read their own, one at a time.
+      expect(api.reads).to.equal(7);
+    });
+
+    it("a read ahead that failed is read again by its task, so an error is always the task's own", async () => {
+      const api = new SlowApi();
+      api.values.set('b', 2);
+      api.failNext.add('b');
+      const role = defineRole('r').tasks([api.task('a', 0), api.task('b', 2)]);
+      expect((await run(new FileHost(), [role])).map((r) => r.status)).to.deep.equal(['ok', 'ok']);
+      expect(api.reads).to.equal(3);
+    });
+
+    it('after a change earlier in the role (a first deployment), they are read task by task', async () => {
+      const api = new SlowApi();
+      const host = new FileHost();
+      const role = defineRole('r').tasks([file({ path: '/etc/f0', content: 'x\n' }), ...['a', 'b', 'c'].map((k) => api.task(k, 0))]);
+      const results = await run(host, [role]);
+      expect(results.map((r) => r.status)).to.deep.equal(['changed', 'ok', 'ok', 'ok']);
+      expect(api.maxInFlight).to.equal(1);
+      expect(api.reads).to.equal(3);
+    });
   });
 });

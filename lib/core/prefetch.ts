@@ -1,5 +1,6 @@
+import PQueue from 'p-queue';
 import { StepFailed, type HostRuntime } from './runtime.js';
-import type { Fact, Http, ShellFact, Step, Task } from './task.js';
+import type { ApiFact, Fact, Http, ShellFact, Step, Task } from './task.js';
 import type { ExecResult } from '../transport/transport.js';
 
 /**
@@ -18,8 +19,18 @@ import type { ExecResult } from '../transport/transport.js';
  * After a change, the read-ahead stops once the facts it would re-read
  * reached READ_AHEAD_BYTES when last read, so a role that changes task after
  * task (a first deployment) does not re-read big config files over and over.
- * API facts are never read ahead (an API's state may follow from earlier
- * API calls the executor cannot see); they are read when their task runs.
+ *
+ * API facts follow the same rule, read side by side instead of in one round
+ * trip: when a task with API facts comes and nothing has changed in the role
+ * yet, the API facts of that task and of every task after it are started at
+ * once (API_READ_AHEAD at a time); each task awaits its own. A converged role
+ * thus waits for its slowest API read, not for the sum of them (keystone's
+ * checks are ~75 ms a request, ~300 ms a password check). The first applied
+ * step drops them, and from then on the role reads its API facts task by
+ * task: on a first deployment the services are only starting, and the later
+ * tasks' state follows from the earlier tasks' calls. A read-ahead that
+ * failed is read again by its task, so an error is always the task's own
+ * and a transient one (a service still starting) is not charged to it.
  */
 
 /** What a runtime needs to be prefetched: raw probe results, one round trip for many facts. */
@@ -29,6 +40,11 @@ export interface ProbingRuntime extends HostRuntime {
 }
 
 const READ_AHEAD_BYTES = 256 * 1024;
+
+/** API reads in flight at once per role and host: a little over the API workers of a small controller (min(nproc, 5)). */
+const API_READ_AHEAD = 4;
+
+type Settled = { readonly ok: true; readonly value: unknown } | { readonly ok: false };
 
 const READ_AHEAD = Symbol('readAhead');
 
@@ -77,6 +93,9 @@ class Prefetch {
   /** Output size of each fact when last read. */
   readonly #sizes = new Map<ShellFact<unknown>, number>();
   #changedSinceStart = false;
+  /** API facts read ahead, by fact: settled, never rejected (a failure is read again by its task). */
+  readonly #apiAhead = new Map<ApiFact<unknown>, Promise<Settled>>();
+  #apiQueue: PQueue | undefined;
 
   constructor(rt: ProbingRuntime, tasks: readonly Task<string>[]) {
     this.#rt = rt;
@@ -104,7 +123,15 @@ class Prefetch {
       if (result instanceof StepFailed) throw result;
       values[i] = f.parse(result);
     }
-    for (const [i, f] of facts.entries()) if (f.kind === 'api') values[i] = await f.run(this.#rt.http);
+    const api = facts.filter((f): f is ApiFact<unknown> => f.kind === 'api');
+    if (!this.#changedSinceStart && api.some((f) => !this.#apiAhead.has(f))) this.#readApiAhead(index);
+    for (const [i, f] of facts.entries()) {
+      if (f.kind !== 'api') continue;
+      const ahead = this.#apiAhead.get(f);
+      this.#apiAhead.delete(f);
+      const settled = ahead ? await ahead : undefined;
+      values[i] = settled?.ok ? settled.value : await f.run(this.#rt.http);
+    }
     return values;
   }
 
@@ -116,8 +143,27 @@ class Prefetch {
   async apply(step: Step): Promise<boolean> {
     // Whatever the step does, facts read before it may be stale.
     this.#ahead.clear();
+    this.#apiAhead.clear();
+    this.#apiQueue?.clear();
     this.#changedSinceStart = true;
     return this.#rt.apply(step);
+  }
+
+  /** Starts reading the API facts of task `from` and of the tasks after it, in order, API_READ_AHEAD at a time. */
+  #readApiAhead(from: number): void {
+    const queue = (this.#apiQueue ??= new PQueue({ concurrency: API_READ_AHEAD }));
+    for (let i = from; i < this.#tasks.length; i++) {
+      for (const f of this.#tasks[i]!.facts) {
+        if (f.kind !== 'api' || this.#apiAhead.has(f)) continue;
+        const read = queue
+          .add(() => f.run(this.#rt.http))
+          .then(
+            (value): Settled => ({ ok: true, value }),
+            (): Settled => ({ ok: false }),
+          );
+        this.#apiAhead.set(f, read);
+      }
+    }
   }
 
   /** Reads the shell facts of task `from` and of the tasks after it, in one round trip. */

@@ -69,8 +69,7 @@ export function keystoneUser<H extends string = never>(auth: KeystoneAuth, args:
   return task(auth, 'keystone_user', label, options, {
     read: async (ks) => {
       const domainId = await ks.domainId(args.domain);
-      const u = await ks.findUser(args.name, domainId);
-      const projectId = await projectLookup(ks, domainId)();
+      const [u, projectId] = await Promise.all([ks.findUser(args.name, domainId), projectLookup(ks, domainId)()]);
       // A disabled user cannot log in whatever its password: the plan enables it and sets the password.
       const passwordOk = u && u.enabled ? await ks.passwordWorks(u, args.password) : null;
       return { domainId, user: u, projectId, passwordOk };
@@ -141,7 +140,8 @@ export function keystoneRoleAssignment<H extends string = never>(auth: KeystoneA
   return task(auth, 'keystone_role_assignment', label, options, {
     read: async (ks) => {
       const domainId = await ks.domainId(args.domain);
-      const [u, p, r] = [await ks.findUser(args.user, domainId), await ks.findProject(args.project, domainId), await ks.findRole(args.role)];
+      // Three independent lookups (~75 ms each on a small controller): side by side.
+      const [u, p, r] = await Promise.all([ks.findUser(args.user, domainId), ks.findProject(args.project, domainId), ks.findRole(args.role)]);
       const granted = u && p && r ? await ks.hasRole(u.id, p.id, r.id) : false;
       return { domainId, userId: u?.id ?? null, projectId: p?.id ?? null, roleId: r?.id ?? null, granted };
     },
@@ -212,7 +212,8 @@ export function keystoneEndpoint<H extends string = never>(auth: KeystoneAuth, a
     read: async (ks): Promise<EndpointFact> => {
       const s = await ks.resolveService(args.service);
       if (auth.version === 'v2.0') return { version: 'v2.0', service: s, records: s ? await ks.endpointsV2(s.id, args.region) : [] };
-      return { version: 'v3', service: s, regionExists: await ks.regionExists(args.region), endpoints: s ? await ks.endpointsV3(s.id, args.region) : [] };
+      const [regionExists, endpoints] = await Promise.all([ks.regionExists(args.region), s ? ks.endpointsV3(s.id, args.region) : []]);
+      return { version: 'v3', service: s, regionExists, endpoints };
     },
     plan: (current) => {
       const serviceId = (ks: KeystoneClient) =>
