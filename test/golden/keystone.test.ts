@@ -63,11 +63,12 @@ const KEYSTONE_CONF: Record<Site, ExpectedIni> = {
     token: { provider: 'uuid', driver: 'memcache' },
     revoke: { driver: 'sql' },
   },
-  // The Zed guide: PyMySQL and fernet; no admin token.
+  // The Zed guide: PyMySQL and fernet; no admin token. Beyond it: keystone's cache in memcached (as Kolla).
   zed: {
     DEFAULT: { admin_token: undefined },
     database: { connection: `mysql+pymysql://keystone:${PASSWORD}@controller/keystone` },
     token: { provider: 'fernet', driver: undefined },
+    cache: { enabled: 'true', backend: 'oslo_cache.memcache_pool', memcache_servers: 'controller:11211' },
   },
 };
 
