@@ -215,6 +215,23 @@ function confTask(ctx: HostContext, extNet: string, blockHosts: readonly string[
   });
 }
 
+/**
+ * What `tempest init` makes besides etc/ (it refuses a directory that is not
+ * empty): .stestr.conf naming this Tempest's test discovery, and stestr's
+ * repository (.stestr/), without which `tempest run` finds no tests.
+ */
+function stestrTask() {
+  const conf = `${WORKSPACE}/.stestr.conf`;
+  return command(
+    {
+      cmd: sh`cd ${WORKSPACE} && top=$(python3 -c 'import os, tempest; print(os.path.dirname(os.path.dirname(tempest.__file__)))') && [ -d "$top/tempest/test_discover" ] || { echo "no tempest/test_discover under '$top'" >&2; exit 1; }
+printf '%s\\n' '[DEFAULT]' "test_path=$top/tempest/test_discover" "top_dir=$top" 'group_regex=([^\\.]*\\.)*' >.stestr.conf.tmp && mv .stestr.conf.tmp .stestr.conf && { [ -d .stestr ] || stestr init; }`,
+      unless: sh`test -s ${conf} && test -d ${WORKSPACE}/.stestr`,
+    },
+    { name: `stestr repository in ${WORKSPACE} (what tempest init makes besides etc/)` },
+  );
+}
+
 /** The include list: each required test as exactly one of the tests this Tempest has (`tempest run --list-tests`). */
 function includeListTask(required: readonly string[]) {
   const guideline = guidelineTests(JSON.parse(readFileSync(GUIDELINE.json, 'utf8')));
@@ -343,6 +360,7 @@ function tempestRole(ctx: HostContext): Role {
     directory({ path: WORKSPACE, mode: '0700' }),
     ...['etc', 'logs', 'lock'].map((d) => directory({ path: `${WORKSPACE}/${d}`, mode: '0700' })),
     file({ path: `${WORKSPACE}/subunit_to_json.py`, content: readFileSync(CONVERTER, 'utf8'), mode: '0755' }),
+    stestrTask(),
     resourcesTask(guestDir, extNet),
     confTask(ctx, extNet, blockHosts),
     includeListTask(required),
