@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND := noninteractive
 APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo qemu-system-x86 chromium iputils-ping
 APT_STAMP := .lab/apt-packages.stamp
 
-.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify conformance plan clean
+.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify conformance plan clean bench bench-site
 
 help:
 	@echo "make test        install what is needed (npm ci, apt packages), type-check, check formatting, run every test, then test-openstack"
@@ -21,6 +21,8 @@ help:
 	@echo "make test-openstack   deploy Zed into a lab of its own, re-run, change one option (~20 min warm)"
 	@echo "make lab         bring up the local lab and run the site playbook on it"
 	@echo "make conformance run the interop guideline's 228 required Tempest tests on the deployed lab (after make lab)"
+	@echo "make bench       stackplay vs Ansible vs the floor on N=1,10,50 benchmark hosts (N=200: the floor is the peer)"
+	@echo "make bench-site  the converged site re-run on the lab that is up, 5 runs"
 	@echo "make plan        offline plan of hosts/juno.ini into out/juno"
 	@echo "make lab-up | lab-down | lab-status   manage the local lab (INVENTORY=$(INVENTORY))"
 
@@ -108,4 +110,9 @@ bench: deps
 	@pkgs="ansible-core ansible librsvg2-bin time"; \
 	if [ "$$(dpkg-query -W -f='$${Status}\n' $$pkgs 2>/dev/null | grep -c ' installed$$')" != 4 ]; then \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends $$pkgs; fi
-	node --import tsx bench/run.ts --n $(N) --runs $(or $(RUNS),5)
+	node --import tsx bench/run.ts --n $(N) --runs $(or $(RUNS),5) --ansible-max-n $(or $(ANSIBLE_MAX_N),50)
+
+# The converged site re-run on the lab that is up (after make lab): RUNS runs in a
+# row, each 0 changed; median and role times into bench/results/ (bench/site-rerun.ts).
+bench-site: deps
+	node --import tsx bench/site-rerun.ts -i $(INVENTORY) --runs $(or $(RUNS),5)

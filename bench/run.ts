@@ -14,23 +14,24 @@
  * ControlPersist masters are stopped after each run). Results:
  * bench/results/{latest.json,details.json,results.md,chart.svg,chart.png}.
  *
- *   node --import tsx bench/run.ts [--n 1,10,50] [--runs 5] [--keep]
+ *   node --import tsx bench/run.ts [--n 1,10,50] [--runs 5] [--ansible-max-n 50] [--keep]
+ *
+ * Rows of an N not run this time are kept from the previous results (with
+ * their date), so `make bench N=200` adds to N=1,10,50.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectSsh } from '../lib/transport/ssh.js';
 import type { Transport } from '../lib/transport/transport.js';
-import { childPids } from '../lab/proc.js';
+import { measure, median, REPO, type Measured } from './measure.js';
 import { BENCH_DIR, down, inventory, KEY_FILE, KNOWN_HOSTS, up, type BenchHost } from './hosts.js';
 import { editIni } from '../lib/modules/ini-edit.js';
 import { toIniSettings } from '../lib/modules/ini.js';
 import { ANSIBLE_TASKS, DRIFT, iniFiles, initialIni, renderTemplate, SERVICES, STACKPLAY_TASKS, TEMPLATE_PATH } from './workload.js';
 import { writeReport, type Row, type RunRecord } from './report.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(REPO, 'bench/results');
 /** stackplay and the floor run as compiled JavaScript (tsc), as a shipped tool would: tsx alone costs ~0.5 s per start. */
 const BUILD = path.join(REPO, 'out/bench-build');
@@ -52,65 +53,11 @@ const KEEP = process.argv.includes('--keep');
 /** For quick looks: `--tools stackplay,floor` (the report needs all three). */
 const ONLY = arg('tools', TOOLS.join(',')).split(',');
 const SKIP_PLAN = process.argv.includes('--no-plan');
+/** Ansible takes ~3 s per host and scenario: at N=200 one repetition would be half an hour. Above this N the floor is the peer. */
+const ANSIBLE_MAX_N = Number(arg('ansible-max-n', '50'));
+const runsAt = (n: number): readonly Tool[] => TOOLS.filter((t) => ONLY.includes(t) && (t !== 'ansible' || n <= ANSIBLE_MAX_N));
 
 const log = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-
-// ---------------------------------------------------------------------------
-// measuring
-
-interface Measured {
-  wallS: number;
-  cpuS: number;
-  rssMb: number;
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Resident memory of `pid` and every descendant, in bytes. */
-function treeRss(pid: number): number {
-  let total = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    try {
-      total += Number(fs.readFileSync(`/proc/${p}/statm`, 'utf8').split(' ')[1]) * 4096;
-    } catch {
-      continue;
-    }
-    stack.push(...childPids(p));
-  }
-  return total;
-}
-
-function measure(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Measured> {
-  const timeFile = path.join(os.tmpdir(), `stackplay-bench-time-${process.pid}`);
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', timeFile, ...argv], {
-      cwd: REPO,
-      env: { ...process.env, NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    let peak = 0;
-    const sample = (): void => {
-      if (child.pid !== undefined) peak = Math.max(peak, treeRss(child.pid));
-    };
-    const timer = setInterval(sample, 50);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallS = (performance.now() - started) / 1000;
-      clearInterval(timer);
-      const [user = '0', sys = '0', maxKb = '0'] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ');
-      fs.rmSync(timeFile, { force: true });
-      resolve({ wallS, cpuS: Number(user) + Number(sys), rssMb: Math.max(peak, Number(maxKb) * 1024) / 2 ** 20, code: code ?? -1, stdout, stderr });
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------
 // host state between runs
@@ -279,12 +226,6 @@ async function planTimes(): Promise<{ juno_s: number; compute200_s: number }> {
   return { juno_s: await time('hosts/juno.ini'), compute200_s: await time(big) };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 async function main(): Promise<void> {
   const t0 = performance.now();
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -307,7 +248,7 @@ async function main(): Promise<void> {
       const drift = drifted(hosts);
       for (let rep = 0; rep < RUNS; rep++) {
         // Alternate: each repetition starts with the next tool.
-        const order = TOOLS.map((_, i) => TOOLS[(i + rep) % TOOLS.length]!).filter((t) => ONLY.includes(t));
+        const order = TOOLS.map((_, i) => TOOLS[(i + rep) % TOOLS.length]!).filter((t) => runsAt(n).includes(t));
         for (const tool of order) {
           for (const scenario of SCENARIOS) {
             if (scenario === 'cold') await adminExec(hosts, resetScript);
@@ -363,7 +304,7 @@ async function main(): Promise<void> {
           ansible_rss_mb: med('ansible', 'rssMb'),
           floor_rss_mb: med('floor', 'rssMb'),
           stackplay_execs_per_host: median(pick('stackplay').map((r) => r.execsPerHost ?? 0)),
-          runs: Math.min(...TOOLS.map((t) => pick(t).length)),
+          runs: Math.min(...runsAt(n).map((t) => pick(t).length)),
         });
       }
     }
@@ -376,6 +317,7 @@ async function main(): Promise<void> {
       ansibleTasks: ANSIBLE_TASKS,
       totalS: (performance.now() - t0) / 1000,
       machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
+      ansibleMaxN: ANSIBLE_MAX_N,
     });
     log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${RESULTS}/results.md`);
   } finally {
