@@ -281,6 +281,41 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     expect(changedOf(again.results)).to.deep.equal([]);
   });
 
+  it('drift of each kind is found and put back (a setting, a stopped service, keystone and neutron state), then converges', async () => {
+    // What an operator (or a failed experiment) leaves behind; API facts are read ahead in a converged
+    // role (lib/core/prefetch.ts), so each kind must still be found by the tasks that own it.
+    // onLabHost returns the output, whatever the exit code: each drift says it happened.
+    const drift = async (address: string, script: string) => expect(await onLabHost(address, `${script} && echo drifted`)).to.match(/drifted$/);
+    await drift('10.42.0.21', "sed -i 's/^my_ip = .*/my_ip = 10.42.0.99/' /etc/nova/nova.conf && grep -q '^my_ip = 10.42.0.99$' /etc/nova/nova.conf");
+    await drift('10.42.0.11', 'systemctl stop nova-scheduler');
+    await drift(
+      '10.42.0.11',
+      '. /root/admin-openrc.sh && openstack role remove --user glance --project service admin && openstack user set --password drifted-by-hand nova && ' +
+        'openstack endpoint set --url http://drifted.invalid:9292 $(openstack endpoint list --service image --interface public -f value -c ID) && ' +
+        // Every project has a group named default: demo's by its id.
+        'sg=$(openstack security group list --project demo -f value -c ID -c Name | awk \'$2 == "default" {print $1}\') && ' +
+        'openstack security group rule delete $(openstack security group rule list --protocol tcp --ingress -f value -c ID "$sg")',
+    );
+    const run = await site(INVENTORY);
+    expect(run.code, run.out.slice(-6000)).to.equal(0);
+    const changed = changedOf(run.results).filter((t) => !t.includes('| handler: '));
+    expect(changed.sort()).to.deep.equal(
+      [
+        'compute1: nova-compute | ini /etc/nova/nova.conf [DEFAULT] [keystone_authtoken] [api] [vnc] [spice] [glance] [oslo_concurrency] [service_user] [placement] [neutron]',
+        'controller: glance | keystone endpoints image RegionOne',
+        'controller: glance | keystone role admin for user glance on project service',
+        'controller: networks | neutron rule ingress tcp 22 from 0.0.0.0/0 in default (project demo)',
+        'controller: nova-controller | keystone user nova',
+        'controller: nova-controller | service nova-scheduler started, enabled',
+      ].sort(),
+    );
+    expect(changedOf(run.results).filter((t) => t.includes('| handler: '))).to.deep.equal(['compute1: nova-compute | handler: service nova-compute restarted']);
+    expect(await onLabHost('10.42.0.11', 'systemctl is-active nova-scheduler')).to.equal('active');
+    const again = await site(INVENTORY);
+    expect(changedOf(again.results)).to.deep.equal([]);
+    expect(await catalogCounts()).to.equal(countsBefore);
+  });
+
   for (const round of ['first', 'second']) {
     it(`verify (${round} run): servers boot from the lab guest, take DHCP and metadata, answer ping and SSH on a floating IP; only the volume checks are skipped`, async () => {
       const screenshot = path.join(REPO_ROOT, 'out/verify/horizon-instances.png');
