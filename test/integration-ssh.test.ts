@@ -166,7 +166,8 @@ describe('integration: CLI over real SSH to a local sshd', function () {
     const ra = await a.done;
     expect(ra.code, ra.stdout + ra.stderr).to.equal(0);
     // Nothing to unlock: the connection went, its keeper exits and the kernel drops the lock.
-    await waitFor('the lock to be released', async () => !runLockHeld(join(work, 'state')), 2000);
+    // The keeper polls once a second.
+    await waitFor('the lock to be released', async () => !runLockHeld(join(work, 'state')), 3000);
   });
 
   it("SIGKILL mid-run: files whole, the next run takes the dead run's lock, replays the pending handler, then 0 changed", async () => {

@@ -24,8 +24,8 @@ import type { ExecResult } from '../transport/transport.js';
  * trip: when a task with API facts comes and nothing has changed in the role
  * yet, the API facts of that task and of every task after it are started at
  * once (API_READ_AHEAD at a time); each task awaits its own. A converged role
- * thus waits for its slowest API read, not for the sum of them (keystone's
- * checks are ~75 ms a request, ~300 ms a password check). The first applied
+ * thus waits for its slowest API read, not for the sum of them (keystone
+ * answered a GET in 20 to 85 ms on the lab, a password check in ~300 ms). The first applied
  * step drops them, and from then on the role reads its API facts task by
  * task: on a first deployment the services are only starting, and the later
  * tasks' state follows from the earlier tasks' calls. A read-ahead that
