@@ -7,6 +7,7 @@ import { InputError } from '../core/errors.js';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunOutcome } from '../core/executor.js';
 import { loadInventory, type Inventory } from '../inventory/inventory.js';
 import { writePlanOutput } from './plan-output.js';
+import { listing, type ListOptions } from './listing.js';
 import { checkDefaultPassword, checkInventoryHasHosts, checkJsonPath, checkPlanDir, checkPrivateKeys, checkTags } from './preflight.js';
 import type { Playbook } from '../core/playbook.js';
 import { Reporter } from './reporter.js';
@@ -37,6 +38,8 @@ export interface CliOptions {
   readonly insecureHostKeys: boolean;
   readonly maxFailPercentage?: number;
   readonly anyErrorsFatal: boolean;
+  /** --list-hosts / --list-tasks / --list-tags: print what would run and exit. */
+  readonly list?: ListOptions;
 }
 
 /** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input, 130 interrupted. */
@@ -85,6 +88,9 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
     .option('--max-fail-percentage <n>', "abort when more than n% of a play's hosts failed", percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
+    .option('--list-hosts', 'list the hosts of each play (after --limit) and exit; nothing connects', false)
+    .option('--list-tasks', 'list the tasks of each play (after --limit, --tags, --skip-tags) and exit', false)
+    .option('--list-tags', 'list the tags of each play and exit', false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   program.parse([...argv], { from: 'user' });
@@ -102,6 +108,9 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     insecureHostKeys: boolean;
     maxFailPercentage?: number;
     anyErrorsFatal: boolean;
+    listHosts: boolean;
+    listTasks: boolean;
+    listTags: boolean;
   }>();
   return {
     inventory: o.inventory,
@@ -117,6 +126,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     insecureHostKeys: o.insecureHostKeys,
     ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}),
     anyErrorsFatal: o.anyErrorsFatal,
+    ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
   };
 }
 
@@ -217,6 +227,11 @@ export async function runPlaybook(
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
     plays = resolvePlaybook(book, inventory, secrets, options.limit);
     checkTags(plays, options.tags, options.skipTags);
+    if (options.list) {
+      // Like ansible-playbook's --list-*: what would run, nothing connects and nothing is written (not even new secrets).
+      io.stdout.write(redactor.redact(listing(book.name, plays, options.list, options)));
+      return 0;
+    }
     if (options.json) await checkJsonPath(options.json);
     if (options.plan) await checkPlanDir(options.plan);
     await secrets.save();

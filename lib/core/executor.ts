@@ -214,7 +214,8 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
   return { recap, exitCode, aborted };
 }
 
-function selected(task: Task<string>, options: ExecuteOptions): boolean {
+/** Whether --tags and --skip-tags let `task` run (Ansible's rules, `always` included). */
+export function taskSelected(task: Task<string>, options: Pick<ExecuteOptions, 'tags' | 'skipTags'>): boolean {
   if (task.tags.some((t) => options.skipTags.includes(t))) return false;
   if (options.tags.length === 0) return true;
   return task.tags.some((t) => options.tags.includes(t)) || task.tags.includes('always');
@@ -257,7 +258,7 @@ async function runRole(
   const follow = <T extends Task<string>>(t: T): T => (predicted ? predicted.task(t) : t);
   // The role's shell facts are read ahead in one round trip until a step changes the host (lib/prefetch.ts);
   // on a host's first role that read also carries the run lock and the pending handlers.
-  const rt = prefetching(run.rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && selected(t, options)).map(follow));
+  const rt = prefetching(run.rt, role.tasks.filter((t): t is Task<string> => t.kind === 'task' && taskSelected(t, options)).map(follow));
   await readAhead(rt);
   const pendingFromLastRun = (await owed()) ?? new Set<string>();
   // Handlers an earlier run notified but never ran (it died or was
@@ -284,7 +285,7 @@ async function runRole(
       await runHandlers();
       continue;
     }
-    if (!selected(item, options)) continue;
+    if (!taskSelected(item, options)) continue;
     // The handlers this task would notify are written down on the host before
     // its first step: a run that dies after the change but before the handlers
     // (or even before recording them) leaves them to the next run. A restart
