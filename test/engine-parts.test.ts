@@ -230,11 +230,49 @@ describe('reporter', () => {
     const t = text();
     expect(t).to.contain('changed: [h] nova | ini nova.conf');
     expect(t).to.contain('+password = ***');
-    expect(t).not.to.contain('quiet');
+    // ok tasks get no line at verbosity 0 (the slowest-tasks summary after the recap names any task).
+    expect(t.split('slowest tasks:')[0]).not.to.contain('quiet');
     expect(t).to.contain('failed: [h] nova | db sync\n    exit 1: password *** rejected');
     expect(t).to.contain('h : ok=1 changed=1 unreachable=0 failed=1 skipped=0');
     expect(t).not.to.contain('s3cret');
   });
+});
+
+describe('the slowest tasks after the recap (as profile_tasks)', () => {
+  const run = (verbose: number) => {
+    let text = '';
+    const out = new Writable({ write: (c, _e, cb) => ((text += String(c)), cb()) });
+    const redactor = new Redactor();
+    redactor.add('s3cret');
+    const r = new Reporter({ out, color: false, live: false, verbose, diff: false, redactor });
+    for (let i = 1; i <= 30; i++)
+      r.handle({
+        type: 'task',
+        result: {
+          host: `h${i % 3}`,
+          role: 'nova',
+          task: `task ${i}${i === 30 ? ' password=s3cret' : ''}`,
+          module: 'ini',
+          handler: i === 29,
+          status: 'ok',
+          durationMs: i * 100,
+        },
+      });
+    r.recap({ exitCode: 0, recap: new Map([['h0', { ok: 30, changed: 0, failed: 0, skipped: 0, unreachable: 0, wouldRun: 0 }]]) });
+    return text.split('slowest tasks:\n')[1]?.trimEnd().split('\n') ?? [];
+  };
+
+  it('names the 5 slowest, slowest first, with host, role and seconds, secrets masked', () => {
+    expect(run(0)).to.deep.equal([
+      '     3.00s  [h0] nova | task 30 password=***',
+      '     2.90s  [h2] nova | handler: task 29',
+      '     2.80s  [h1] nova | task 28',
+      '     2.70s  [h0] nova | task 27',
+      '     2.60s  [h2] nova | task 26',
+    ]);
+  });
+
+  it('names 20 at -v', () => expect(run(1)).to.have.length(20));
 });
 
 describe('--plan output', () => {

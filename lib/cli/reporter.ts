@@ -40,6 +40,10 @@ export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor
     .join('');
 }
 
+/** How many tasks the summary after the recap names: a few, or at -v as many as profile_tasks shows. */
+const SLOWEST = 5;
+const SLOWEST_VERBOSE = 20;
+
 export class Reporter {
   readonly #o: ReporterOptions;
   readonly #c: ChalkInstance;
@@ -143,6 +147,18 @@ export class Reporter {
     if (this.#roleTimes.size > 0) {
       const times = [...this.#roleTimes].map(([role, ms]) => `${role} ${(ms / 1000).toFixed(1)}s`).join(', ');
       this.#print(c.dim(`role times (slowest host): ${times}`));
+    }
+    // As Ansible's profile_tasks callback: where the time went, task by task (all of them at -v).
+    const slowest = [...this.results].sort((a, b) => b.durationMs - a.durationMs).slice(0, this.#o.verbose > 0 ? SLOWEST_VERBOSE : SLOWEST);
+    if (slowest.length > 0 && slowest[0]!.durationMs >= 1) {
+      this.#print(c.dim('slowest tasks:'));
+      this.#print(
+        c.dim(
+          slowest
+            .map((r) => `  ${(r.durationMs / 1000).toFixed(2).padStart(7)}s  [${r.host}] ${r.role} | ${r.handler ? 'handler: ' : ''}${firstLine(r.task)}`)
+            .join('\n'),
+        ),
+      );
     }
   }
 
