@@ -54,6 +54,9 @@ export interface Report {
 
 const r2 = (x: number): number => Math.round(x * 1000) / 1000;
 const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(1)}×` : 'n/a');
+/** a/b, or NaN when either was not measured (NaN in memory, null once read back from details.json). */
+const ratio = (a: number | null, b: number | null): number => (Number.isFinite(a) && Number.isFinite(b) ? (a as number) / (b as number) : NaN);
 
 /** A row of latest.json: `n`, `scenario`, `stackplay_s` and whatever else that scenario measures. */
 export type LatestRow = { n: number; scenario: string; stackplay_s: number } & Record<string, unknown>;
@@ -107,7 +110,7 @@ export function writeReport(dir: string, current: Report): void {
   const before = earlier(dir, new Set(current.rows.map((r) => r.n)));
   const report: Report = {
     ...current,
-    rows: [...before.rows.map((r) => ({ ...r, date: r.date ?? before.fallbackDate })), ...current.rows.map((r) => ({ ...r, date: today }))].sort(
+    rows: [...before.rows.map((r) => ({ ...r, date: r.date ?? before.fallbackDate })), ...current.rows.map((r) => ({ ...r, date: r.date ?? today }))].sort(
       (a, b) => a.n - b.n || scenarioRank(a.scenario) - scenarioRank(b.scenario),
     ),
     records: [...before.records, ...current.records],
@@ -140,7 +143,7 @@ export function writeReport(dir: string, current: Report): void {
     '|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...report.rows.map(
       (r) =>
-        `| ${r.n} | ${r.scenario} | ${r.date ?? ''} | ${f(r.stackplay_s)} | ${f(r.ansible_s)} | ${f(r.floor_s)} | ${f(r.stackplay_s / r.ansible_s, 3)} | ${f(r.ansible_s / r.stackplay_s, 1)}× | ${f(r.stackplay_s / r.floor_s)} | ${f(r.stackplay_cpu_s)} | ${f(r.ansible_cpu_s)} | ${f(r.stackplay_rss_mb, 0)} | ${f(r.ansible_rss_mb, 0)} | ${f(r.stackplay_execs_per_host, 1)} | ${f((r.stackplay_cpu_s * 1000) / (r.n * report.stackplayTasks), 1)} |`,
+        `| ${r.n} | ${r.scenario} | ${r.date ?? ''} | ${f(r.stackplay_s)} | ${f(r.ansible_s)} | ${f(r.floor_s)} | ${f(ratio(r.stackplay_s, r.ansible_s), 3)} | ${times(ratio(r.ansible_s, r.stackplay_s))} | ${f(ratio(r.stackplay_s, r.floor_s))} | ${f(r.stackplay_cpu_s)} | ${f(r.ansible_cpu_s)} | ${f(r.stackplay_rss_mb, 0)} | ${f(r.ansible_rss_mb, 0)} | ${f(r.stackplay_execs_per_host, 1)} | ${f((r.stackplay_cpu_s * 1000) / (r.n * report.stackplayTasks), 1)} |`,
     ),
     '',
     `\`--plan\` (offline, simulated hosts, two passes): hosts/juno.ini ${f(report.plan.juno_s)} s; Juno with 200 compute nodes ${f(report.plan.compute200_s)} s.`,
