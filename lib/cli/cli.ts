@@ -3,11 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InputError } from '../core/errors.js';
+import { InputError, SECRET_NAME } from '../core/errors.js';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunOutcome } from '../core/executor.js';
 import { loadInventory, type Inventory } from '../inventory/inventory.js';
 import { writePlanOutput } from './plan-output.js';
 import { listing, type ListOptions } from './listing.js';
+import { loadExtraVars, withExtraVars } from '../inventory/extra-vars.js';
 import { checkDefaultPassword, checkInventoryHasHosts, checkJsonPath, checkPlanDir, checkPrivateKeys, checkTags } from './preflight.js';
 import type { Playbook } from '../core/playbook.js';
 import { Reporter } from './reporter.js';
@@ -38,6 +39,8 @@ export interface CliOptions {
   readonly insecureHostKeys: boolean;
   readonly maxFailPercentage?: number;
   readonly anyErrorsFatal: boolean;
+  /** -e: key=value pairs or @FILE, in order. */
+  readonly extraVars: readonly string[];
   /** --list-hosts / --list-tasks / --list-tags: print what would run and exit. */
   readonly list?: ListOptions;
 }
@@ -88,6 +91,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
     .option('--max-fail-percentage <n>', "abort when more than n% of a play's hosts failed", percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
+    .option('-e, --extra-vars <vars>', 'key=value pairs or @FILE, above every inventory variable (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--list-hosts', 'list the hosts of each play (after --limit) and exit; nothing connects', false)
     .option('--list-tasks', 'list the tasks of each play (after --limit, --tags, --skip-tags) and exit', false)
     .option('--list-tags', 'list the tags of each play and exit', false)
@@ -108,6 +112,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     insecureHostKeys: boolean;
     maxFailPercentage?: number;
     anyErrorsFatal: boolean;
+    extraVars: string[];
     listHosts: boolean;
     listTasks: boolean;
     listTags: boolean;
@@ -126,6 +131,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     insecureHostKeys: o.insecureHostKeys,
     ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}),
     anyErrorsFatal: o.anyErrorsFatal,
+    extraVars: o.extraVars,
     ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
   };
 }
@@ -220,7 +226,10 @@ export async function runPlaybook(
   let plays: ResolvedPlay[];
   let secrets: SecretStore;
   try {
-    inventory = await loadInventory(options.inventory);
+    const extras = await loadExtraVars(options.extraVars);
+    // A secret-named variable from -e @FILE is masked like the secrets file's.
+    for (const [name, v] of extras) if (SECRET_NAME.test(name)) redactor.add(v.value);
+    inventory = withExtraVars(await loadInventory(options.inventory), extras);
     checkInventoryHasHosts(inventory);
     checkDefaultPassword(inventory);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
