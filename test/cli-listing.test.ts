@@ -65,4 +65,27 @@ describe('--list-hosts, --list-tasks, --list-tags', function () {
     expect(r.code).to.equal(5);
     expect(r.out).to.contain('no task of this run has tag no-such-tag');
   });
+
+  it('--start-at-task: the run begins at the first task so named (also role | name, * for anything); earlier plays are left out', async () => {
+    const r = await list(['--list-tasks', '--start-at-task', 'keystone user demo']);
+    expect(r.code, r.out).to.equal(0);
+    const tasks = r.out.split('\n').filter((l) => l.startsWith('      '));
+    expect(tasks[0]).to.equal('      keystone | keystone user demo    TAGS: [keystone]');
+    expect(r.out).not.to.contain('keystone user admin');
+    expect(r.out).not.to.contain('prechecks |');
+    expect(r.out).to.match(/glance \| /);
+    // In the play it starts in, a host without that task runs nothing there.
+    const ports = await list(['--list-tasks', '--start-at-task', 'precheck: OpenStack ports*']);
+    const play1 = ports.out.split('\n  play #2')[0]!;
+    expect(play1).to.match(/prechecks \| precheck: OpenStack ports free or ours \([0-9 ]+\) {4}TAGS: \[prechecks, always\] {4}HOSTS: \[controller\]\n$/);
+    expect(play1).not.to.contain('clock in sync');
+    const glob = await list(['--list-tasks', '--start-at-task', 'glance | keystone user *']);
+    expect(glob.out.split('\n').find((l) => l.startsWith('      '))).to.equal('      glance | keystone user glance    TAGS: [keystone]');
+  });
+
+  it('--start-at-task naming no task is bad input (exit 5) with the nearest name', async () => {
+    const r = await list(['--list-tasks', '--start-at-task', 'keystone user dmeo']);
+    expect(r.code).to.equal(5);
+    expect(r.out).to.contain('--start-at-task: no task of this run is named "keystone user dmeo" (did you mean "keystone user demo"?)');
+  });
 });

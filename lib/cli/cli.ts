@@ -9,6 +9,7 @@ import { loadInventory, type Inventory } from '../inventory/inventory.js';
 import { writePlanOutput } from './plan-output.js';
 import { listing, type ListOptions } from './listing.js';
 import { loadExtraVars, withExtraVars } from '../inventory/extra-vars.js';
+import { startAtTask } from '../core/start-at.js';
 import { checkDefaultPassword, checkInventoryHasHosts, checkJsonPath, checkPlanDir, checkPrivateKeys, checkTags } from './preflight.js';
 import type { Playbook } from '../core/playbook.js';
 import { Reporter } from './reporter.js';
@@ -39,6 +40,8 @@ export interface CliOptions {
   readonly insecureHostKeys: boolean;
   readonly maxFailPercentage?: number;
   readonly anyErrorsFatal: boolean;
+  /** --start-at-task: the run begins at the first task so named (lib/core/start-at.ts). */
+  readonly startAtTask?: string;
   /** -e: key=value pairs or @FILE, in order. */
   readonly extraVars: readonly string[];
   /** --list-hosts / --list-tasks / --list-tags: print what would run and exit. */
@@ -92,6 +95,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('--max-fail-percentage <n>', "abort when more than n% of a play's hosts failed", percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
     .option('-e, --extra-vars <vars>', 'key=value pairs or @FILE, above every inventory variable (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--start-at-task <name>', "begin at the first task named so (or 'role | name'; * matches anything)")
     .option('--list-hosts', 'list the hosts of each play (after --limit) and exit; nothing connects', false)
     .option('--list-tasks', 'list the tasks of each play (after --limit, --tags, --skip-tags) and exit', false)
     .option('--list-tags', 'list the tags of each play and exit', false)
@@ -113,6 +117,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     maxFailPercentage?: number;
     anyErrorsFatal: boolean;
     extraVars: string[];
+    startAtTask?: string;
     listHosts: boolean;
     listTasks: boolean;
     listTags: boolean;
@@ -132,6 +137,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}),
     anyErrorsFatal: o.anyErrorsFatal,
     extraVars: o.extraVars,
+    ...(o.startAtTask !== undefined ? { startAtTask: o.startAtTask } : {}),
     ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
   };
 }
@@ -236,6 +242,7 @@ export async function runPlaybook(
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
     plays = resolvePlaybook(book, inventory, secrets, options.limit);
     checkTags(plays, options.tags, options.skipTags);
+    if (options.startAtTask !== undefined) plays = startAtTask(plays, options.startAtTask);
     if (options.list) {
       // Like ansible-playbook's --list-*: what would run, nothing connects and nothing is written (not even new secrets).
       io.stdout.write(redactor.redact(listing(book.name, plays, options.list, options)));
