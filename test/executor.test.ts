@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execute, type ExecuteOptions, type ResolvedPlay, type RunEvent, type TaskResult } from '../lib/core/executor.js';
-import { defineRole, type Role } from '../lib/core/playbook.js';
+import { defineRole, type Playbook, type Role } from '../lib/core/playbook.js';
 import { HostLockedError, type HostSession, type LockHolder } from '../lib/core/host-session.js';
 import { RemoteRuntime, StepFailed, type HostRuntime } from '../lib/core/runtime.js';
 import { file } from '../lib/modules/file.js';
@@ -9,6 +9,11 @@ import { FakeTransport } from './support/fake-transport.js';
 import { sh } from '../lib/core/shell.js';
 import { flushHandlers, makeTask, noChange, registeredFact, skip, type Step, type Task, type TaskOptions } from '../lib/core/task.js';
 import { UnreachableError } from '../lib/transport/transport.js';
+import { resolvePlaybook } from '../lib/core/resolve.js';
+import { Redactor } from '../lib/core/secret.js';
+import { InputError } from '../lib/core/errors.js';
+import { parseInventory } from '../lib/inventory/inventory.js';
+import { SecretStore } from '../lib/inventory/secrets-store.js';
 
 /**
  * The executor against a fake runtime: tasks plan from a fake fact (the
@@ -276,6 +281,57 @@ describe('executor', () => {
       for (const rt of rts.values()) expect(rt.applied).to.deep.equal(['one']);
       // "one" notified restartB before the abort: it stays pending for the next run.
       for (const rt of rts.values()) expect([...rt.pending]).to.deep.equal(['web@restartB']);
+    });
+  });
+
+  describe('serial (rolling batches)', () => {
+    const five = ['h1', 'h2', 'h3', 'h4', 'h5'];
+    const chain = defineRole('chain', { restart: step('restart') }).tasks([step('one', ['restart']), step('two')]);
+    /** Every applied step of every host, in the order they happened. */
+    const traced = (faults: Record<string, { failOn?: string }> = {}) => {
+      const order: string[] = [];
+      const rts = new Map(
+        five.map((h) => {
+          const rt = new FakeRuntime(h, faults[h] ?? {});
+          const apply = rt.apply.bind(rt);
+          rt.apply = async (st) => {
+            const r = await apply(st);
+            order.push(`${h}:${st.kind === 'exec' ? st.cmd.display() : st.kind}`);
+            return r;
+          };
+          return [h, rt];
+        }),
+      );
+      return { order, rts };
+    };
+
+    it('serial 2 over 5 hosts: batches of 2, 2 and 1, each through its tasks and handlers before the next starts', async () => {
+      const { order, rts } = traced();
+      const { events, outcome } = await run([{ ...play(five, [chain]), serial: 2 }], rts, { forks: 10 });
+      expect(events.filter((e) => e.type === 'play').map((e) => (e.type === 'play' ? e.hosts.join(',') : ''))).to.deep.equal(['h1,h2', 'h3,h4', 'h5']);
+      const batchOf = (entry: string) => Math.floor((Number(entry.slice(1, entry.indexOf(':'))) - 1) / 2);
+      expect(order.map(batchOf)).to.deep.equal([...order.map(batchOf)].sort());
+      expect(order.filter((o) => o.startsWith('h1:'))).to.deep.equal(['h1:one', 'h1:two', 'h1:restart']);
+      expect(order).to.have.length(15);
+      expect(outcome.exitCode).to.equal(0);
+    });
+
+    it("a play's serial resolves against its hosts: a percentage rounds down to at least 1; 0 or '0%' is bad input", async () => {
+      const inventory = parseInventory('[compute]\nc1\nc2\nc3\nc4\nc5\n', 'x.ini');
+      const secrets = new SecretStore('/nonexistent/secrets.ini', new Redactor());
+      const book = (serial: number | `${number}%`): Playbook => ({ name: 'b', plays: [{ name: 'p', hosts: 'compute', serial, roles: [() => chain] }] });
+      expect(resolvePlaybook(book('50%'), inventory, secrets)[0]!.serial).to.equal(2);
+      expect(resolvePlaybook(book('10%'), inventory, secrets)[0]!.serial).to.equal(1);
+      expect(resolvePlaybook(book(3), inventory, secrets)[0]!.serial).to.equal(3);
+      expect(() => resolvePlaybook(book(0), inventory, secrets)).to.throw(InputError, /serial must be a whole number of hosts or a percentage/);
+      expect(() => resolvePlaybook(book('0%'), inventory, secrets)).to.throw(InputError, /serial must be/);
+    });
+
+    it('the failure policy applies per batch: a failed batch stops the hosts of later batches', async () => {
+      const { order, rts } = traced({ h1: { failOn: 'one' } });
+      const { outcome } = await run([{ ...play(five, [chain]), serial: 2 }], rts, { forks: 10, maxFailPercentage: 0 });
+      expect(outcome.aborted).to.match(/1 of 2 hosts failed/);
+      expect(order.some((o) => /^h[345]:/.test(o))).to.equal(false);
     });
   });
 

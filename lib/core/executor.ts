@@ -60,6 +60,15 @@ export interface ResolvedPlay {
   readonly name: string;
   /** Host name → its roles, instantiated for that host. */
   readonly hosts: ReadonlyMap<string, readonly Role[]>;
+  /** Hosts per batch (Play.serial resolved against this play's hosts); absent: all at once. */
+  readonly serial?: number;
+}
+
+/** The play's hosts in batches of `serial` (at least 1), or one batch. */
+export function batches<T>(hosts: readonly T[], serial: number | undefined): T[][] {
+  if (serial === undefined || serial >= hosts.length) return [[...hosts]];
+  const size = Math.max(1, serial);
+  return Array.from({ length: Math.ceil(hosts.length / size) }, (_, i) => hosts.slice(i * size, (i + 1) * size));
 }
 
 export interface ExecuteOptions {
@@ -165,45 +174,47 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
 
   try {
     for (const play of plays) {
-      if (aborted !== null) break;
-      const hosts = [...play.hosts.keys()].filter((h) => !stopped.has(h));
-      options.emit({ type: 'play', name: play.name, hosts });
-      let failedInPlay = 0;
-      await queue.addAll(
-        hosts.map((host) => async () => {
-          const counts = recap.get(host) ?? emptyRecap();
-          recap.set(host, counts);
-          try {
-            checkAbort();
-            const connected = await runtimeFor(host);
-            for (const role of play.hosts.get(host) ?? []) {
-              const predicted = prediction?.forHost(host);
-              await runRole({ rt: connected.rt, counts, options, registry, predicted }, role, checkAbort, () => takeOwed(connected, role.name));
+      for (const batch of batches([...play.hosts.keys()], play.serial)) {
+        if (aborted !== null) break;
+        const hosts = batch.filter((h) => !stopped.has(h));
+        options.emit({ type: 'play', name: play.name, hosts });
+        let failedInPlay = 0;
+        await queue.addAll(
+          hosts.map((host) => async () => {
+            const counts = recap.get(host) ?? emptyRecap();
+            recap.set(host, counts);
+            try {
+              checkAbort();
+              const connected = await runtimeFor(host);
+              for (const role of play.hosts.get(host) ?? []) {
+                const predicted = prediction?.forHost(host);
+                await runRole({ rt: connected.rt, counts, options, registry, predicted }, role, checkAbort, () => takeOwed(connected, role.name));
+              }
+            } catch (error) {
+              if (error instanceof RunAborted) return;
+              stopped.add(host);
+              if (error instanceof UnreachableError) {
+                counts.unreachable++;
+                options.emit({ type: 'unreachable', host, error: error.message });
+              } else if (error instanceof HostLockedError || error instanceof BeginFailed || error instanceof StepFailed) {
+                counts.failed++;
+                const task = error instanceof StepFailed ? 'keep run state on the host (lock, pending handlers)' : 'take the run lock';
+                options.emit({
+                  type: 'task',
+                  result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 },
+                });
+              } else if (!(error instanceof HostStopped)) {
+                throw error;
+              }
+              const reason = aborted === null ? abortReason(++failedInPlay, hosts.length, options) : null;
+              if (reason !== null) {
+                aborted = reason;
+                options.emit({ type: 'abort', reason });
+              }
             }
-          } catch (error) {
-            if (error instanceof RunAborted) return;
-            stopped.add(host);
-            if (error instanceof UnreachableError) {
-              counts.unreachable++;
-              options.emit({ type: 'unreachable', host, error: error.message });
-            } else if (error instanceof HostLockedError || error instanceof BeginFailed || error instanceof StepFailed) {
-              counts.failed++;
-              const task = error instanceof StepFailed ? 'keep run state on the host (lock, pending handlers)' : 'take the run lock';
-              options.emit({
-                type: 'task',
-                result: { host, role: '-', task, module: 'lock', handler: false, status: 'failed', error: error.message, durationMs: 0 },
-              });
-            } else if (!(error instanceof HostStopped)) {
-              throw error;
-            }
-            const reason = aborted === null ? abortReason(++failedInPlay, hosts.length, options) : null;
-            if (reason !== null) {
-              aborted = reason;
-              options.emit({ type: 'abort', reason });
-            }
-          }
-        }),
-      );
+          }),
+        );
+      }
     }
   } finally {
     await Promise.allSettled([...runtimes.values()].map(async (c) => (await c).rt.close()));

@@ -45,6 +45,13 @@ export interface Play {
   /** Host pattern: a group, several separated by ':' or ',', or 'all'. */
   readonly hosts: string;
   readonly roles: readonly RoleFn[];
+  /**
+   * Ansible's `serial`: run the play on this many hosts at a time (a number,
+   * or a percentage of the play's hosts like '25%'), each batch through all
+   * its tasks and handlers before the next starts: rolling changes over
+   * computes. The failure policy applies per batch.
+   */
+  readonly serial?: number | `${number}%`;
 }
 
 export interface Playbook {

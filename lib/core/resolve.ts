@@ -60,6 +60,20 @@ function checkConnections(contexts: Iterable<HostContext>): void {
   }
 }
 
+/** Hosts per batch of a play's `serial`: a whole number, or a percentage of its hosts (at least one). */
+function serialSize(book: string, play: Play, hosts: number): number {
+  const bad = () =>
+    new InputError(`${book}: play "${play.name}"`, 0, `serial must be a whole number of hosts or a percentage ('25%'), not ${JSON.stringify(play.serial)}`);
+  if (typeof play.serial === 'number') {
+    if (!Number.isInteger(play.serial) || play.serial < 1) throw bad();
+    return play.serial;
+  }
+  const m = /^(\d+(?:\.\d+)?)%$/.exec(String(play.serial));
+  const pct = m ? Number(m[1]) : NaN;
+  if (!(pct > 0 && pct <= 100)) throw bad();
+  return Math.max(1, Math.floor((hosts * pct) / 100));
+}
+
 /** `localhost` when the inventory does not declare it: this machine, reached without SSH (Ansible's implicit localhost). */
 export function isImplicitLocalhost(inventory: Inventory, host: string): boolean {
   return host === 'localhost' && !inventory.hosts.has(host);
@@ -105,6 +119,7 @@ export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: S
     return {
       name: play.name,
       hosts: new Map(selected.map((h): [string, readonly Role[]] => [h, play.roles.map((role) => instantiate(role, contextFor(h)))])),
+      ...(play.serial !== undefined ? { serial: serialSize(book.name, play, selected.length) } : {}),
     };
   });
   checkTypos(contexts.values());
