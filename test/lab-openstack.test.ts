@@ -22,6 +22,11 @@ import type { TaskResult } from '../lib/core/executor.js';
  * predicted as changed or would-run; after the glance_workers change,
  * `--check` predicts exactly the tasks and handlers the real run changes.
  *
+ * Issue 16's promise on the same hosts: with API facts read ahead in a
+ * converged role, drift of each kind (a setting, a stopped service, a role
+ * assignment, a password, an endpoint URL, a security group rule) is still
+ * found and put back by the task that owns it.
+ *
  * Issue 14's promise on the same hosts: the verify playbook boots two
  * servers from the lab's guest image, which get their fixed IPs by DHCP and
  * their key from the metadata service; this machine pings and logs into one
@@ -33,10 +38,10 @@ import type { TaskResult } from '../lib/core/executor.js';
  * Opt-in: STACKPLAY_LAB_OPENSTACK=1 (`make test-openstack`, run by
  * .ci/run after `make test`); root only; fails rather than touch a lab that
  * is already up. It brings up its own lab and takes it down. On this
- * machine (2 CPUs), 2026-12-06, hosts booting systemd: 23 minutes (the fresh
- * --check of the site and of 14 roles 11 s, first run 12.9 min, second 26 s
- * with the site's own run 14 s, the glance_workers check, run and re-run
- * 45 s, verify 3.9 and 3.8 min). Before the uwsgi API workers were sized to
+ * machine (2 CPUs), 2026-12-06, hosts booting systemd: 21 minutes (the fresh
+ * --check of the site and of 14 roles 11 s, first run 12.0 min, second 19 s,
+ * the glance_workers check, run and re-run 22 s, the drift step 42 s, verify
+ * 3.2 and 3.3 min). Before the uwsgi API workers were sized to
  * the host (openstack/uwsgi.ts) the first run took 15 to 20 minutes, and
  * once, under that load, systemd gave up starting nova-scheduler.
  */
