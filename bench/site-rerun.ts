@@ -21,7 +21,6 @@ import { mergeLatest } from './report.js';
 
 interface SiteReport {
   durationMs: number;
-  exitCode: number;
   recap: Record<string, { changed: number; failed: number; unreachable?: number }>;
   roleTimesMs: Record<string, number>;
 }

@@ -65,7 +65,7 @@ export interface ResolvedPlay {
 }
 
 /** The play's hosts in batches of `serial` (at least 1), or one batch. */
-export function batches<T>(hosts: readonly T[], serial: number | undefined): T[][] {
+function batches<T>(hosts: readonly T[], serial: number | undefined): T[][] {
   if (serial === undefined || serial >= hosts.length) return [[...hosts]];
   const size = Math.max(1, serial);
   return Array.from({ length: Math.ceil(hosts.length / size) }, (_, i) => hosts.slice(i * size, (i + 1) * size));
@@ -178,7 +178,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
         if (aborted !== null) break;
         const hosts = batch.filter((h) => !stopped.has(h));
         options.emit({ type: 'play', name: play.name, hosts });
-        let failedInPlay = 0;
+        let failedInBatch = 0;
         await queue.addAll(
           hosts.map((host) => async () => {
             const counts = recap.get(host) ?? emptyRecap();
@@ -206,7 +206,7 @@ export async function execute(plays: readonly ResolvedPlay[], options: ExecuteOp
               } else if (!(error instanceof HostStopped)) {
                 throw error;
               }
-              const reason = aborted === null ? abortReason(++failedInPlay, hosts.length, options) : null;
+              const reason = aborted === null ? abortReason(++failedInBatch, hosts.length, options) : null;
               if (reason !== null) {
                 aborted = reason;
                 options.emit({ type: 'abort', reason });

@@ -17,7 +17,7 @@ export function startAtTask(plays: readonly ResolvedPlay[], name: string): Resol
   const first = plays.findIndex((play) => [...play.hosts.values()].some((roles) => roles.some((r) => firstMatch(r, matches) !== undefined)));
   if (first < 0) {
     const names = new Set(
-      plays.flatMap((p) => [...p.hosts.values()].flatMap((roles) => roles.flatMap((r) => r.tasks.map((t) => (t.kind === 'task' ? t.name : ''))))),
+      plays.flatMap((p) => [...p.hosts.values()].flatMap((roles) => roles.flatMap((r) => r.tasks.flatMap((t) => (t.kind === 'task' ? [t.name] : []))))),
     );
     const near = closest(name, names, Math.max(2, Math.floor(name.length / 4)));
     throw new InputError(

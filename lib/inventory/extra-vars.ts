@@ -13,8 +13,6 @@ import type { Inventory, SourcedValue } from './inventory.js';
  */
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** One `name=value` of a command-line argument; the value quoted, or up to the next blank. */
-const PAIR = /\s*([^\s=]+)=("[^"]*"|'[^']*'|\S*)\s*/y;
 
 const unquote = (v: string): string => (/^(["']).*\1$/s.test(v) ? v.slice(1, -1) : v);
 
@@ -25,7 +23,8 @@ function check(name: string, where: string, line: number): void {
 function fromArgument(arg: string, index: number): [string, SourcedValue][] {
   const where = `--extra-vars #${index + 1}`;
   const out: [string, SourcedValue][] = [];
-  PAIR.lastIndex = 0;
+  // One `name=value`, the value quoted or up to the next blank; sticky, so nothing between pairs is skipped.
+  const PAIR = /\s*([^\s=]+)=("[^"]*"|'[^']*'|\S*)\s*/y;
   while (PAIR.lastIndex < arg.length) {
     const at = PAIR.lastIndex;
     const m = PAIR.exec(arg);
