@@ -25,23 +25,26 @@ import { plays as rabbitmq } from '../roles/rabbitmq/index.js';
  * agents, and the initial networks last. Roles that do not apply to a
  * release (ceilometer, heat and ec2 on Zed) plan nothing there.
  */
-export const sitePlays: readonly Play[] = [
-  ...prechecks,
-  { name: 'common: names, repositories, time', hosts: 'all', roles: [common] },
-  ...mariadb,
-  ...rabbitmq,
-  ...memcached,
-  ...keystone,
-  ...glance,
-  ...nova,
-  ...neutron,
-  ...horizon,
-  ...cinder,
-  ...ceilometer,
-  ...heat,
-  ...ec2,
-  ...networks,
-];
+export const sitePlays: readonly Play[] = [...prechecks, { name: 'common: names, repositories, time', hosts: 'all', roles: [common] }, ...cloudPlays()];
+
+/** The plays of the cloud's own services, in dependency order: what day-2 stop, start and status act on (not the hosts' basics). */
+export function cloudPlays(): readonly Play[] {
+  return [
+    ...mariadb,
+    ...rabbitmq,
+    ...memcached,
+    ...keystone,
+    ...glance,
+    ...nova,
+    ...neutron,
+    ...horizon,
+    ...cinder,
+    ...ceilometer,
+    ...heat,
+    ...ec2,
+    ...networks,
+  ];
+}
 
 export const site = openstackPlaybook('site', sitePlays);
 

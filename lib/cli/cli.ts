@@ -335,9 +335,9 @@ export function isMain(importMetaUrl: string): boolean {
 }
 
 /** Entry point helper: `if (isMain(import.meta.url)) await main(book)`. */
-export async function main(book: Playbook): Promise<void> {
+export async function main(book: Playbook, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   try {
-    process.exitCode = await runPlaybook(book);
+    process.exitCode = await runPlaybook(book, argv);
   } catch (error) {
     process.stderr.write(`stackplay: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;

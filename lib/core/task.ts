@@ -147,6 +147,12 @@ export interface Task<H extends string = never> {
   readonly notify: readonly H[];
   readonly ignoreErrors?: boolean;
   readonly register?: string;
+  /**
+   * The service this task keeps running (a `service` task with state started):
+   * what day-2 stop, start and status act on, read from the deploying roles
+   * themselves so that release and OS differences stay in the roles' data.
+   */
+  readonly daemon?: string;
   readonly facts: readonly Fact<unknown>[];
   /** Pure: same facts in, same plan out. `facts[i]` answers `this.facts[i]`. */
   plan(facts: readonly unknown[]): Plan;
@@ -165,6 +171,8 @@ export function makeTask<F extends Record<string, unknown>, H extends string = n
   readonly module: string;
   readonly name: string;
   readonly options?: TaskOptions<H> | undefined;
+  /** See `Task.daemon`. */
+  readonly daemon?: string;
   readonly facts: FactRecord<F>;
   readonly plan: (facts: F) => Plan;
 }): Task<H> {
@@ -177,6 +185,7 @@ export function makeTask<F extends Record<string, unknown>, H extends string = n
     notify: spec.options?.notify ?? [],
     ...(spec.options?.ignoreErrors ? { ignoreErrors: true } : {}),
     ...(spec.options?.register !== undefined ? { register: spec.options.register } : {}),
+    ...(spec.daemon !== undefined ? { daemon: spec.daemon } : {}),
     facts: names.map((n) => spec.facts[n] as Fact<unknown>),
     plan(values) {
       const record = Object.fromEntries(names.map((n, i) => [n, values[i]])) as F;

@@ -102,6 +102,7 @@ export function service<H extends string = never>(args: ServiceArgs, options?: T
     module: 'service',
     name: `service ${args.name} ${label}`,
     options,
+    ...(state === 'started' ? { daemon: args.name } : {}),
     facts: { svc: serviceFact(args.name) },
     plan: ({ svc }): Plan => {
       if (!svc.exists) throw new Error(`service ${args.name} is not installed (${svc.init})`);
@@ -137,6 +138,25 @@ export function service<H extends string = never>(args: ServiceArgs, options?: T
       if (steps.length === 0)
         return noChange(`${args.name} is ${svc.running ? 'running' : 'stopped'}${args.enabled === undefined ? '' : svc.enabled ? ', enabled' : ', disabled'}`);
       return { action: 'change', summary: `${what.join(' + ')} ${args.name} (${svc.init})`, steps };
+    },
+  });
+}
+
+/**
+ * Reports a service's state and changes nothing: ok while it runs, failed
+ * when it does not (the host goes on to its next service, so one run lists
+ * every stopped service, and the exit code says whether all run).
+ */
+export function serviceStatus<H extends string = never>(name: string, options?: TaskOptions<H>): Task<H> {
+  return makeTask({
+    module: 'service',
+    name: `status ${name}`,
+    options: { ignoreErrors: true, ...options },
+    facts: { svc: serviceFact(name) },
+    plan: ({ svc }): Plan => {
+      if (!svc.exists) throw new Error(`${name} is not installed (${svc.init})`);
+      if (!svc.running) throw new Error(`${name} is stopped${svc.enabled ? '' : ' and not enabled at boot'}`);
+      return noChange(`running${svc.enabled ? ', enabled' : ', not enabled at boot'}`);
     },
   });
 }
