@@ -202,11 +202,22 @@ async function writeJson(
   await writeFile(path, `${JSON.stringify(redactor.redactDeep(report), null, 2)}\n`);
 }
 
+/** What an entry point adds to the shared run (day-2 playbooks). */
+export interface RunHooks {
+  /**
+   * Changes secrets before the roles read them (rotation, restore). Throws
+   * InputError for bad input. In check mode and --plan, keep the changes in
+   * memory only (`SecretStore.rotate(…, { persist: false })`).
+   */
+  readonly prepareSecrets?: (secrets: SecretStore, options: CliOptions) => void | Promise<void>;
+}
+
 /** Runs a playbook with the shared CLI; returns the process exit code. */
 export async function runPlaybook(
   book: Playbook,
   argv: readonly string[] = process.argv.slice(2),
   io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+  hooks: RunHooks = {},
 ): Promise<number> {
   const startedAt = new Date();
   let options: CliOptions;
@@ -240,6 +251,7 @@ export async function runPlaybook(
     checkDefaultPassword(inventory);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
+    await hooks.prepareSecrets?.(secrets, options);
     plays = resolvePlaybook(book, inventory, secrets, options.limit);
     checkTags(plays, options.tags, options.skipTags);
     if (options.startAtTask !== undefined) plays = startAtTask(plays, options.startAtTask);
@@ -335,9 +347,9 @@ export function isMain(importMetaUrl: string): boolean {
 }
 
 /** Entry point helper: `if (isMain(import.meta.url)) await main(book)`. */
-export async function main(book: Playbook, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+export async function main(book: Playbook, argv: readonly string[] = process.argv.slice(2), hooks: RunHooks = {}): Promise<void> {
   try {
-    process.exitCode = await runPlaybook(book, argv);
+    process.exitCode = await runPlaybook(book, argv, undefined, hooks);
   } catch (error) {
     process.stderr.write(`stackplay: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;

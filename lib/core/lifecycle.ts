@@ -52,3 +52,10 @@ export function lifecyclePlays(plays: readonly Play[], action: LifecycleAction):
   });
   return action === 'stop' ? out.reverse() : out;
 }
+
+/** Every service `plays` keep running on the host of `ctx`, in deployment order, each once: what a restart of the whole host restarts. */
+export function hostDaemons(plays: readonly Play[], ctx: HostContext): string[] {
+  const names: string[] = [];
+  for (const play of plays) if (inPlay(play, ctx)) for (const name of daemonsOf(play, ctx)) if (!names.includes(name)) names.push(name);
+  return names;
+}
