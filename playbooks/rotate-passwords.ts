@@ -1,4 +1,5 @@
 import { InputError } from '../lib/core/errors.js';
+import { takeOption } from '../lib/cli/argv.js';
 import { EXIT_BAD_INPUT, isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
 import { Redactor } from '../lib/core/secret.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
@@ -23,20 +24,13 @@ import { site } from './site.js';
 
 /** `--secrets NAMES` (or `--secrets=NAMES`) out of the command line; the rest is the shared CLI's. */
 function splitSecrets(argv: readonly string[]): { names: string[] | 'all' | undefined; rest: string[] } {
-  let raw: string | undefined;
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--secrets') raw = argv[++i] ?? '';
-    else if (a.startsWith('--secrets=')) raw = a.slice('--secrets='.length);
-    else rest.push(a);
-  }
+  const { value, rest } = takeOption(argv, ['--secrets']);
   const names =
-    raw === undefined
+    value === undefined
       ? undefined
-      : raw.trim() === 'all'
+      : value.trim() === 'all'
         ? 'all'
-        : raw
+        : value
             .split(',')
             .map((s) => s.trim())
             .filter(Boolean);

@@ -43,15 +43,29 @@ export function timeSyncConfig(kind: 'ntp' | 'chrony', isServer: boolean, upstre
   ].join('\n');
 }
 
+/** /etc/hosts entries for every inventory host (seed 004 §2: every node resolves every other by name). */
+function everyHostEntries(ctx: HostContext) {
+  return hostsEntries(
+    {
+      entries: [...ctx.inventory.hosts.keys()].map((name) => {
+        const v = hostVarsOf(ctx.inventory, name);
+        return { address: v.has('management_ip') ? v.ipv4('management_ip') : v.address('ansible_host', name), names: [name] };
+      }),
+    },
+    { tags: ['hostname'] },
+  );
+}
+
+/** Only the /etc/hosts part of `common`: what every existing node needs when a host joins (day-2 add-compute). */
+export function hostsFile(ctx: HostContext) {
+  return defineRole('common').tasks([everyHostEntries(ctx)]);
+}
+
 export function common(ctx: HostContext) {
   const core = coreVars(ctx.inventory, ctx.vars);
   const os = OS[core.osFamily];
   const isController = ctx.groups.includes('controller');
   const repo = openstackRepo(core.release, core.osFamily);
-  const everyHost = [...ctx.inventory.hosts.keys()].map((name) => {
-    const v = hostVarsOf(ctx.inventory, name);
-    return { address: v.has('management_ip') ? v.ipv4('management_ip') : v.address('ansible_host', name), names: [name] };
-  });
 
   const repoTasks: Task[] =
     repo.kind === 'apt'
@@ -66,7 +80,7 @@ export function common(ctx: HostContext) {
   }).tasks([
     // Seed 004 §11: set the name before any service registers itself.
     hostname({ name: ctx.host }, { tags: ['hostname'] }),
-    hostsEntries({ entries: everyHost }, { tags: ['hostname'] }),
+    everyHostEntries(ctx),
     ...repoTasks,
     packages({ names: [ts.package], manager: os.packageManager, holdServices: os.holdServicesOnInstall }, { tags: ['time'] }),
     file(
