@@ -4,7 +4,16 @@ import type { Duplex } from 'node:stream';
 import { Client, utils } from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
 import { errnoCode, TRANSIENT_SOCKET_CODES, type HostKeyPolicy, type Ssh2Error } from './ssh-options.js';
-import { appendKnownHost, checkHostKey, fingerprint, hostKeyAlgorithms, keyBlobType, knownHostsName, loadKnownHosts, type KnownHostEntry } from './known-hosts.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  hostKeyAlgorithms,
+  keyBlobType,
+  knownHostsName,
+  loadKnownHosts,
+  type KnownHostEntry,
+} from './known-hosts.js';
 
 /**
  * One SSH handshake over a given stream: a TCP socket to the first hop, or a

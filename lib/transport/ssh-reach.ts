@@ -81,7 +81,8 @@ export function jumpFromCommonArgs(args: string, tokens: { h: string; p: number;
       option = `ProxyJump=${words[++i] ?? ''}`;
     } else if (w === '-o') option = words[++i];
     else if (w.startsWith('-o')) option = w.slice(2);
-    if (option === undefined) throw new Error(`option ${JSON.stringify(w)} is not understood (only -o ProxyJump=…, -J … and -o ProxyCommand="ssh -W %h:%p jump")`);
+    if (option === undefined)
+      throw new Error(`option ${JSON.stringify(w)} is not understood (only -o ProxyJump=…, -J … and -o ProxyCommand="ssh -W %h:%p jump")`);
     const m = /^(\w+)\s*[= ]\s*(.*)$/s.exec(option.trim());
     const name = m?.[1]?.toLowerCase();
     const value = m?.[2] ?? '';
@@ -156,7 +157,9 @@ export function hostReach(vars: HostVars, config: SshConfigFile | undefined, ins
     ...(privateKeyPath !== undefined ? { privateKeyPath } : {}),
     ...(jumps.length > 0 ? { jumps } : {}),
     knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
-    hostKeyPolicy: insecure ? 'insecure' : vars.oneOf<Exclude<HostKeyPolicy, 'insecure'>>('stackplay_host_key_checking', ['accept-new', 'strict'], 'accept-new'),
+    hostKeyPolicy: insecure
+      ? 'insecure'
+      : vars.oneOf<Exclude<HostKeyPolicy, 'insecure'>>('stackplay_host_key_checking', ['accept-new', 'strict'], 'accept-new'),
     connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
   };
   return { options, keys };
@@ -169,7 +172,10 @@ function resolveJumps(spec: string, config: SshConfigFile | undefined, defaultUs
   for (const entry of spec.split(',')) {
     const parsed = parseJumpEntry(entry);
     if (typeof parsed === 'string') throw blame(parsed);
-    const looked = config?.lookup(parsed.host, { ...(parsed.user !== undefined ? { user: parsed.user } : {}), ...(parsed.port !== undefined ? { port: parsed.port } : {}) });
+    const looked = config?.lookup(parsed.host, {
+      ...(parsed.user !== undefined ? { user: parsed.user } : {}),
+      ...(parsed.port !== undefined ? { port: parsed.port } : {}),
+    });
     if (looked?.proxyJump !== undefined) hops.push(...resolveJumps(looked.proxyJump, config, defaultUser, blame, keys, depth + 1));
     const key = firstExisting(looked?.identityFiles ?? []);
     if (key !== undefined) keys.push({ path: key, blame: (p) => new InputError(config?.path ?? '', 0, `Host ${parsed.host}: IdentityFile ${key} ${p}`) });

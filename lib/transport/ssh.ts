@@ -83,14 +83,26 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
       handshake: async (hop, stream, f) => {
         const hopAuth = await authFor(
           hop.privateKeyPath !== undefined
-            ? { privateKeyPath: hop.privateKeyPath, ...(hop.passphrase !== undefined ? { passphrase: hop.passphrase } : {}), ...(agent !== undefined ? { agent } : {}) }
+            ? {
+                privateKeyPath: hop.privateKeyPath,
+                ...(hop.passphrase !== undefined ? { passphrase: hop.passphrase } : {}),
+                ...(agent !== undefined ? { agent } : {}),
+              }
             : keyAuth,
           f,
         ).catch((e: unknown) => {
           stream.destroy();
           throw e;
         });
-        return handshake(stream, { ...common, ...hopAuth, address: hop.address, port: hop.port, username: hop.username, deadline: Date.now() + timeoutMs, fail: f });
+        return handshake(stream, {
+          ...common,
+          ...hopAuth,
+          address: hop.address,
+          port: hop.port,
+          username: hop.username,
+          deadline: Date.now() + timeoutMs,
+          fail: f,
+        });
       },
     };
     const pool = options.jumpPool ?? new JumpPool();
