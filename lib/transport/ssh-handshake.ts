@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, utils } from 'ssh2';
+import ssh2, { Client } from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
 import { errnoCode, TRANSIENT_SOCKET_CODES, type HostKeyPolicy, type Ssh2Error } from './ssh-options.js';
 import {
@@ -44,7 +44,8 @@ export interface HandshakeParams {
 
 /** Is this private key usable as it is, encrypted (needs a passphrase or the agent), or not a key? */
 export function privateKeyState(key: string | Buffer, passphrase?: string): 'usable' | 'encrypted' | 'wrong-passphrase' | 'invalid' {
-  const parsed = utils.parseKey(key, passphrase);
+  // ssh2 is CommonJS whose `utils` Node's ESM loader cannot see as a named export.
+  const parsed = ssh2.utils.parseKey(key, passphrase);
   if (!(parsed instanceof Error)) return 'usable';
   if (/no passphrase given/i.test(parsed.message)) return 'encrypted';
   if (passphrase !== undefined && /passphrase|decrypt|bad/i.test(parsed.message)) return 'wrong-passphrase';

@@ -62,7 +62,7 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
   const target = `${username}@${options.address}:${port}`;
   const fail: Fail = (message, transient, cause) => new UnreachableError(options.host, message, transient, cause === undefined ? undefined : { cause });
-  const agent = options.agent ?? process.env['SSH_AUTH_SOCK'];
+  const agent = options.agent ?? (process.env['SSH_AUTH_SOCK'] || undefined);
   const auth = await authFor({ ...options, ...(agent !== undefined ? { agent } : {}) }, fail);
   const common = {
     knownHostsPath: options.knownHostsPath,
