@@ -6,8 +6,9 @@ import { JumpPool } from '../lib/transport/jump-pool.js';
 import { knownHostsName } from '../lib/transport/known-hosts.js';
 import { connectSsh } from '../lib/transport/ssh.js';
 import type { SshHop, SshOptions } from '../lib/transport/ssh-options.js';
-import { UnreachableError, type Transport } from '../lib/transport/transport.js';
-import { keygen, startSshd, type TestSshd } from './support/sshd.js';
+import type { Transport } from '../lib/transport/transport.js';
+import { acceptedConnections as accepted, keygen, startSshd, type TestSshd } from './support/sshd.js';
+import { unreachable as rejection } from './support/unreachable.js';
 
 /**
  * Jump hosts on loopback sshds: a bastion (LogLevel VERBOSE, so its log
@@ -16,25 +17,12 @@ import { keygen, startSshd, type TestSshd } from './support/sshd.js';
  * the jump hosts, as `ssh -J` does.
  */
 
-/** TCP connections the sshd accepted so far (its VERBOSE log). */
-const accepted = (sshd: TestSshd): number => (sshd.log().match(/Connection from 127\.0\.0\.1 port \d+ on/g) ?? []).length;
-
 async function until(what: string, check: () => boolean, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<UnreachableError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(UnreachableError);
-    return err as UnreachableError;
-  }
-  expect.fail('expected a rejection');
 }
 
 describe('SSH through jump hosts (local sshds)', function () {

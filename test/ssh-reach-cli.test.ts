@@ -4,7 +4,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startSshd, type TestSshd } from './support/sshd.js';
+import { acceptedConnections as accepted, startSshd, type TestSshd } from './support/sshd.js';
 import { runPlaybook } from './support/playbook-run.js';
 
 const run = promisify(execFile);
@@ -18,9 +18,6 @@ const run = promisify(execFile);
  */
 
 const PASSPHRASE = 'correct horse battery staple';
-
-/** TCP connections the sshd accepted so far (its VERBOSE log). */
-const accepted = (sshd: TestSshd): number => (sshd.log().match(/Connection from 127\.0\.0\.1 port \d+ on/g) ?? []).length;
 
 describe('CLI through a bastion, with an encrypted key in an agent', function () {
   this.timeout(120_000);
@@ -39,6 +36,9 @@ describe('CLI through a bastion, with an encrypted key in an agent', function ()
       startSshd({ clientKeyPath: key }),
       startSshd({ clientKeyPath: key }),
     ]);
+    // startSshd's own probe connection is logged a moment later; the counts below must not see it arrive.
+    const deadline = Date.now() + 5_000;
+    while (accepted(bastion) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   });
 
   after(async function () {

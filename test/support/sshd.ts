@@ -50,6 +50,9 @@ export interface SshdOptions {
   readonly rootPassword?: string;
 }
 
+/** TCP connections the sshd accepted so far (needs `LogLevel VERBOSE` in extraConfig). */
+export const acceptedConnections = (sshd: TestSshd): number => (sshd.log().match(/Connection from 127\.0\.0\.1 port \d+ on/g) ?? []).length;
+
 /** A port that was free a moment ago (bind 0, read it, release it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
