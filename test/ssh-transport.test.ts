@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { connectSsh } from '../lib/transport/ssh.js';
 import { appendKnownHost, hostPatternMatches, parseKnownHosts } from '../lib/transport/known-hosts.js';
 import type { SshOptions } from '../lib/transport/ssh-options.js';
-import { ForwardError, UnreachableError, type Transport } from '../lib/transport/transport.js';
+import { ForwardError, type Transport } from '../lib/transport/transport.js';
+import { unreachable as rejection } from './support/unreachable.js';
 import { freePort, keygen, startSshd, type TestSshd } from './support/sshd.js';
 
 const run = promisify(execFile);
@@ -25,16 +26,6 @@ async function forwardRejection(p: Promise<unknown>): Promise<ForwardError> {
     return err as ForwardError;
   }
   throw new Error('expected a rejection');
-}
-
-async function rejection(p: Promise<unknown>): Promise<UnreachableError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(UnreachableError);
-    return err as UnreachableError;
-  }
-  expect.fail('expected a rejection');
 }
 
 describe('SSH transport (against a local sshd)', function () {

@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InputError, SECRET_NAME } from '../core/errors.js';
@@ -22,6 +21,9 @@ import { connectWithRetry } from '../transport/retry.js';
 import { BecomeTransport } from '../transport/become.js';
 import { LocalTransport } from '../transport/local.js';
 import { connectSsh } from '../transport/ssh.js';
+import type { SshOptions } from '../transport/ssh-options.js';
+import { prepareSshReach } from './ssh-preflight.js';
+import { terminalAsker } from './prompt.js';
 import { UnreachableError } from '../transport/transport.js';
 import { hostVarsOf } from '../inventory/vars.js';
 
@@ -38,6 +40,8 @@ export interface CliOptions {
   readonly verbose: number;
   readonly plan?: string;
   readonly insecureHostKeys: boolean;
+  /** -k: ask the SSH login password once, for hosts without ansible_password. */
+  readonly askPass: boolean;
   readonly maxFailPercentage?: number;
   readonly anyErrorsFatal: boolean;
   /** --start-at-task: the run begins at the first task so named (lib/core/start-at.ts). */
@@ -92,6 +96,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('-v, --verbose', 'more output (repeat: -vv, -vvv)', (_: string, prev: number) => prev + 1, 0)
     .option('--plan <dir>', 'run offline against simulated hosts and write files and commands per host to <dir>')
     .option('--insecure-host-keys', 'accept any host key and record none (never the default)', false)
+    .option('-k, --ask-pass', 'ask the SSH password once (hosts without ansible_password)', false)
     .option('--max-fail-percentage <n>', "abort when more than n% of a play's hosts failed", percentage)
     .option('--any-errors-fatal', 'abort at the first failed or unreachable host', false)
     .option('-e, --extra-vars <vars>', 'key=value pairs or @FILE, above every inventory variable (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
@@ -114,6 +119,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     verbose: number;
     plan?: string;
     insecureHostKeys: boolean;
+    askPass: boolean;
     maxFailPercentage?: number;
     anyErrorsFatal: boolean;
     extraVars: string[];
@@ -134,6 +140,7 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     verbose: o.verbose,
     ...(o.plan !== undefined ? { plan: o.plan } : {}),
     insecureHostKeys: o.insecureHostKeys,
+    askPass: o.askPass,
     ...(o.maxFailPercentage !== undefined ? { maxFailPercentage: o.maxFailPercentage } : {}),
     anyErrorsFatal: o.anyErrorsFatal,
     extraVars: o.extraVars,
@@ -142,27 +149,14 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
   };
 }
 
-function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
+function sshConnector(inventory: Inventory, reach: (host: string) => SshOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
   return async (host) => {
     if (isImplicitLocalhost(inventory, host)) return new RemoteRuntime(new LocalTransport());
     const vars = hostVarsOf(inventory, host);
     const becomePassword = vars.opt('ansible_become_password');
     if (becomePassword) redactor.add(becomePassword);
-    const keyPath = vars.opt('ansible_ssh_private_key_file') ?? vars.opt('ansible_private_key_file');
-    const transport = await connectWithRetry(
-      () =>
-        connectSsh({
-          host,
-          address: vars.str('ansible_host', host),
-          port: vars.int('ansible_port', 22),
-          username: vars.str('ansible_user', 'root'),
-          ...(keyPath ? { privateKeyPath: resolve(keyPath) } : {}),
-          knownHostsPath: resolve(vars.str('stackplay_known_hosts', `${homedir()}/.ssh/known_hosts`)),
-          hostKeyPolicy: options.insecureHostKeys ? 'insecure' : vars.oneOf('stackplay_host_key_checking', ['accept-new', 'strict'], 'accept-new'),
-          connectTimeoutMs: vars.int('stackplay_connect_timeout', 10) * 1000,
-        }),
-      { delaysMs: vars.int('stackplay_connect_retries', 2) > 0 ? [1000, 3000, 5000].slice(0, vars.int('stackplay_connect_retries', 2)) : [] },
-    );
+    const retries = vars.int('stackplay_connect_retries', 2);
+    const transport = await connectWithRetry(() => connectSsh(reach(host)), { delaysMs: [1000, 3000, 5000].slice(0, Math.max(0, retries)) });
     // Ansible's become (sudo) for a login user other than root.
     const become = vars.bool('ansible_become', false);
     const wrapped = become
@@ -305,8 +299,16 @@ export async function runPlaybook(
     return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
   }
 
+  let reach: (host: string) => SshOptions;
   try {
     checkPrivateKeys(inventory, plays);
+    reach = await prepareSshReach(inventory, plays, {
+      insecureHostKeys: options.insecureHostKeys,
+      ask: terminalAsker(),
+      askPass: options.askPass,
+      agent: process.env['SSH_AUTH_SOCK'] || undefined,
+      redactor,
+    });
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     io.stderr.write(`error: ${redactor.redact(error.message)}\n`);
@@ -326,7 +328,7 @@ export async function runPlaybook(
   process.on('SIGINT', onSigint);
   let outcome: RunOutcome;
   try {
-    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options, redactor), signal: interrupt.signal });
+    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, reach, redactor), signal: interrupt.signal });
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -1,6 +1,20 @@
+import type { JumpPool } from './jump-pool.js';
+
 /** What connecting over SSH takes, and the timings every part of the SSH transport shares. */
 
 export type HostKeyPolicy = 'accept-new' | 'strict' | 'insecure';
+
+/** One jump host on the way to a target (OpenSSH's ProxyJump), outermost first. */
+export interface SshHop {
+  /** How messages name it: the name it was given (inventory, ProxyJump, ~/.ssh/config alias). */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly username: string;
+  /** Its own key (an IdentityFile for it in ~/.ssh/config); else the target's key and agent. */
+  readonly privateKeyPath?: string;
+  readonly passphrase?: string;
+}
 
 export interface SshOptions {
   /** Inventory name (used in messages). */
@@ -9,9 +23,19 @@ export interface SshOptions {
   readonly address: string;
   readonly port?: number;
   readonly username?: string;
-  /** Private key contents (OpenSSH or PEM, unencrypted). */
+  /** Private key contents (OpenSSH or PEM; encrypted ones need `passphrase`, or the agent holds them). */
   readonly privateKey?: string | Buffer;
   readonly privateKeyPath?: string;
+  /** Passphrase of an encrypted private key (asked once on a terminal). */
+  readonly passphrase?: string;
+  /** Password authentication (ansible_password), tried after the key and the agent. */
+  readonly password?: string;
+  /** ssh-agent socket; default SSH_AUTH_SOCK. */
+  readonly agent?: string;
+  /** Jump hosts, outermost first; each hop's host key is checked against its own known_hosts name. */
+  readonly jumps?: readonly SshHop[];
+  /** Shares one connection per jump host among every host behind it; without one, the transport has its own. */
+  readonly jumpPool?: JumpPool;
   /** OpenSSH known_hosts file; created if missing (except with the insecure policy). */
   readonly knownHostsPath: string;
   readonly hostKeyPolicy?: HostKeyPolicy;

@@ -10,28 +10,50 @@
  *
  * Host keys are checked against an OpenSSH-format known_hosts file
  * (known-hosts.ts): ssh2 itself accepts any host key unless a verifier says
- * otherwise. This module connects; ssh-transport.ts is the connection's
- * Transport, shell-session.ts and channel.ts run scripts, http-stream.ts
- * carries HTTP, ssh-options.ts holds the options and shared timings.
+ * otherwise. Behind jump hosts (OpenSSH's ProxyJump) the target is reached
+ * over a direct-tcpip channel of the last hop, whose connection is shared by
+ * every host behind it (jump-pool.ts); each hop's key is checked against its
+ * own known_hosts name. This module connects; ssh-handshake.ts does one
+ * hop's handshake; ssh-transport.ts is the connection's Transport,
+ * shell-session.ts and channel.ts run scripts, http-stream.ts carries HTTP,
+ * ssh-options.ts holds the options and shared timings.
  */
 
-import { readFile } from 'node:fs/promises';
-import * as net from 'node:net';
-import { Client } from 'ssh2';
-import type { ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import type { Client } from 'ssh2';
 import { UnreachableError, type Transport } from './transport.js';
 import { SshTransport } from './ssh-transport.js';
-import { DEFAULTS, errnoCode, TRANSIENT_SOCKET_CODES, type Ssh2Error, type SshOptions } from './ssh-options.js';
-import {
-  type KnownHostEntry,
-  appendKnownHost,
-  checkHostKey,
-  fingerprint,
-  hostKeyAlgorithms,
-  keyBlobType,
-  knownHostsName,
-  loadKnownHosts,
-} from './known-hosts.js';
+import { DEFAULTS, type SshOptions } from './ssh-options.js';
+import { forwardThrough, handshake, privateKeyState, readPrivateKey, tcpConnect, type Fail, type HandshakeParams } from './ssh-handshake.js';
+import { JumpError, JumpPool, type HopConnector, type JumpLease } from './jump-pool.js';
+
+type Auth = Pick<HandshakeParams, 'privateKey' | 'passphrase' | 'agent' | 'password'>;
+
+/**
+ * How to log in with what we were given: the key (decrypted with its
+ * passphrase), else the agent (which may hold an encrypted key's decrypted
+ * form), and a password last.
+ */
+async function authFor(
+  given: { privateKey?: string | Buffer; privateKeyPath?: string; passphrase?: string; agent?: string; password?: string },
+  fail: Fail,
+): Promise<Auth> {
+  let key = given.privateKey;
+  if (key === undefined && given.privateKeyPath !== undefined) key = await readPrivateKey(given.privateKeyPath, fail);
+  const name = given.privateKeyPath ?? 'private key';
+  let usable: Auth = {};
+  if (key !== undefined) {
+    const state = privateKeyState(key, given.passphrase);
+    if (state === 'usable') usable = { privateKey: key, ...(given.passphrase !== undefined ? { passphrase: given.passphrase } : {}) };
+    else if (state === 'wrong-passphrase') throw fail(`wrong passphrase for ${name}`, false);
+    else if (state === 'invalid') throw fail('private key could not be parsed', false);
+    else if (given.agent === undefined) throw fail(`${name} is encrypted; give its passphrase (asked on a terminal) or add it to an SSH agent`, false);
+  }
+  const agent = usable.privateKey === undefined ? given.agent : undefined;
+  if (usable.privateKey === undefined && agent === undefined && given.password === undefined)
+    throw fail('no private key given (privateKey/privateKeyPath) and no SSH agent', false);
+  return { ...usable, ...(agent !== undefined ? { agent } : {}), ...(given.password !== undefined ? { password: given.password } : {}) };
+}
 
 export async function connectSsh(options: SshOptions): Promise<Transport> {
   const port = options.port ?? DEFAULTS.port;
@@ -39,161 +61,74 @@ export async function connectSsh(options: SshOptions): Promise<Transport> {
   const policy = options.hostKeyPolicy ?? DEFAULTS.hostKeyPolicy;
   const timeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
   const target = `${username}@${options.address}:${port}`;
-  const fail = (message: string, transient: boolean, cause?: unknown): UnreachableError =>
-    new UnreachableError(options.host, message, transient, cause === undefined ? undefined : { cause });
-
-  let privateKey: string | Buffer | undefined = options.privateKey;
-  if (privateKey === undefined && options.privateKeyPath !== undefined) {
-    try {
-      privateKey = await readFile(options.privateKeyPath);
-    } catch (err) {
-      throw fail(`cannot read private key ${options.privateKeyPath}: ${errnoCode(err) ?? 'error'}`, false);
-    }
-  }
-  const agent = privateKey === undefined ? process.env['SSH_AUTH_SOCK'] : undefined;
-  if (privateKey === undefined && agent === undefined) {
-    throw fail('no private key given (privateKey/privateKeyPath) and no SSH agent', false);
-  }
-
-  const name = knownHostsName(options.address, port);
-  let entries: KnownHostEntry[] = [];
-  if (policy !== 'insecure') {
-    try {
-      entries = await loadKnownHosts(options.knownHostsPath, true);
-    } catch (err) {
-      throw fail(`cannot read known_hosts ${options.knownHostsPath}: ${errnoCode(err) ?? String(err)}`, false, err);
-    }
-  }
-
-  const started = Date.now();
-  // Our own socket so Nagle is off from the first byte (otherwise every
-  // small exec round trip stalls ~40 ms on delayed ACKs) and so TCP errors
-  // arrive with their errno codes intact.
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ host: options.address, port, noDelay: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(fail(`connect to ${options.address}:${port} timed out after ${timeoutMs} ms`, true));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      const code = errnoCode(err) ?? 'error';
-      reject(fail(`cannot connect to ${options.address}:${port}: ${code}`, TRANSIENT_SOCKET_CODES.has(code), err));
-    });
-  });
-
-  const client = new Client();
-  // Why the host verifier said no; ssh2 only reports "Host denied".
-  let hostKeyProblem: UnreachableError | undefined;
-
-  const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
-    if (policy === 'insecure') return verify(true);
-    const verdict = checkHostKey(entries, name, key);
-    switch (verdict.kind) {
-      case 'known':
-        return verify(true);
-      case 'revoked':
-        hostKeyProblem = fail(`host key ${fingerprint(key)} for ${name} is revoked (${options.knownHostsPath}:${verdict.line})`, false);
-        return verify(false);
-      case 'changed':
-        hostKeyProblem = fail(
-          `host key changed for ${name}: server offers ${keyBlobType(key)} ${fingerprint(key)}, ` +
-            `which does not match ${options.knownHostsPath}:${verdict.line}; ` +
-            'if the host was reinstalled, remove that line',
-          false,
-        );
-        return verify(false);
-      case 'unknown':
-        if (policy === 'strict') {
-          hostKeyProblem = fail(
-            `host key ${keyBlobType(key)} ${fingerprint(key)} for ${name} is not in ${options.knownHostsPath} (strict host key checking)`,
-            false,
-          );
-          return verify(false);
-        }
-        appendKnownHost(options.knownHostsPath, name, key).then(
-          () => verify(true),
-          (err: unknown) => {
-            hostKeyProblem = fail(`cannot record host key in ${options.knownHostsPath}: ${errnoCode(err) ?? String(err)}`, false, err);
-            verify(false);
-          },
-        );
-        return;
-    }
-  };
-
-  const algorithms = policy === 'insecure' ? undefined : hostKeyAlgorithms(entries, name);
-  const config: ConnectConfig = {
-    sock,
-    username,
-    hostVerifier,
-    readyTimeout: Math.max(1, timeoutMs - (Date.now() - started)),
-    keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
+  const fail: Fail = (message, transient, cause) => new UnreachableError(options.host, message, transient, cause === undefined ? undefined : { cause });
+  const agent = options.agent ?? (process.env['SSH_AUTH_SOCK'] || undefined);
+  const auth = await authFor({ ...options, ...(agent !== undefined ? { agent } : {}) }, fail);
+  const common = {
+    knownHostsPath: options.knownHostsPath,
+    hostKeyPolicy: policy,
+    keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULTS.keepaliveIntervalMs,
     keepaliveCountMax: DEFAULTS.keepaliveCountMax,
-    ...(privateKey !== undefined ? { privateKey } : {}),
-    ...(agent !== undefined ? { agent } : {}),
-    ...(algorithms !== undefined ? { algorithms: { serverHostKey: algorithms } } : {}),
   };
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Ssh2Error): void => {
-      abandon();
-      reject(classifyConnectError(err));
+  let lease: JumpLease | undefined;
+  let sock: Duplex;
+  const jumps = options.jumps ?? [];
+  if (jumps.length > 0) {
+    const { password: _password, ...keyAuth } = auth;
+    // A jump host logs in with its own IdentityFile when it has one, else with the target's key or agent; never a password.
+    const connector: HopConnector = {
+      tcp: (hop, f) => tcpConnect(hop.address, hop.port, timeoutMs, f),
+      through: (via, viaHop, hop, f) => forwardThrough(via, `jump host ${viaHop.name}`, hop.address, hop.port, timeoutMs, f),
+      handshake: async (hop, stream, f) => {
+        const hopAuth = await authFor(
+          hop.privateKeyPath !== undefined
+            ? {
+                privateKeyPath: hop.privateKeyPath,
+                ...(hop.passphrase !== undefined ? { passphrase: hop.passphrase } : {}),
+                ...(agent !== undefined ? { agent } : {}),
+              }
+            : keyAuth,
+          f,
+        ).catch((e: unknown) => {
+          stream.destroy();
+          throw e;
+        });
+        return handshake(stream, {
+          ...common,
+          ...hopAuth,
+          address: hop.address,
+          port: hop.port,
+          username: hop.username,
+          deadline: Date.now() + timeoutMs,
+          fail: f,
+        });
+      },
     };
-    const onClose = (): void => {
-      abandon();
-      reject(hostKeyProblem ?? fail(`connection to ${options.address}:${port} closed during handshake`, true));
-    };
-    const onReady = (): void => {
-      cleanup();
-      resolve();
-    };
-    const cleanup = (): void => {
-      client.off('error', onError).off('close', onClose).off('ready', onReady);
-    };
-    const abandon = (): void => {
-      cleanup();
-      // ssh2 may emit a second error while tearing down (e.g. "Connection
-      // lost before handshake" after a handshake timeout); unheard, it
-      // would crash the process.
-      client.on('error', () => {});
-      sock.destroy();
-    };
-    client.on('error', onError).on('close', onClose).on('ready', onReady);
+    const pool = options.jumpPool ?? new JumpPool();
     try {
-      client.connect(config);
-    } catch (err) {
-      // ssh2 throws synchronously for unusable keys; its message may quote
-      // the parser, never the key, but keep ours generic anyway.
-      abandon();
-      const encrypted = err instanceof Error && /passphrase|encrypted/i.test(err.message);
-      reject(fail(encrypted ? 'private key is encrypted; give an unencrypted key or use an SSH agent' : 'private key could not be parsed', false));
+      lease = await pool.acquire(jumps, `${options.knownHostsPath}\0${policy}\0${options.privateKeyPath ?? ''}`, connector);
+    } catch (error) {
+      if (error instanceof JumpError) throw fail(error.message, error.transient, error);
+      throw error;
     }
-  });
-
-  return new SshTransport(options.host, target, client, options);
-
-  function classifyConnectError(err: Ssh2Error): UnreachableError {
-    if (hostKeyProblem !== undefined) return hostKeyProblem;
-    if (err.level === 'client-authentication') {
-      return fail(`authentication failed for ${target}`, false);
-    }
-    if (err.level === 'client-timeout') {
-      return fail(`SSH handshake with ${options.address}:${port} timed out after ${timeoutMs} ms`, true);
-    }
-    const code = errnoCode(err);
-    if (err.level === 'client-socket' || code !== undefined) {
-      return fail(`connection to ${options.address}:${port} failed: ${code ?? err.message}`, code === undefined || TRANSIENT_SOCKET_CODES.has(code), err);
-    }
-    if (/Connection lost before handshake/i.test(err.message)) {
-      // sshd drops excess unauthenticated connections (MaxStartups) this way.
-      return fail(`connection to ${options.address}:${port} dropped before SSH handshake`, true, err);
-    }
-    return fail(`SSH handshake with ${options.address}:${port} failed: ${err.message}`, false, err);
+    const held = lease;
+    sock = await forwardThrough(held.client, `jump host ${held.hop.name}`, options.address, port, timeoutMs, fail).catch((e: unknown) => {
+      held.release();
+      throw e;
+    });
+  } else {
+    sock = await tcpConnect(options.address, port, timeoutMs, fail);
   }
+
+  let client: Client;
+  try {
+    client = await handshake(sock, { ...common, ...auth, address: options.address, port, username, deadline: Date.now() + timeoutMs, fail });
+  } catch (error) {
+    lease?.release();
+    throw error;
+  }
+  // The jump connection lives as long as the last host behind it.
+  if (lease !== undefined) client.once('close', () => lease.release());
+  return new SshTransport(options.host, target, client, options);
 }

@@ -39,7 +39,19 @@ export interface SshdOptions {
   readonly extraConfig?: readonly string[];
   /** Let the login shell read root's rc files, as a real host would (default false). */
   readonly loginRcFiles?: boolean;
+  /** Use this client key pair (`path`, `path.pub`) instead of a new one, so several sshds accept one key. */
+  readonly clientKeyPath?: string;
+  /**
+   * A root password sshd accepts (password authentication on). sshd reads
+   * passwords from /etc/shadow, so it runs in a mount namespace of its own
+   * where a temporary shadow file holding only root's entry is bound over
+   * /etc/shadow; the machine's file is never touched.
+   */
+  readonly rootPassword?: string;
 }
+
+/** TCP connections the sshd accepted so far (needs `LogLevel VERBOSE` in extraConfig). */
+export const acceptedConnections = (sshd: TestSshd): number => (sshd.log().match(/Connection from 127\.0\.0\.1 port \d+ on/g) ?? []).length;
 
 /** A port that was free a moment ago (bind 0, read it, release it). */
 export function freePort(): Promise<number> {
@@ -59,6 +71,19 @@ export function freePort(): Promise<number> {
 /** Generate an unencrypted ed25519 key pair at `path` / `path.pub`. */
 export async function keygen(path: string): Promise<void> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stackplay-test', '-f', path]);
+}
+
+/** A SHA-512 crypt(3) hash, as /etc/shadow holds (the password travels on stdin, never in argv). */
+async function hashPassword(password: string): Promise<string> {
+  const child = execFile('openssl', ['passwd', '-6', '-stdin']);
+  const out = new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`openssl passwd exited ${code}`))));
+  });
+  child.stdin?.end(`${password}\n`);
+  return out;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -84,11 +109,17 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   const dir = await mkdtemp(join(tmpdir(), 'stackplay-sshd-'));
   try {
     const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
-    const clientKeyPath = join(dir, 'id_ed25519');
+    const clientKeyPath = options.clientKeyPath ?? join(dir, 'id_ed25519');
     const authorizedKeysPath = join(dir, 'authorized_keys');
     const knownHostsPath = join(dir, 'known_hosts');
     const configPath = join(dir, 'sshd_config');
-    await Promise.all([keygen(hostKeyPath), keygen(clientKeyPath)]);
+    await Promise.all([keygen(hostKeyPath), options.clientKeyPath === undefined ? keygen(clientKeyPath) : Promise.resolve()]);
+    let shadowPath: string | undefined;
+    if (options.rootPassword !== undefined) {
+      shadowPath = join(dir, 'shadow');
+      const hash = await hashPassword(options.rootPassword);
+      await writeFile(shadowPath, `root:${hash}:19000:0:99999:7:::\n`, { mode: 0o600 });
+    }
     await writeFile(authorizedKeysPath, await readFile(`${clientKeyPath}.pub`), { mode: 0o600 });
     await writeFile(knownHostsPath, '', { mode: 0o600 });
     const hostPublicKey = (await readFile(`${hostKeyPath}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
@@ -107,9 +138,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
         `HostKey ${hostKeyPath}`,
         `PidFile ${join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${authorizedKeysPath}`,
-        'PermitRootLogin prohibit-password',
+        `PermitRootLogin ${options.rootPassword !== undefined ? 'yes' : 'prohibit-password'}`,
         'PubkeyAuthentication yes',
-        'PasswordAuthentication no',
+        `PasswordAuthentication ${options.rootPassword !== undefined ? 'yes' : 'no'}`,
         'KbdInteractiveAuthentication no',
         'UsePAM no',
         'StrictModes no',
@@ -128,7 +159,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       ].join('\n');
       await writeFile(configPath, config);
 
-      const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child =
+        shadowPath === undefined
+          ? spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
+          : // unshare's default propagation is private: the bind mount is seen by this sshd and its children only.
+            spawn('unshare', ['--mount', 'sh', '-c', 'mount --bind "$1" /etc/shadow && exec "$2" -D -e -f "$3"', 'sshd-ns', shadowPath, SSHD, configPath], {
+              stdio: ['ignore', 'ignore', 'pipe'],
+            });
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       let exited = false;
