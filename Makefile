@@ -13,12 +13,13 @@ export DEBIAN_FRONTEND := noninteractive
 APT_PACKAGES := openssh-server openssh-client debootstrap apt-cacher-ng iproute2 procps nftables sudo qemu-system-x86 chromium iputils-ping
 APT_STAMP := .lab/apt-packages.stamp
 
-.PHONY: help deps test test-openstack typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify conformance plan clean bench bench-site
+.PHONY: help deps test test-openstack test-day2 typecheck format format-check unit lab lab-up lab-down lab-status lab-base site verify conformance plan clean bench bench-site
 
 help:
 	@echo "make test        install what is needed (npm ci, apt packages), type-check, check formatting, run every test, then test-openstack"
 	@echo "make unit        every suite but the OpenStack deployment (~2 min)"
 	@echo "make test-openstack   deploy Zed into a lab of its own, re-run, change one option (~20 min warm)"
+	@echo "make test-day2   day-2 operations on a Zed lab of its own: stop/start, add and remove compute2, rotate, back up and restore (~30 min)"
 	@echo "make lab         bring up the local lab and run the site playbook on it"
 	@echo "make conformance run the interop guideline's 228 required Tempest tests on the deployed lab (after make lab)"
 	@echo "make bench       stackplay vs Ansible vs the floor on N=1,10,50 benchmark hosts (N=200: the floor is the peer)"
@@ -67,6 +68,12 @@ test: deps typecheck format-check
 # glance-api restarts). Needs no lab up; takes it down after.
 test-openstack: deps
 	STACKPLAY_LAB_OPENSTACK=1 npx mocha --no-config --node-option import=tsx --extension ts --timeout 0 test/lab-openstack.test.ts
+
+# Issue 17 end to end on a lab of its own (test/lab-day2.test.ts): deploy Zed, then
+# status/stop/start, add compute2 and boot a server on it, rotate the admin and nova
+# passwords, back up / drop glance's database / restore, remove compute2, verify.
+test-day2: deps
+	STACKPLAY_LAB_DAY2=1 npx mocha --no-config --node-option import=tsx --extension ts --timeout 0 test/lab-day2.test.ts
 
 lab-up: deps
 	npx tsx lab/cli.ts up -i $(INVENTORY)
