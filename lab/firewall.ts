@@ -26,7 +26,7 @@ export async function firewallPresent(): Promise<boolean> {
  * and SSH sessions to instances, and their replies. Nothing from it reaches
  * the machine unasked, and nothing is routed to or from it.
  */
-export function firewallRules(plan: LabPlan): string {
+export function firewallRules(plan: LabPlan, options: { bastion: boolean } = { bastion: false }): string {
   const br = `"${plan.bridgeName}"`;
   const ip = plan.bridge.ip;
   const reject = 'reject with icmpx type admin-prohibited';
@@ -44,6 +44,17 @@ export function firewallRules(plan: LabPlan): string {
     `    iifname ${br} ${reject}`,
     ...(ext ? [`    iifname ${ext} ct state established,related accept`, `    iifname ${ext} ${reject}`] : []),
     '  }',
+    // lab_bastion: this machine opens connections to the bastion only (replies to the hosts' own, such as the apt proxy's, pass).
+    ...(options.bastion && plan.bastion
+      ? [
+          '  chain output {',
+          '    type filter hook output priority filter; policy accept;',
+          `    oifname ${br} ct state established,related accept`,
+          `    oifname ${br} ip daddr ${plan.bastion.ip} accept`,
+          `    oifname ${br} ${reject}`,
+          '  }',
+        ]
+      : []),
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     // With br_netfilter loaded, traffic between hosts shows up here with the bridge as both ends.
@@ -56,8 +67,8 @@ export function firewallRules(plan: LabPlan): string {
   ].join('\n');
 }
 
-export async function applyFirewall(plan: LabPlan): Promise<void> {
-  await $({ input: firewallRules(plan) })`nft -f -`;
+export async function applyFirewall(plan: LabPlan, options: { bastion: boolean } = { bastion: false }): Promise<void> {
+  await $({ input: firewallRules(plan, options) })`nft -f -`;
 }
 
 export async function removeFirewall(): Promise<void> {

@@ -257,6 +257,17 @@ async function upLocked(inventoryPath: string): Promise<void> {
     await Promise.all(plan.hosts.map((h) => bootedSystemd(plan, h)));
     return 'running';
   });
+  const bastion = plan.bastion;
+  if (bastion) {
+    // Last, so that up's own checks above reach every host directly.
+    await step(`bastion: this machine reaches ${bastion.name} only, the other hosts through it`, async () => {
+      if (!(await nftUsable())) throw new Error('lab_bastion needs nftables on this machine');
+      lab.bastion = bastion.name;
+      saveState(lab);
+      await applyFirewall(plan, { bastion: true });
+      return 'applied';
+    });
+  }
   info(chalk.bold(`lab up in ${seconds(Date.now() - t0)}: ${plan.hosts.length} hosts on ${plan.bridgeName}`));
   info(
     `ssh -i ${path.relative(process.cwd(), plan.keyFile) || plan.keyFile} -o UserKnownHostsFile=${path.relative(process.cwd(), plan.knownHosts)} -o StrictHostKeyChecking=accept-new root@${plan.hosts[0]!.address.ip}`,
@@ -353,7 +364,14 @@ export interface HostStatus {
   readonly address: string;
   readonly running: boolean;
   readonly sshd: boolean;
+  /** Reached through `lab_bastion` (this machine cannot reach it directly): sshd was asked from the bastion's namespace. */
+  readonly viaBastion?: string;
   readonly uptimeMs?: number;
+}
+
+/** Whether `address:22` accepts a connection from inside the bastion's network namespace. */
+async function tcpOpenFrom(netns: string, address: string): Promise<boolean> {
+  return (await $`ip netns exec ${netns} timeout 2 bash -c ${`exec 3<>/dev/tcp/${address}/22`}`.nothrow()).exitCode === 0;
 }
 
 export async function hostStatuses(): Promise<HostStatus[] | undefined> {
@@ -363,12 +381,14 @@ export async function hostStatuses(): Promise<HostStatus[] | undefined> {
     Object.values(state.hosts).map(async (rec: HostRecord): Promise<HostStatus> => {
       const address = (rec.addresses[0] ?? '').split('/')[0] ?? '';
       const running = isHostUp(rec);
-      const sshd = address !== '' && (await tcpOpen(address, 22, 1000));
+      const bastion = state.bastion !== undefined && state.bastion !== rec.name ? state.hosts[state.bastion] : undefined;
+      const sshd = address !== '' && (bastion ? await tcpOpenFrom(bastion.netns, address) : await tcpOpen(address, 22, 1000));
       return {
         name: rec.name,
         address,
         running,
         sshd,
+        ...(bastion ? { viaBastion: bastion.name } : {}),
         ...(running && rec.init ? { uptimeMs: Date.now() - Date.parse(rec.init.startedAt) } : {}),
       };
     }),
@@ -384,7 +404,12 @@ export async function status(): Promise<boolean> {
   }
   const table = [
     ['HOST', 'ADDRESS', 'SSHD', 'UPTIME'],
-    ...rows.map((r) => [r.name, r.address, r.sshd ? 'up' : r.running ? 'not answering' : 'down', r.uptimeMs === undefined ? '-' : formatUptime(r.uptimeMs)]),
+    ...rows.map((r) => [
+      r.name,
+      r.address,
+      (r.sshd ? 'up' : r.running ? 'not answering' : 'down') + (r.viaBastion ? ` (via ${r.viaBastion})` : ''),
+      r.uptimeMs === undefined ? '-' : formatUptime(r.uptimeMs),
+    ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const [i, row] of table.entries()) {

@@ -58,6 +58,12 @@ export interface LabPlan {
   readonly external?: ExternalPlan;
   readonly keyFile: string;
   readonly knownHosts: string;
+  /**
+   * `lab_bastion`: the one host this machine reaches; every other host only
+   * through it (the lab's firewall refuses the machine's own connections to
+   * them once they are up), as a lab behind a jump host.
+   */
+  readonly bastion?: { readonly name: string; readonly ip: string };
 }
 
 export class LabConfigError extends Error {
@@ -179,8 +185,13 @@ export function planLab(inv: Inventory): LabPlan {
   const user = singleValue(inv, names, 'ansible_user') ?? 'root';
   if (user !== 'root') throw new LabConfigError(`ansible_user=${user}: lab hosts only have root`);
 
+  const bastionName = singleValue(inv, names, 'lab_bastion');
+  const bastionHost = bastionName === undefined ? undefined : withPrefix.find((h) => h.name === bastionName);
+  if (bastionName !== undefined && !bastionHost) throw new LabConfigError(`lab_bastion=${bastionName} is not a host of the inventory`);
+
   return {
     inventory: path.resolve(inv.file),
+    ...(bastionHost ? { bastion: { name: bastionHost.name, ip: bastionHost.address.ip } } : {}),
     bridgeName,
     bridge,
     hosts: withPrefix,

@@ -39,6 +39,8 @@ export interface LabState {
   runNetns?: { readonly createdDir: boolean; readonly createdMount: boolean };
   /** The lab's nftables table (lab/firewall.ts) was created. */
   firewall?: { readonly table: string };
+  /** `lab_bastion`: the host this machine reaches; the others only through it. */
+  bastion?: string;
   hosts: Record<string, HostRecord>;
 }
 
