@@ -268,13 +268,15 @@ describe('ad-hoc commands on hosts (loopback sshd)', function () {
     expect(missing, 'check mode created the file').to.equal(true);
   });
 
-  it('an unknown module is exit 5 with a suggestion, before any host is contacted', async () => {
+  it('an unknown module (with a suggestion) or a -l matching nothing is exit 5, before any host is contacted; an unreachable host exit 4', async () => {
     const dead = join(work, 'dead.ini');
     await writeFile(dead, `node1 ansible_host=127.0.0.1 ansible_port=${await freePort()} stackplay_connect_retries=0\n`);
     const r = await exec(['-i', dead, '--module', 'lineinfle', 'path=/tmp/x', 'line=y']);
     expect(r.code).to.equal(5);
     expect(r.stderr).to.equal('error: --module: unknown module lineinfle (did you mean lineinfile?)\n');
     expect(r.out).to.equal('');
+    const typo = await exec(['-i', dead, '-l', 'nod1', '--', 'true']);
+    expect([typo.code, typo.stderr]).to.deep.equal([5, 'error: --limit: host pattern matches no host or group: `nod1`\n']);
     // The same host, a good command: unreachable, exit 4.
     const unreachable = await exec(['-i', dead, '--', 'true']);
     expect(unreachable.code, unreachable.out).to.equal(4);

@@ -97,7 +97,7 @@ export class Reporter {
         break;
       case 'role-end':
         this.#roleTimes.set(event.role, Math.max(this.#roleTimes.get(event.role) ?? 0, event.durationMs));
-        if (this.#o.verbose > 0) this.#print(c.dim(`[${event.host}] role ${event.role} done in ${(event.durationMs / 1000).toFixed(2)}s`));
+        if (this.#o.verbose > 0 && !this.#o.adhoc) this.#print(c.dim(`[${event.host}] role ${event.role} done in ${(event.durationMs / 1000).toFixed(2)}s`));
         break;
       case 'unreachable':
         this.#running.delete(event.host);
