@@ -96,6 +96,11 @@ describe('ad-hoc commands: the command line', () => {
     expect(inputError(['--module', 'lineinfile', 'path=/tmp/x', 'line=a', 'regexp=(']).message).to.contain('regexp is no regular expression');
     expect(inputError(['--module', 'apt', 'name=bad name']).message).to.equal('--module apt: invalid package name "bad name"');
     expect(inputError(['--module', 'copy', 'dest=/tmp/x']).message).to.contain('give exactly one of content=… and src=…');
+    expect(inputError(['--module', 'copy', 'dest=/tmp/x', 'src=/nonexistent/sp-src']).message).to.contain('cannot read src (ENOENT)');
+    expect(inputError(['--module', 'service', 'name=', 'state=started']).message).to.contain('name is empty');
+    expect(parse(['--module', 'ini_file', 'path=/tmp/x', 'section=s', 'option=o', 'value=']).task.describe).to.equal(
+      `ini_file path=/tmp/x section=s option=o value=''`,
+    );
     expect(inputError([]).message).to.contain('nothing to run');
     expect(inputError(['--module', 'command']).message).to.contain('nothing to run');
     expect(inputError(['--tags', 'x', '--', 'ls']).message).to.equal('--tags: does not apply to an ad-hoc command (one task)');
@@ -128,16 +133,16 @@ describe('ad-hoc commands: the command line', () => {
 });
 
 describe('ad-hoc commands: a command result carries its output (executor)', () => {
-  const run = async (exitCode: number, reportOutput: boolean): Promise<TaskResult> => {
+  // A simulated command that prints and exits as told.
+  const step = (exitCode: number, reportOutput: boolean, stdout = 'out\n'): ExecStep => ({
+    kind: 'exec',
+    cmd: sh`some command`,
+    ...(reportOutput ? { reportOutput } : {}),
+    simulate: () => ({ exitCode, stdout, stderr: 'err\n' }),
+  });
+  const run = async (...steps: ExecStep[]): Promise<TaskResult> => {
     const { rt } = simHost('node1');
-    // The simulated command prints and exits as told.
-    const step: ExecStep = {
-      kind: 'exec',
-      cmd: sh`some command`,
-      ...(reportOutput ? { reportOutput } : {}),
-      simulate: () => ({ exitCode, stdout: 'out\n', stderr: 'err\n' }),
-    };
-    const task = makeTask({ module: 'command', name: 'some command', facts: {}, plan: () => ({ action: 'change', summary: 'some command', steps: [step] }) });
+    const task = makeTask({ module: 'command', name: 'some command', facts: {}, plan: () => ({ action: 'change', summary: 'some command', steps }) });
     const events: RunEvent[] = [];
     const options: ExecuteOptions = { check: false, forks: 1, tags: [], skipTags: [], connect: async () => rt, emit: (e) => events.push(e) };
     await execute([{ name: 'p', hosts: new Map([['node1', [defineRole('adhoc').tasks([task])]]]) }], options);
@@ -145,12 +150,15 @@ describe('ad-hoc commands: a command result carries its output (executor)', () =
   };
 
   it('rc, stdout and stderr, whether the command succeeded or failed; nothing for other steps', async () => {
-    expect((await run(0, true)).output).to.deep.equal({ rc: 0, stdout: 'out\n', stderr: 'err\n' });
-    const failed = await run(3, true);
+    expect((await run(step(0, true))).output).to.deep.equal({ rc: 0, stdout: 'out\n', stderr: 'err\n' });
+    const failed = await run(step(3, true));
     expect(failed.status).to.equal('failed');
     expect(failed.output).to.deep.equal({ rc: 3, stdout: 'out\n', stderr: 'err\n' });
-    expect((await run(0, false)).output).to.equal(undefined);
-    expect((await run(3, false)).output).to.equal(undefined);
+    expect((await run(step(0, false))).output).to.equal(undefined);
+    expect((await run(step(3, false))).output).to.equal(undefined);
+    // Another step failing before the reported one: its output is not the command's.
+    expect((await run(step(3, false, 'setup\n'), step(0, true))).output).to.equal(undefined);
+    expect((await run(step(0, false, 'setup\n'), step(0, true))).output).to.deep.equal({ rc: 0, stdout: 'out\n', stderr: 'err\n' });
   });
 });
 

@@ -19,8 +19,8 @@ import { service } from '../modules/service.js';
  * or argument, a missing or bad value is an InputError naming `--module`.
  */
 
-/** How an argument's value is checked. */
-type ArgKind = 'text' | 'path' | 'bool' | 'mode' | 'list' | readonly string[];
+/** How an argument's value is checked: `text` is not empty, `any` may be (a file's content, an option's value). */
+type ArgKind = 'text' | 'any' | 'path' | 'bool' | 'mode' | 'list' | readonly string[];
 
 interface ModuleSpec {
   readonly args: Readonly<Record<string, { readonly kind: ArgKind; readonly required?: boolean }>>;
@@ -125,7 +125,7 @@ const lineModule: ModuleSpec = {
   about: 'a line present in a file (replacing the last match of regexp) or absent',
   args: {
     path: { kind: 'path', required: true },
-    line: { kind: 'text' },
+    line: { kind: 'any' },
     regexp: { kind: 'text' },
     state: { kind: ['present', 'absent'] },
     create: { kind: 'bool' },
@@ -161,7 +161,7 @@ const iniModule: ModuleSpec = {
     path: { kind: 'path', required: true },
     section: { kind: 'text', required: true },
     option: { kind: 'text', required: true },
-    value: { kind: 'text' },
+    value: { kind: 'any' },
     state: { kind: ['present', 'absent'] },
     mode: { kind: 'mode' },
   },
@@ -209,7 +209,7 @@ const MODULES: Readonly<Record<string, ModuleSpec>> = {
   },
   copy: {
     about: 'a file at dest with content=… (or the content of the local file src=…)',
-    args: { dest: { kind: 'path', required: true }, content: { kind: 'text' }, src: { kind: 'text' }, ...attributes },
+    args: { dest: { kind: 'path', required: true }, content: { kind: 'any' }, src: { kind: 'text' }, ...attributes },
     build(args) {
       const src = args.opt('src');
       if ((src === undefined) === (args.opt('content') === undefined)) throw bad(args.module, 'give exactly one of content=… and src=…');
@@ -238,28 +238,23 @@ export function moduleHelp(): string {
   return [...names].map(([spec, aliases]) => `  ${aliases.join(', ')}: ${spec.about}\n      ${Object.keys(spec.args).join(' ')}`).join('\n');
 }
 
-function checkValue(module: string, name: string, kind: ArgKind, value: string): void {
-  const problem =
-    typeof kind !== 'string'
-      ? kind.includes(value)
-        ? undefined
-        : `${name} must be one of ${kind.join(', ')}${suggest(value, kind)}`
-      : kind === 'bool'
-        ? [...TRUE, ...FALSE].includes(value.toLowerCase())
-          ? undefined
-          : `${name} must be yes or no (true/false)`
-        : kind === 'mode'
-          ? /^0?[0-7]{3}$/.test(value)
-            ? undefined
-            : `${name} must be an octal mode such as 0644`
-          : kind === 'path'
-            ? value.startsWith('/')
-              ? undefined
-              : `${name} must be an absolute path`
-            : value === '' || (kind === 'list' && value.split(',').every((s) => s.trim() === ''))
-              ? `${name} is empty`
-              : undefined;
-  if (problem !== undefined) throw bad(module, problem, `${name}=${value}`);
+/** What is wrong with `value` for an argument of this kind, or undefined. */
+function valueProblem(name: string, kind: ArgKind, value: string): string | undefined {
+  if (typeof kind !== 'string') return kind.includes(value) ? undefined : `${name} must be one of ${kind.join(', ')}${suggest(value, kind)}`;
+  switch (kind) {
+    case 'bool':
+      return [...TRUE, ...FALSE].includes(value.toLowerCase()) ? undefined : `${name} must be yes or no (true/false)`;
+    case 'mode':
+      return /^0?[0-7]{3}$/.test(value) ? undefined : `${name} must be an octal mode such as 0644`;
+    case 'path':
+      return value.startsWith('/') ? undefined : `${name} must be an absolute path`;
+    case 'list':
+      return value.split(',').every((s) => s.trim() === '') ? `${name} is empty` : undefined;
+    case 'text':
+      return value === '' ? `${name} is empty` : undefined;
+    case 'any':
+      return undefined;
+  }
 }
 
 const suggest = (name: string, candidates: Iterable<string>): string => {
@@ -287,7 +282,8 @@ export function adhocTask(module: string, words: readonly string[], command: rea
       throw bad(module, `unknown argument ${name}${suggest(name, known) || (known.length > 0 ? ` (arguments: ${known.join(', ')})` : '')}`);
     }
     if (values.has(name)) throw bad(module, `argument ${name} is given twice`);
-    checkValue(module, name, arg.kind, value);
+    const problem = valueProblem(name, arg.kind, value);
+    if (problem !== undefined) throw bad(module, problem, word);
     values.set(name, value);
   }
   for (const [name, arg] of Object.entries(spec.args)) if (arg.required && !values.has(name)) throw bad(module, `argument ${name} is required`);

@@ -415,9 +415,11 @@ async function runTask(
   const keep = (r: ExecResult): void => {
     output.output = { rc: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
+  let applying: Step | undefined;
   try {
     await beforeApply?.();
     for (const step of plan.steps) {
+      applying = step;
       const stepChanged = await rt.apply(keepingOutput(step, keep));
       if (plan.action === 'run') changed ||= stepChanged;
     }
@@ -426,16 +428,14 @@ async function runTask(
       // Counted as unreachable, not failed; the step is never re-run blindly.
       throw new UnreachableError(rt.host, `connection lost during "${task.name}"; it was not re-run: ${error.message}`, error.transient, { cause: error });
     }
-    if (error instanceof StepFailed && error.result && isReported(plan.steps)) keep(error.result);
+    // A refused exit code: what the command printed is in the failure.
+    if (error instanceof StepFailed && error.result && applying?.kind === 'exec' && applying.reportOutput === true) keep(error.result);
     return fail({ error: messageOf(error), summary: plan.summary, steps, diffs, ...output });
   }
   return changed
     ? finish({ status: 'changed', summary: plan.summary, steps, diffs, ...output })
     : finish({ status: 'ok', reason: 'ran; reported no change', summary: plan.summary, ...output });
 }
-
-/** Whether a failed step's output is the task's to report: the plan's steps include one that says so. */
-const isReported = (steps: readonly Step[]): boolean => steps.some((s) => s.kind === 'exec' && s.reportOutput === true);
 
 /**
  * A step whose output the task reports, made to hand its result to `keep`.
