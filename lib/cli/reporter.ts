@@ -207,7 +207,7 @@ const firstLine = (text: string): string => {
   return line.length > 160 || text.includes('\n') ? `${line.slice(0, 160)} …` : line;
 };
 
-/** A command's stdout then stderr, as `ansible` shows them, ending in one newline (none when it printed nothing). */
+/** A command's stdout then stderr, as `ansible` shows them, each ending its last line; no final newline (printing adds it). */
 const printed = (output: CommandOutput): string => {
   const text = [output.stdout, output.stderr]
     .filter((t) => t !== '')
