@@ -152,10 +152,13 @@ export function cliOptionsOf(program: Command): CliOptions {
   };
 }
 
-/** Every value of a secret-named variable (`*pass*`, `*secret*`, `*token*`, `*key*`) anywhere in the inventory. */
+/**
+ * Every value of a secret-named variable (`*pass*`, `*secret*`, `*token*`, `*key*`) anywhere in the inventory,
+ * but a boolean or a number (`use_token_cache=true` holds no secret, and masking `true` everywhere hides output).
+ */
 function maskInventorySecrets(inventory: Inventory, redactor: Redactor): void {
   const scopes = [...inventory.groups.values()].map((g) => g.vars).concat([...inventory.hosts.keys()].map((h) => inventory.hostVars(h)));
-  for (const vars of scopes) for (const [name, v] of vars) if (SECRET_NAME.test(name)) redactor.add(v.value);
+  for (const vars of scopes) for (const [name, v] of vars) if (SECRET_NAME.test(name) && !/^(true|false|yes|no|\d+)$/i.test(v.value)) redactor.add(v.value);
 }
 
 function sshConnector(inventory: Inventory, options: CliOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
