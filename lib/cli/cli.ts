@@ -82,8 +82,9 @@ export interface CliIo {
   readonly stderr: NodeJS.WritableStream;
 }
 
-export function parseCli(argv: readonly string[], name: string, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): CliOptions {
-  const program = new Command(name)
+/** The shared flags on a commander program of their own: an entry point adds its own flags and arguments (playbooks/exec.ts). */
+export function cliProgram(name: string, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Command {
+  return new Command(name)
     .description(`run the ${name} playbook`)
     .option('-i, --inventory <file>', 'inventory file', 'hosts/lab.ini')
     .option('-C, --check', 'predict changes without making any', false)
@@ -106,7 +107,16 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('--list-tags', 'list the tags of each play and exit', false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
+}
+
+export function parseCli(argv: readonly string[], name: string, io: CliIo = { stdout: process.stdout, stderr: process.stderr }): CliOptions {
+  const program = cliProgram(name, io);
   program.parse([...argv], { from: 'user' });
+  return cliOptionsOf(program);
+}
+
+/** The shared flags' values once `program` (from cliProgram) has parsed its command line. */
+export function cliOptionsOf(program: Command): CliOptions {
   const o = program.opts<{
     inventory: string;
     check: boolean;
@@ -147,6 +157,15 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     ...(o.startAtTask !== undefined ? { startAtTask: o.startAtTask } : {}),
     ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
   };
+}
+
+/**
+ * Every value of a secret-named variable (`*pass*`, `*secret*`, `*token*`, `*key*`) anywhere in the inventory,
+ * but a boolean or a number (`use_token_cache=true` holds no secret, and masking `true` everywhere hides output).
+ */
+function maskInventorySecrets(inventory: Inventory, redactor: Redactor): void {
+  const scopes = [...inventory.groups.values()].map((g) => g.vars).concat([...inventory.hosts.keys()].map((h) => inventory.hostVars(h)));
+  for (const vars of scopes) for (const [name, v] of vars) if (SECRET_NAME.test(name) && !/^(true|false|yes|no|\d+)$/i.test(v.value)) redactor.add(v.value);
 }
 
 function sshConnector(inventory: Inventory, reach: (host: string) => SshOptions, redactor: Redactor): (host: string) => Promise<HostRuntime> {
@@ -213,14 +232,30 @@ export async function runPlaybook(
   io: CliIo = { stdout: process.stdout, stderr: process.stderr },
   hooks: RunHooks = {},
 ): Promise<number> {
-  const startedAt = new Date();
   let options: CliOptions;
   try {
     options = parseCli(argv, book.name, io);
   } catch (error) {
-    const code = (error as { exitCode?: number; code?: string }).code;
-    return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : EXIT_BAD_INPUT;
+    return commanderExitCode(error);
   }
+  return runParsed(book, options, io, hooks);
+}
+
+/** The exit code for what commander threw on a bad (or --help) command line; it printed why already. */
+export function commanderExitCode(error: unknown): number {
+  const code = (error as { code?: string }).code;
+  return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : EXIT_BAD_INPUT;
+}
+
+/** How an entry point wants its run shown, besides the flags. */
+export interface RunMode extends RunHooks {
+  /** Ad-hoc commands: per-host output blocks (Reporter's `adhoc`), and every secret-named inventory value masked in them. */
+  readonly adhoc?: boolean;
+}
+
+/** Runs a playbook with flags already parsed (runPlaybook, or an entry point with flags of its own); returns the exit code. */
+export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, mode: RunMode = {}): Promise<number> {
+  const startedAt = new Date();
   const redactor = new Redactor();
   const tty = Boolean(io.stdout.isTTY) && !process.env['NO_COLOR'];
   const reporter = new Reporter({
@@ -231,6 +266,7 @@ export async function runPlaybook(
     diff: options.diff,
     redactor,
     check: options.check,
+    ...(mode.adhoc ? { adhoc: true } : {}),
   });
 
   let inventory: Inventory;
@@ -243,9 +279,11 @@ export async function runPlaybook(
     inventory = withExtraVars(await loadInventory(options.inventory), extras);
     checkInventoryHasHosts(inventory);
     checkDefaultPassword(inventory);
+    // A command's output is whatever the host holds: a password the inventory sets may be in it.
+    if (mode.adhoc) maskInventorySecrets(inventory, redactor);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
-    await hooks.prepareSecrets?.(secrets, options);
+    await mode.prepareSecrets?.(secrets, options);
     plays = resolvePlaybook(book, inventory, secrets, options.limit);
     checkTags(plays, options.tags, options.skipTags);
     if (options.startAtTask !== undefined) plays = startAtTask(plays, options.startAtTask);
@@ -350,8 +388,13 @@ export function isMain(importMetaUrl: string): boolean {
 
 /** Entry point helper: `if (isMain(import.meta.url)) await main(book)`. */
 export async function main(book: Playbook, argv: readonly string[] = process.argv.slice(2), hooks: RunHooks = {}): Promise<void> {
+  await exitWith(() => runPlaybook(book, argv, undefined, hooks));
+}
+
+/** Sets the process's exit code to what `run` returns; an unexpected error is printed whole, exit 1. */
+export async function exitWith(run: () => Promise<number>): Promise<void> {
   try {
-    process.exitCode = await runPlaybook(book, argv, undefined, hooks);
+    process.exitCode = await run();
   } catch (error) {
     process.stderr.write(`stackplay: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;

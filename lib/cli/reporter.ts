@@ -1,6 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { createTwoFilesPatch } from 'diff';
-import type { HostRecap, RunEvent, RunOutcome, TaskResult } from '../core/executor.js';
+import type { CommandOutput, HostRecap, RunEvent, RunOutcome, TaskResult } from '../core/executor.js';
 import type { Redactor } from '../core/secret.js';
 
 /**
@@ -18,6 +18,12 @@ export interface ReporterOptions {
   readonly redactor: Redactor;
   /** Check mode: the recap counts tasks that would run with an outcome known only by running them. */
   readonly check?: boolean;
+  /**
+   * Ad-hoc commands (playbooks/exec.ts), as `ansible` prints them: one block per
+   * host, `host | CHANGED | rc=0 >>` and what the command printed, or
+   * `host | SUCCESS => reason` for a module; no role times.
+   */
+  readonly adhoc?: boolean;
 }
 
 export function formatDiff(result: Pick<TaskResult, 'diffs'>, redactor: Redactor): string {
@@ -91,11 +97,11 @@ export class Reporter {
         break;
       case 'role-end':
         this.#roleTimes.set(event.role, Math.max(this.#roleTimes.get(event.role) ?? 0, event.durationMs));
-        if (this.#o.verbose > 0) this.#print(c.dim(`[${event.host}] role ${event.role} done in ${(event.durationMs / 1000).toFixed(2)}s`));
+        if (this.#o.verbose > 0 && !this.#o.adhoc) this.#print(c.dim(`[${event.host}] role ${event.role} done in ${(event.durationMs / 1000).toFixed(2)}s`));
         break;
       case 'unreachable':
         this.#running.delete(event.host);
-        this.#print(c.red(`unreachable: [${event.host}] ${event.error}`));
+        this.#print(c.red(this.#o.adhoc ? `${event.host} | UNREACHABLE! => ${event.error}` : `unreachable: [${event.host}] ${event.error}`));
         break;
       case 'abort':
         this.#print(c.red.bold(`aborting: ${event.reason}; no further task starts on any host`));
@@ -103,10 +109,17 @@ export class Reporter {
     }
   };
 
-  #onResult(r: TaskResult): void {
+  #onResult(result: TaskResult): void {
     const c = this.#c;
-    this.#running.delete(r.host);
+    this.#running.delete(result.host);
+    // What a command printed may hold anything the host knows: masked before it is kept for --json or shown.
+    const r = result.output ? { ...result, output: this.#o.redactor.redactDeep(result.output) } : result;
     this.results.push(r);
+    if (this.#o.adhoc) {
+      this.#onAdhocResult(r);
+      this.#drawLive();
+      return;
+    }
     const label = `[${r.host}] ${r.role} | ${r.handler ? 'handler: ' : ''}${r.task}`;
     const v = this.#o.verbose;
     if (r.status === 'changed') {
@@ -129,6 +142,26 @@ export class Reporter {
     this.#drawLive();
   }
 
+  #onAdhocResult(r: TaskResult): void {
+    const c = this.#c;
+    const word = {
+      ok: c.green('SUCCESS'),
+      changed: c.yellow('CHANGED'),
+      failed: c.red('FAILED'),
+      skipped: c.cyan('SKIPPED'),
+      'would-run': c.magenta('WOULD RUN'),
+    }[r.status];
+    if (r.output) {
+      const text = printed(r.output);
+      this.#print(`${r.host} | ${word} | rc=${r.output.rc} >>${text === '' ? '' : `\n${text}`}`);
+    } else {
+      const detail = r.status === 'failed' ? r.error : r.status === 'changed' ? r.summary : (r.reason ?? r.summary);
+      this.#print(`${r.host} | ${word}${r.status === 'failed' ? '!' : ''} => ${detail ?? ''}`.trimEnd());
+    }
+    if (this.#o.verbose >= 2) for (const s of r.steps ?? []) this.#print(c.dim(`    $ ${s.split('\n').join('\n      ')}`));
+    if (this.#o.diff && r.diffs?.length) this.#print(formatDiff(r, this.#o.redactor).trimEnd());
+  }
+
   recap(outcome: RunOutcome): void {
     const c = this.#c;
     const width = Math.max(0, ...[...outcome.recap.keys()].map((h) => h.length));
@@ -144,6 +177,8 @@ export class Reporter {
     });
     this.#print(c.bold('\nPLAY RECAP'));
     this.#print(lines.join('\n') || '(no hosts)');
+    // One task per host: where the time went is each host's line above.
+    if (this.#o.adhoc) return;
     if (this.#roleTimes.size > 0) {
       const times = [...this.#roleTimes].map(([role, ms]) => `${role} ${(ms / 1000).toFixed(1)}s`).join(', ');
       this.#print(c.dim(`role times (slowest host): ${times}`));
@@ -170,6 +205,15 @@ export class Reporter {
 const firstLine = (text: string): string => {
   const line = text.split('\n')[0]!;
   return line.length > 160 || text.includes('\n') ? `${line.slice(0, 160)} …` : line;
+};
+
+/** A command's stdout then stderr, as `ansible` shows them, each ending its last line; no final newline (printing adds it). */
+const printed = (output: CommandOutput): string => {
+  const text = [output.stdout, output.stderr]
+    .filter((t) => t !== '')
+    .map((t) => (t.endsWith('\n') ? t : `${t}\n`))
+    .join('');
+  return text.replace(/\n$/, '');
 };
 
 const indent = (text: string): string =>

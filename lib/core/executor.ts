@@ -5,9 +5,9 @@ import { describeStep, StepFailed, type HostRuntime } from './runtime.js';
 import { prefetching, readAhead } from './prefetch.js';
 import { Prediction, type HostPrediction } from './predict.js';
 import type { Role } from './playbook.js';
-import type { FileDiff, Plan, Registered, Task } from './task.js';
+import type { FileDiff, Plan, Registered, Step, Task } from './task.js';
 import type { Simulation } from '../sim/hosts.js';
-import { UnreachableError } from '../transport/transport.js';
+import { UnreachableError, type ExecResult } from '../transport/transport.js';
 
 /**
  * Runs resolved plays against hosts. Hosts run in parallel (up to `forks`),
@@ -17,6 +17,13 @@ import { UnreachableError } from '../transport/transport.js';
 
 /** `would-run` (check mode only): the task would run, but whether it changes something is known only by running it. */
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped' | 'would-run';
+
+/** What a command the task is for printed (ad-hoc commands): unredacted here, the reporter redacts it on arrival. */
+export interface CommandOutput {
+  readonly rc: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
 
 export interface TaskResult {
   readonly host: string;
@@ -34,6 +41,8 @@ export interface TaskResult {
   readonly error?: string;
   /** A failure of a task with `ignoreErrors`: counted as failed, the host went on. */
   readonly ignored?: boolean;
+  /** Only for steps with `reportOutput` (ad-hoc commands), whether they succeeded or failed. */
+  readonly output?: CommandOutput;
   readonly durationMs: number;
 }
 
@@ -402,10 +411,16 @@ async function runTask(
   }
 
   let changed = plan.action === 'change';
+  const output: { output?: CommandOutput } = {};
+  const keep = (r: ExecResult): void => {
+    output.output = { rc: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  };
+  let applying: Step | undefined;
   try {
     await beforeApply?.();
     for (const step of plan.steps) {
-      const stepChanged = await rt.apply(step);
+      applying = step;
+      const stepChanged = await rt.apply(keepingOutput(step, keep));
       if (plan.action === 'run') changed ||= stepChanged;
     }
   } catch (error) {
@@ -413,11 +428,31 @@ async function runTask(
       // Counted as unreachable, not failed; the step is never re-run blindly.
       throw new UnreachableError(rt.host, `connection lost during "${task.name}"; it was not re-run: ${error.message}`, error.transient, { cause: error });
     }
-    return fail({ error: messageOf(error), summary: plan.summary, steps, diffs });
+    // A refused exit code: what the command printed is in the failure.
+    if (error instanceof StepFailed && error.result && applying?.kind === 'exec' && applying.reportOutput === true) keep(error.result);
+    return fail({ error: messageOf(error), summary: plan.summary, steps, diffs, ...output });
   }
   return changed
-    ? finish({ status: 'changed', summary: plan.summary, steps, diffs })
-    : finish({ status: 'ok', reason: 'ran; reported no change', summary: plan.summary });
+    ? finish({ status: 'changed', summary: plan.summary, steps, diffs, ...output })
+    : finish({ status: 'ok', reason: 'ran; reported no change', summary: plan.summary, ...output });
+}
+
+/**
+ * A step whose output the task reports, made to hand its result to `keep`.
+ * Every runtime passes an exec step's result (exit code accepted) to its
+ * `changedWhen`, so the output is taken there; a refused exit code arrives
+ * as StepFailed's result instead. The runtimes' `apply` stays a yes/no.
+ */
+function keepingOutput(step: Step, keep: (result: ExecResult) => void): Step {
+  if (step.kind !== 'exec' || step.reportOutput !== true) return step;
+  const { changedWhen } = step;
+  return {
+    ...step,
+    changedWhen: (result) => {
+      keep(result);
+      return changedWhen ? changedWhen(result) : true;
+    },
+  };
 }
 
 function messageOf(error: unknown): string {

@@ -80,6 +80,12 @@ export interface ExecStep {
   readonly changedWhen?: (result: ExecResult) => boolean;
   /** Effect on a simulated host and the result to pretend; default exit 0, empty output. */
   readonly simulate?: (host: SimHost) => Partial<ExecResult> | void;
+  /**
+   * What the command printed is what the task is for (an ad-hoc command): its exit
+   * code and output become the task result's `output`. Other steps' output is the
+   * engine's business and never shown.
+   */
+  readonly reportOutput?: boolean;
 }
 
 export interface WriteStep {

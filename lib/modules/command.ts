@@ -21,6 +21,8 @@ export interface CommandArgs {
   readonly onlyIf?: Cmd;
   readonly changedWhen?: (result: ExecResult) => boolean;
   readonly okExitCodes?: readonly number[];
+  /** Its exit code and output are the task's result (an ad-hoc command), shown by the reporter. */
+  readonly reportOutput?: boolean;
 }
 
 // On a simulated host a probe is answered from memory of what this run (or
@@ -56,6 +58,7 @@ export function command<H extends string = never>(args: CommandArgs, options?: T
         cmd: args.cmd,
         ...(args.okExitCodes ? { okExitCodes: args.okExitCodes } : {}),
         ...(args.changedWhen ? { changedWhen: args.changedWhen } : {}),
+        ...(args.reportOutput ? { reportOutput: true } : {}),
         simulate: (h: import('../sim/sim.js').SimHost) => {
           h.set('commands:ran').add(key);
           if (args.creates) h.materialize(args.creates);
