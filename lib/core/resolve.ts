@@ -1,5 +1,5 @@
 import { InputError } from './errors.js';
-import { selectHosts, type Inventory } from '../inventory/inventory.js';
+import { selectHosts, type Inventory, type SourcedValue } from '../inventory/inventory.js';
 import type { ResolvedPlay } from './executor.js';
 import type { HostContext, Play, Playbook, Role } from './playbook.js';
 import type { SecretStore } from '../inventory/secrets-store.js';
@@ -79,6 +79,15 @@ function serialSize(book: string, play: Play, hosts: number): number {
   return Math.max(1, Math.floor((hosts * pct) / 100));
 }
 
+/**
+ * As Ansible's implicit localhost: in no group, but with the `all` group's
+ * variables and the extra variables (a day-2 playbook's `-e backup_name`
+ * names its local copy too).
+ */
+function implicitLocalhostVars(inventory: Inventory): ReadonlyMap<string, SourcedValue> {
+  return inventory.hostVars('localhost');
+}
+
 /** `localhost` when the inventory does not declare it: this machine, reached without SSH (Ansible's implicit localhost). */
 export function isImplicitLocalhost(inventory: Inventory, host: string): boolean {
   return host === 'localhost' && !inventory.hosts.has(host);
@@ -98,7 +107,7 @@ export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: S
       const implicit = isImplicitLocalhost(inventory, host);
       ctx = {
         host,
-        vars: implicit ? new HostVars(host, new Map(), { file: inventory.file, line: 0 }) : hostVarsOf(inventory, host),
+        vars: implicit ? new HostVars(host, implicitLocalhostVars(inventory), { file: inventory.file, line: 0 }) : hostVarsOf(inventory, host),
         inventory,
         groups: implicit ? [] : inventory.hostGroups(host),
         secret: (name) => secrets.get(name),

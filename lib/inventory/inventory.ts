@@ -549,7 +549,8 @@ class IniInventory implements Inventory {
    * parents) beats its parents. Host vars win over all groups.
    */
   hostVars(host: string): ReadonlyMap<string, SourcedValue> {
-    const ordered = this.hostGroups(host).sort((a, b) => this.rank(a, b));
+    // The implicit localhost (not in the inventory) is in no group but `all`'s variables apply to it, as in Ansible.
+    const ordered = host === 'localhost' && !this.hosts.has(host) ? ['all'] : this.hostGroups(host).sort((a, b) => this.rank(a, b));
     const result = new Map<string, SourcedValue>();
     for (const name of ordered) {
       for (const [key, value] of this.groups.get(name)!.vars) {
