@@ -24,6 +24,8 @@ import { LocalTransport } from '../transport/local.js';
 import { connectSsh } from '../transport/ssh.js';
 import { UnreachableError } from '../transport/transport.js';
 import { hostVarsOf } from '../inventory/vars.js';
+import { RunLog } from '../history/run-log.js';
+import { historyDirFor, keepFrom, RunStore } from '../history/store.js';
 
 /** The command line every playbook and role entry point shares (ansible-playbook's flags). */
 export interface CliOptions {
@@ -46,6 +48,11 @@ export interface CliOptions {
   readonly extraVars: readonly string[];
   /** --list-hosts / --list-tasks / --list-tags: print what would run and exit. */
   readonly list?: ListOptions;
+  /** Run records (lib/history): where (--history-dir, else STACKPLAY_HISTORY_DIR, else beside the inventory), or none (--no-history). */
+  readonly historyDir?: string;
+  readonly history: boolean;
+  /** --report FILE: the run as one self-contained HTML page. */
+  readonly report?: string;
 }
 
 /** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input, 130 interrupted. */
@@ -99,6 +106,9 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     .option('--list-hosts', 'list the hosts of each play (after --limit) and exit; nothing connects', false)
     .option('--list-tasks', 'list the tasks of each play (after --limit, --tags, --skip-tags) and exit', false)
     .option('--list-tags', 'list the tags of each play and exit', false)
+    .option('--history-dir <dir>', 'keep run records here (default: $STACKPLAY_HISTORY_DIR, else .stackplay/runs/ beside the inventory)')
+    .option('--no-history', 'do not record this run')
+    .option('--report <file>', 'write the run as a self-contained HTML report')
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
   program.parse([...argv], { from: 'user' });
@@ -121,6 +131,9 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     listHosts: boolean;
     listTasks: boolean;
     listTags: boolean;
+    historyDir?: string;
+    history: boolean;
+    report?: string;
   }>();
   return {
     inventory: o.inventory,
@@ -139,6 +152,9 @@ export function parseCli(argv: readonly string[], name: string, io: CliIo = { st
     extraVars: o.extraVars,
     ...(o.startAtTask !== undefined ? { startAtTask: o.startAtTask } : {}),
     ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
+    ...(o.historyDir !== undefined ? { historyDir: o.historyDir } : {}),
+    history: o.history,
+    ...(o.report !== undefined ? { report: o.report } : {}),
   };
 }
 
@@ -231,6 +247,7 @@ export async function runPlaybook(
   let inventory: Inventory;
   let plays: ResolvedPlay[];
   let secrets: SecretStore;
+  let store: RunStore | undefined;
   try {
     const extras = await loadExtraVars(options.extraVars);
     // A secret-named variable from -e @FILE is masked like the secrets file's.
@@ -249,6 +266,10 @@ export async function runPlaybook(
       return 0;
     }
     if (options.json) await checkJsonPath(options.json);
+    if (options.report) await checkJsonPath(options.report, '--report');
+    const keep = keepFrom();
+    // Only real runs are recorded; a --plan run can still have its --report.
+    store = options.history && !options.plan ? new RunStore(historyDirFor(options.inventory, options.historyDir), keep) : undefined;
     if (options.plan) await checkPlanDir(options.plan);
     await secrets.save();
   } catch (error) {
@@ -269,9 +290,20 @@ export async function runPlaybook(
     maxFailPercentage: options.maxFailPercentage,
     anyErrorsFatal: options.anyErrorsFatal,
   };
+  const runLog = new RunLog({
+    playbook: book.name,
+    argv,
+    inventory: resolve(options.inventory),
+    check: options.check,
+    store,
+    report: options.report,
+    redactor,
+    stderr: io.stderr,
+    say: options.verbose > 0 ? (line) => io.stdout.write(`${redactor.redact(line)}\n`) : undefined,
+  });
   if (options.plan) {
     const sim = simulatedHosts(inventory, book.simulation);
-    const first = await execute(plays, { ...base, connect: sim.connect });
+    const first = await execute(plays, { ...base, connect: sim.connect, emit: runLog.tee(reporter.handle) });
     reporter.recap(first);
     await writePlanOutput(
       options.plan,
@@ -290,7 +322,9 @@ export async function runPlaybook(
     io.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${verdict}\n`);
     if (changed.length > 0) quiet.recap(second);
     if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
-    return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
+    const code = first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
+    await runLog.close(code, first);
+    return code;
   }
 
   try {
@@ -314,7 +348,15 @@ export async function runPlaybook(
   process.on('SIGINT', onSigint);
   let outcome: RunOutcome;
   try {
-    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, options, redactor), signal: interrupt.signal });
+    outcome = await execute(plays, {
+      ...base,
+      emit: runLog.tee(reporter.handle),
+      connect: sshConnector(inventory, options, redactor),
+      signal: interrupt.signal,
+    });
+  } catch (error) {
+    await runLog.close(1, undefined, error);
+    throw error;
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -325,7 +367,10 @@ export async function runPlaybook(
       io.stderr.write(`error: cannot write ${options.json}: ${error instanceof Error ? error.message : String(error)}\n`),
     );
   }
-  return interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
+  const code = interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
+  // Failed or interrupted runs are recorded too: they are the ones asked about.
+  await runLog.close(code, outcome);
+  return code;
 }
 
 /** True when `importMetaUrl` is the module node was started with (a playbook or role run directly). */
