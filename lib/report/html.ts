@@ -15,10 +15,11 @@ const esc = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&
 /** 1.2s, 2m05s, 1h02m: short enough for an axis label and a table cell. */
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
+  if (ms < 9950) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
@@ -32,7 +33,28 @@ const STATUS_CLASS: Record<string, string> = {
 };
 
 /** Distinct, light enough to read dark text on; a role keeps its colour for the whole page. */
-const PALETTE = ['#8ecae6', '#ffd166', '#95d5b2', '#f4a3a8', '#cdb4db', '#f9c784', '#a0c4ff', '#b5e48c', '#ffafcc', '#90e0ef', '#e9c46a', '#bde0fe'];
+const PALETTE = [
+  '#8ecae6',
+  '#ffd166',
+  '#95d5b2',
+  '#f4a3a8',
+  '#cdb4db',
+  '#f9c784',
+  '#a0c4ff',
+  '#b5e48c',
+  '#ffafcc',
+  '#90e0ef',
+  '#e9c46a',
+  '#c5d86d',
+  '#d4a5a5',
+  '#9bf6ff',
+  '#ffc6ff',
+  '#caffbf',
+  '#fdffb6',
+  '#bdb2ff',
+  '#e0b1cb',
+  '#a8dadc',
+];
 
 export function renderReport(record: RunRecord): string {
   const hosts = hostsOf(record);
@@ -52,8 +74,8 @@ export function renderReport(record: RunRecord): string {
 <body>
 ${header(record, title)}
 ${failures(record)}
-${recapTable(record, hosts)}
 ${timeline(record, hosts, roleColor)}
+${recapTable(record, hosts)}
 ${slowest(record)}
 ${changes(record)}
 <footer>record ${esc(record.id)} · written by stackplay · secrets are masked (***)</footer>
@@ -74,9 +96,16 @@ function header(r: RunRecord, title: string): string {
   const cls = STATUS_CLASS[r.status] ?? 'warn';
   const changed = r.tasks.filter((t) => t.status === 'changed').length;
   const failed = r.tasks.filter((t) => t.status === 'failed').length;
+  const recaps = Object.values(r.recap);
+  const hostTrouble = [
+    [recaps.filter((c) => c.failed > 0).length, 'failed'],
+    [recaps.filter((c) => c.unreachable > 0).length, 'unreachable'],
+  ]
+    .filter(([n]) => Number(n) > 0)
+    .map(([n, what]) => `${n} ${what}`);
   return `<header>
 <h1>${esc(r.playbook)} <span class="badge ${cls}">${esc(r.status)}</span>${r.check ? ' <span class="badge warn">check mode</span>' : ''}</h1>
-<p class="meta" title="${esc(title)}">${esc(r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · ${esc(duration(r.durationMs))} · exit ${r.exitCode} · ${Object.keys(r.recap).length} hosts · ${r.tasks.length} task results · ${changed} changed · ${failed} failed · by ${esc(r.user)}@${esc(r.machine)}</p>
+<p class="meta" title="${esc(title)}">${esc(r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · ${esc(duration(r.durationMs))} · exit ${r.exitCode} · ${recaps.length} hosts${hostTrouble.length ? ` (${hostTrouble.join(', ')})` : ''} · ${r.tasks.length} task results · ${changed} changed · ${failed} failed · by ${esc(r.user)}@${esc(r.machine)}</p>
 <p class="cmd"><code>${esc([r.playbook, ...r.argv].join(' '))}</code> <span class="dim">in ${esc(r.cwd)}, inventory ${esc(r.inventory)}</span></p>
 ${r.aborted ? `<p class="abort">stopped early: ${esc(r.aborted)}</p>` : ''}${r.error ? `<p class="abort">ended by an error: ${esc(r.error)}</p>` : ''}
 </header>`;
@@ -142,7 +171,7 @@ function timeline(r: RunRecord, hosts: readonly string[], roleColor: ReadonlyMap
   const total = Math.max(1, r.durationMs, ...spans.map((s) => s.startMs + s.durationMs), ...r.tasks.map((t) => t.startMs + t.durationMs));
   const labelW = Math.min(220, 24 + 7 * Math.max(4, ...hosts.map((h) => h.length)));
   const chartW = 1180 - labelW - 10;
-  const rowH = hosts.length > 20 ? 18 : 30;
+  const rowH = hosts.length > 20 ? 20 : 30;
   const top = 22;
   const height = top + rowH * hosts.length + 6;
   const x = (ms: number) => labelW + (ms / total) * chartW;
@@ -157,7 +186,7 @@ function timeline(r: RunRecord, hosts: readonly string[], roleColor: ReadonlyMap
   }
   for (let ms = 0; ms <= total; ms += step) {
     parts.push(`<line class="tick" x1="${x(ms).toFixed(1)}" x2="${x(ms).toFixed(1)}" y1="${top - 4}" y2="${height - 6}"/>`);
-    parts.push(`<text class="axis" x="${x(ms).toFixed(1)}" y="${top - 8}" text-anchor="middle">${duration(ms)}</text>`);
+    parts.push(`<text class="axis" x="${x(ms).toFixed(1)}" y="${top - 8}" text-anchor="middle">${ms === 0 ? '0' : duration(ms)}</text>`);
   }
   for (const p of r.plays)
     parts.push(
@@ -175,12 +204,18 @@ function timeline(r: RunRecord, hosts: readonly string[], roleColor: ReadonlyMap
         `</g>`,
     );
   }
-  // Tasks that did something, drawn over their role: changed amber, failed red, would-run violet.
+  // Tasks that did something, drawn over their role: changed amber, would-run violet, and a failure as a red post no one misses.
   for (const t of r.tasks) {
     const y = row.get(t.host);
     if (y === undefined || (t.status !== 'changed' && t.status !== 'failed' && t.status !== 'would-run')) continue;
+    if (t.status === 'failed') {
+      parts.push(
+        `<rect class="t-failed" x="${x(t.startMs).toFixed(1)}" y="${y + 1}" width="${Math.max(4, w(t.durationMs)).toFixed(1)}" height="${rowH - 2}"><title>${esc(`${t.host} · ${label(t)} · failed · ${duration(t.durationMs)}`)}</title></rect>`,
+      );
+      continue;
+    }
     parts.push(
-      `<rect class="t-${t.status}" x="${x(t.startMs).toFixed(1)}" y="${y + rowH - 7}" width="${w(t.durationMs).toFixed(1)}" height="5"><title>${esc(`${t.host} · ${label(t)} · ${t.status} · ${duration(t.durationMs)}`)}</title></rect>`,
+      `<rect class="t-${t.status}" x="${x(t.startMs).toFixed(1)}" y="${y + rowH - 6}" width="${w(t.durationMs).toFixed(1)}" height="3"><title>${esc(`${t.host} · ${label(t)} · ${t.status} · ${duration(t.durationMs)}`)}</title></rect>`,
     );
   }
   for (const u of r.unreachable) {
@@ -263,7 +298,7 @@ td.zero{color:#b0b6c0}td.n-failed,td.n-unreachable{color:var(--bad);font-weight:
 .chart{overflow-x:auto;border:1px solid var(--line);border-radius:4px}
 svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
 .stripe{fill:#f7f8fa}.host{font-size:12px;fill:var(--fg)}.axis{font-size:11px;fill:var(--dim)}.tick{stroke:#e4e7ec}
-.play{stroke:#98a2b3;stroke-dasharray:3 3}.role{stroke:#fff;stroke-width:.5}.rolename{font-size:11px;fill:#1d2330;pointer-events:none}
+.play{stroke:#98a2b3;stroke-dasharray:3 3}.role{stroke:#fff;stroke-width:.5}.rolename{font-size:11px;fill:#1d2330;pointer-events:none;paint-order:stroke;stroke:rgba(255,255,255,.65);stroke-width:2.5px}
 .t-changed{fill:var(--chg)}.t-failed{fill:var(--bad)}.t-would-run{fill:var(--violet)}.unreach{font-size:11px;fill:var(--bad);font-weight:700}
 .swatch{padding:0 5px;border-radius:3px;color:#fff}.t-changed-bg{background:var(--chg)}.t-failed-bg{background:var(--bad)}.t-would-run-bg{background:var(--violet)}
 .legend{line-height:2}.key{margin-right:14px;white-space:nowrap}.key i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:4px;vertical-align:-1px}
