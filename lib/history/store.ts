@@ -107,7 +107,7 @@ export class RunStore {
 
   /**
    * A record named as people name it: `latest`, a number from the list (1 is
-   * the newest), an id or the start of one, or a record file's path.
+   * the newest; up to three digits, so a year starts an id), an id or the start of one, or a record file's path.
    */
   async find(ref: string): Promise<RunRecord> {
     if (ref.endsWith('.json.gz') && ref.includes('/')) return parseRecord(await readFile(ref), ref);
@@ -115,7 +115,7 @@ export class RunStore {
     if (ids.length === 0) throw new InputError(this.dir, 0, 'no run recorded here yet');
     let id: string | undefined;
     if (ref === 'latest') id = ids[0];
-    else if (/^\d{1,4}$/.test(ref)) {
+    else if (/^\d{1,3}$/.test(ref)) {
       id = ids[Number(ref) - 1];
       if (id === undefined) throw new InputError(ref, 0, `there are ${ids.length} recorded runs; run ${ref} is not one of them`);
     } else {

@@ -186,7 +186,9 @@ function timeline(r: RunRecord, hosts: readonly string[], roleColor: ReadonlyMap
   }
   for (let ms = 0; ms <= total; ms += step) {
     parts.push(`<line class="tick" x1="${x(ms).toFixed(1)}" x2="${x(ms).toFixed(1)}" y1="${top - 4}" y2="${height - 6}"/>`);
-    parts.push(`<text class="axis" x="${x(ms).toFixed(1)}" y="${top - 8}" text-anchor="middle">${ms === 0 ? '0' : duration(ms)}</text>`);
+    // The last label ends at the edge rather than spill past it.
+    const anchor = x(ms) > labelW + chartW - 24 ? 'end' : 'middle';
+    parts.push(`<text class="axis" x="${x(ms).toFixed(1)}" y="${top - 8}" text-anchor="${anchor}">${ms === 0 ? '0' : duration(ms)}</text>`);
   }
   for (const p of r.plays)
     parts.push(

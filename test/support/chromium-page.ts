@@ -1,9 +1,13 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { expect } from 'chai';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { CHROMIUM_FLAGS } from '../../openstack/chromium.js';
+
+/** Where screenshots for the README go, when STACKPLAY_DOCS_SCREENSHOTS=1 asks for them. */
+export const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 
 /** Debian's chromium (never a downloaded browser); CHROMIUM overrides. */
 export const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
@@ -105,4 +109,21 @@ const MEASURE_TIMELINE = `(() => {
 
 export async function timelineLayout(page: Page): Promise<TimelineLayout> {
   return (await page.evaluate(MEASURE_TIMELINE)) as TimelineLayout;
+}
+
+/** The timeline is readable: every host labelled in order, legible, no two labels overlapping, no sideways scrolling at 1280 px. */
+export function expectReadableTimeline(layout: TimelineLayout, hosts: readonly string[]): void {
+  expect(layout.labels.map((l) => l.text)).to.deep.equal(hosts);
+  for (const l of layout.labels) {
+    expect(l.fontPx, `${l.text}: font size`).to.be.at.least(11);
+    expect(l.left, `${l.text}: cut off on the left`).to.be.at.least(0);
+  }
+  for (let i = 1; i < layout.labels.length; i++) {
+    const [a, b] = [layout.labels[i - 1]!, layout.labels[i]!];
+    expect(b.top, `${a.text} and ${b.text} overlap`).to.be.at.least(a.bottom);
+    expect(b.top - a.top, 'row pitch').to.be.at.least(16);
+  }
+  expect(layout.chartWidth, 'timeline wider than a 1280 px screen').to.be.at.most(layout.viewportWidth);
+  expect(layout.bars.length, 'role bars').to.be.at.least(1);
+  expect(Math.min(...layout.bars), 'a role bar too thin to see').to.be.at.least(1);
 }
