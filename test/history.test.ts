@@ -227,6 +227,41 @@ describe('history: every real run is recorded, listed, compared and reported', f
     }
   });
 
+  it('--no-history records nothing; STACKPLAY_HISTORY_DIR moves the records; --plan writes its --report but no record; a bad keep count is bad input', async () => {
+    const inv = join(work, 'inv', 'four.ini');
+    const count = async () => (await readdir(runs())).length;
+    const before = await count();
+    const quiet = await runPlaybook('files', ['-i', inv, '--no-history']);
+    expect(quiet.code, quiet.out).to.equal(0);
+    expect(quiet.stdout).to.match(/node1 +: ok=4 changed=0 /);
+    expect(await count()).to.equal(before);
+
+    const elsewhere = join(work, 'elsewhere');
+    const moved = await runPlaybook('files', ['-i', inv], { STACKPLAY_HISTORY_DIR: elsewhere });
+    expect(moved.code, moved.out).to.equal(0);
+    expect(await count()).to.equal(before);
+    expect(await readdir(elsewhere)).to.have.length(1);
+    const listed = await history(['--history-dir', elsewhere]);
+    expect(listed.out).to.match(/^1 +\S+-files-/m);
+
+    const planReport = join(work, 'plan.html');
+    const plan = await runPlaybook('files', ['-i', inv, '--plan', join(work, 'plan'), '--report', planReport]);
+    expect(plan.code, plan.out).to.equal(0);
+    expect(await count()).to.equal(before);
+    const planHtml = await readFile(planReport, 'utf8');
+    expect(planHtml).to.contain('<svg');
+    noCanary('--plan report', planHtml);
+
+    const bad = await runPlaybook('files', ['-i', inv], { STACKPLAY_HISTORY_KEEP: 'all' });
+    expect(bad.code).to.equal(5);
+    expect(bad.stderr).to.contain('STACKPLAY_HISTORY_KEEP');
+    const badReport = await runPlaybook('files', ['-i', inv, '--report', join(work, 'no-such-dir', 'r.html')]);
+    expect(badReport.code).to.equal(5);
+    expect(badReport.stderr).to.match(/--report.*does not exist/);
+    expect(await count()).to.equal(before);
+    allOutput += quiet.out + moved.out + plan.out + listed.out;
+  });
+
   it('no canary secret in any record or anything the runs and history printed', async () => {
     for (const n of await readdir(runs())) noCanary(n, gunzipSync(await readFile(join(runs(), n))).toString('utf8'));
     noCanary('output', allOutput);
