@@ -237,12 +237,13 @@ describe('history: every real run is recorded, listed, compared and reported', f
     expect(await count()).to.equal(before);
 
     const elsewhere = join(work, 'elsewhere');
-    const moved = await runPlaybook('files', ['-i', inv], { STACKPLAY_HISTORY_DIR: elsewhere });
+    const moved = await runPlaybook('files', ['-i', inv], { STACKPLAY_HISTORY_DIR: elsewhere, SUDO_USER: 'alice', SSH_CLIENT: '192.0.2.7 50022 22' });
     expect(moved.code, moved.out).to.equal(0);
     expect(await count()).to.equal(before);
     expect(await readdir(elsewhere)).to.have.length(1);
     const listed = await history(['--history-dir', elsewhere]);
     expect(listed.out).to.match(/^1 +\S+-files-/m);
+    expect(listed.out).to.contain('root@').and.to.contain(' (sudo from alice, ssh from 192.0.2.7)');
 
     const planReport = join(work, 'plan.html');
     const plan = await runPlaybook('files', ['-i', inv, '--plan', join(work, 'plan'), '--report', planReport]);

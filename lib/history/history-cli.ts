@@ -4,7 +4,7 @@ import { InputError } from '../core/errors.js';
 import type { HostRecap } from '../core/executor.js';
 import { duration, renderReport } from '../report/html.js';
 import { compareRuns, matches, roleTimes, type RunComparison, type TaskFilter } from './compare.js';
-import type { RunRecord } from './record.js';
+import { whoRan, type RunRecord } from './record.js';
 import { writeAtomically } from './run-log.js';
 import { historyDirFor, RunStore } from './store.js';
 
@@ -52,7 +52,7 @@ export function formatList(records: readonly RunRecord[], all: readonly string[]
       String(t.hosts),
       String(t.changed),
       String(t.failed + t.unreachable),
-      `${r.user}@${r.machine}`,
+      whoRan(r),
     ]);
   }
   return `${table(rows)}\n`;
@@ -61,7 +61,7 @@ export function formatList(records: readonly RunRecord[], all: readonly string[]
 export function formatShow(r: RunRecord, filter: TaskFilter, options: { all: boolean; diff: boolean }): string {
   const out: string[] = [];
   out.push(`run ${r.id}: ${r.playbook} ${r.status} (exit ${r.exitCode})${r.check ? ', check mode' : ''}`);
-  out.push(`  started ${when(r.startedAt)}, took ${duration(r.durationMs)}, by ${r.user}@${r.machine} in ${r.cwd}`);
+  out.push(`  started ${when(r.startedAt)}, took ${duration(r.durationMs)}, by ${whoRan(r)} in ${r.cwd}`);
   out.push(`  command: ${[r.playbook, ...r.argv].join(' ')}`);
   out.push(`  inventory: ${r.inventory}`);
   if (r.aborted) out.push(`  stopped early: ${r.aborted}`);

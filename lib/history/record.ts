@@ -1,4 +1,4 @@
-import type { HostRecap, RunEvent, RunOutcome, TaskStatus } from '../core/executor.js';
+import type { HostRecap, RunEvent, RunOutcome, TaskResult } from '../core/executor.js';
 import type { Redactor } from '../core/secret.js';
 import { formatDiff } from '../cli/reporter.js';
 
@@ -15,20 +15,10 @@ export const RECORD_FORMAT = 'stackplay-run/1';
 /** How the run ended, from its exit code. */
 export type RunStatus = 'ok' | 'failed' | 'unreachable' | 'interrupted' | 'not idempotent' | 'error';
 
-export interface RecordedTask {
-  readonly host: string;
-  readonly role: string;
-  readonly task: string;
-  readonly module: string;
-  readonly handler: boolean;
-  readonly status: TaskStatus;
+/** A task's result as kept: the executor's, with when it started, and its diffs as masked text. */
+export interface RecordedTask extends Omit<TaskResult, 'diffs'> {
   /** Milliseconds after the run started. */
   readonly startMs: number;
-  readonly durationMs: number;
-  readonly reason?: string;
-  readonly summary?: string;
-  readonly error?: string;
-  readonly ignored?: boolean;
   /** What ran (changed and failed tasks only), masked and cut to a readable length. */
   readonly steps?: readonly string[];
   /** A unified diff of the files the task changed, secrets masked. */
@@ -42,18 +32,31 @@ export interface RecordedRole {
   readonly durationMs: number;
 }
 
-export interface RunRecord {
-  readonly format: typeof RECORD_FORMAT;
-  /** Unique and sortable by start time: also the record's file name. */
-  readonly id: string;
+/** Who ran what, from where: known when the run starts. */
+export interface RunMeta {
   readonly playbook: string;
-  /** The command line after the program name, secrets masked. */
+  /** The command line after the program name (masked when the record is finished). */
   readonly argv: readonly string[];
   readonly inventory: string;
   readonly check: boolean;
   readonly user: string;
   readonly machine: string;
   readonly cwd: string;
+  /** On a shared deploy host `user` is often root: who became it (sudo), and from which address they logged in (ssh). */
+  readonly sudoUser?: string;
+  readonly sshFrom?: string;
+}
+
+/** `op@machine (sudo from alice, ssh from 10.0.0.5)`: who ran it and from where, in one phrase. */
+export function whoRan(r: Pick<RunMeta, 'user' | 'machine' | 'sudoUser' | 'sshFrom'>): string {
+  const via = [r.sudoUser ? `sudo from ${r.sudoUser}` : '', r.sshFrom ? `ssh from ${r.sshFrom}` : ''].filter(Boolean);
+  return `${r.user}@${r.machine}${via.length ? ` (${via.join(', ')})` : ''}`;
+}
+
+export interface RunRecord extends RunMeta {
+  readonly format: typeof RECORD_FORMAT;
+  /** Unique and sortable by start time: also the record's file name. */
+  readonly id: string;
   readonly startedAt: string;
   readonly endedAt: string;
   readonly durationMs: number;
@@ -68,16 +71,6 @@ export interface RunRecord {
   readonly unreachable: readonly { readonly host: string; readonly error: string; readonly atMs: number }[];
   readonly roles: readonly RecordedRole[];
   readonly tasks: readonly RecordedTask[];
-}
-
-export interface RunMeta {
-  readonly playbook: string;
-  readonly argv: readonly string[];
-  readonly inventory: string;
-  readonly check: boolean;
-  readonly user: string;
-  readonly machine: string;
-  readonly cwd: string;
 }
 
 /** A step's text beyond this is cut: a record is for finding what happened, the host keeps the rest. */

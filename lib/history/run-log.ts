@@ -43,6 +43,8 @@ export class RunLog {
         inventory: options.inventory,
         check: options.check,
         user: who.user,
+        ...(process.env['SUDO_USER'] ? { sudoUser: process.env['SUDO_USER'] } : {}),
+        ...(process.env['SSH_CLIENT'] ? { sshFrom: process.env['SSH_CLIENT'].split(' ')[0]! } : {}),
         machine: who.machine,
         cwd: process.cwd(),
       },

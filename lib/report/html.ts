@@ -1,5 +1,5 @@
 import type { HostRecap } from '../core/executor.js';
-import type { RecordedRole, RecordedTask, RunRecord } from '../history/record.js';
+import { whoRan, type RecordedRole, type RecordedTask, type RunRecord } from '../history/record.js';
 
 /**
  * One run as a page people would rather look at than read: what went wrong
@@ -105,7 +105,7 @@ function header(r: RunRecord, title: string): string {
     .map(([n, what]) => `${n} ${what}`);
   return `<header>
 <h1>${esc(r.playbook)} <span class="badge ${cls}">${esc(r.status)}</span>${r.check ? ' <span class="badge warn">check mode</span>' : ''}</h1>
-<p class="meta" title="${esc(title)}">${esc(r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · ${esc(duration(r.durationMs))} · exit ${r.exitCode} · ${recaps.length} hosts${hostTrouble.length ? ` (${hostTrouble.join(', ')})` : ''} · ${r.tasks.length} task results · ${changed} changed · ${failed} failed · by ${esc(r.user)}@${esc(r.machine)}</p>
+<p class="meta" title="${esc(title)}">${esc(r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} · ${esc(duration(r.durationMs))} · exit ${r.exitCode} · ${recaps.length} hosts${hostTrouble.length ? ` (${hostTrouble.join(', ')})` : ''} · ${r.tasks.length} task results · ${changed} changed · ${failed} failed · by ${esc(whoRan(r))}</p>
 <p class="cmd"><code>${esc([r.playbook, ...r.argv].join(' '))}</code> <span class="dim">in ${esc(r.cwd)}, inventory ${esc(r.inventory)}</span></p>
 ${r.aborted ? `<p class="abort">stopped early: ${esc(r.aborted)}</p>` : ''}${r.error ? `<p class="abort">ended by an error: ${esc(r.error)}</p>` : ''}
 </header>`;
