@@ -267,9 +267,8 @@ export async function runPlaybook(
     }
     if (options.json) await checkJsonPath(options.json);
     if (options.report) await checkJsonPath(options.report, '--report');
-    const keep = keepFrom();
     // Only real runs are recorded; a --plan run can still have its --report.
-    store = options.history && !options.plan ? new RunStore(historyDirFor(options.inventory, options.historyDir), keep) : undefined;
+    store = options.history && !options.plan ? new RunStore(historyDirFor(options.inventory, options.historyDir), keepFrom()) : undefined;
     if (options.plan) await checkPlanDir(options.plan);
     await secrets.save();
   } catch (error) {
