@@ -29,6 +29,9 @@ export interface RunLogOptions {
   readonly say?: ((line: string) => void) | undefined;
 }
 
+/** Runs this process has recorded so far. */
+let runsInProcess = 0;
+
 export class RunLog {
   readonly #o: RunLogOptions;
   readonly #recorder: RunRecorder;
@@ -49,7 +52,8 @@ export class RunLog {
         cwd: process.cwd(),
       },
       options.redactor,
-      { suffix: RUN_ID.slice(0, 6) },
+      // The run id ties the record to what the run left on the hosts; the count keeps runs of one process (tests) apart.
+      { suffix: `${RUN_ID.slice(0, 6)}${++runsInProcess > 1 ? `-${runsInProcess}` : ''}` },
     );
   }
 
