@@ -139,7 +139,7 @@ function recapTable(r: RunRecord, hosts: readonly string[]): string {
 }
 
 /** Axis steps a person reads at a glance. */
-const STEPS_MS = [100, 250, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3];
+const STEPS_MS = [10, 20, 50, 100, 250, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3];
 
 /** Where each host's roles ran: the recorded spans, plus spans read from tasks for roles cut short (no role-end came). */
 function roleSpans(r: RunRecord): RecordedRole[] {
@@ -177,7 +177,7 @@ function timeline(r: RunRecord, hosts: readonly string[], roleColor: ReadonlyMap
   const x = (ms: number) => labelW + (ms / total) * chartW;
   const w = (ms: number) => Math.max(1.5, (ms / total) * chartW);
   const row = new Map(hosts.map((h, i) => [h, top + i * rowH]));
-  const step = STEPS_MS.find((s) => total / s <= 12) ?? 3600e3 * 4;
+  const step = STEPS_MS.find((s) => total / s <= 10) ?? 3600e3 * 4;
   const parts: string[] = [];
   for (let i = 0; i < hosts.length; i++) {
     const y = top + i * rowH;
