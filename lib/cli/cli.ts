@@ -26,6 +26,8 @@ import { prepareSshReach } from './ssh-preflight.js';
 import { terminalAsker } from './prompt.js';
 import { UnreachableError } from '../transport/transport.js';
 import { hostVarsOf } from '../inventory/vars.js';
+import { RunLog } from '../history/run-log.js';
+import { historyDirFor, keepFrom, RunStore } from '../history/store.js';
 
 /** The command line every playbook and role entry point shares (ansible-playbook's flags). */
 export interface CliOptions {
@@ -50,6 +52,11 @@ export interface CliOptions {
   readonly extraVars: readonly string[];
   /** --list-hosts / --list-tasks / --list-tags: print what would run and exit. */
   readonly list?: ListOptions;
+  /** Run records (lib/history): where (--history-dir, else STACKPLAY_HISTORY_DIR, else beside the inventory), or none (--no-history). */
+  readonly historyDir?: string;
+  readonly history: boolean;
+  /** --report FILE: the run as one self-contained HTML page. */
+  readonly report?: string;
 }
 
 /** Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 3 `--plan` found a second run not idempotent, 5 bad input, 130 interrupted. */
@@ -105,6 +112,9 @@ export function cliProgram(name: string, io: CliIo = { stdout: process.stdout, s
     .option('--list-hosts', 'list the hosts of each play (after --limit) and exit; nothing connects', false)
     .option('--list-tasks', 'list the tasks of each play (after --limit, --tags, --skip-tags) and exit', false)
     .option('--list-tags', 'list the tags of each play and exit', false)
+    .option('--history-dir <dir>', 'keep run records here (default: $STACKPLAY_HISTORY_DIR, else .stackplay/runs/ beside the inventory)')
+    .option('--no-history', 'do not record this run')
+    .option('--report <file>', 'write the run as a self-contained HTML report')
     .exitOverride()
     .configureOutput({ writeErr: (s) => io.stderr.write(s), writeOut: (s) => io.stdout.write(s) });
 }
@@ -137,6 +147,9 @@ export function cliOptionsOf(program: Command): CliOptions {
     listHosts: boolean;
     listTasks: boolean;
     listTags: boolean;
+    historyDir?: string;
+    history: boolean;
+    report?: string;
   }>();
   return {
     inventory: o.inventory,
@@ -156,6 +169,9 @@ export function cliOptionsOf(program: Command): CliOptions {
     extraVars: o.extraVars,
     ...(o.startAtTask !== undefined ? { startAtTask: o.startAtTask } : {}),
     ...(o.listHosts || o.listTasks || o.listTags ? { list: { hosts: o.listHosts, tasks: o.listTasks, tags: o.listTags } } : {}),
+    ...(o.historyDir !== undefined ? { historyDir: o.historyDir } : {}),
+    history: o.history,
+    ...(o.report !== undefined ? { report: o.report } : {}),
   };
 }
 
@@ -238,7 +254,7 @@ export async function runPlaybook(
   } catch (error) {
     return commanderExitCode(error);
   }
-  return runParsed(book, options, io, hooks);
+  return runParsed(book, options, io, { ...hooks, argv });
 }
 
 /** The exit code for what commander threw on a bad (or --help) command line; it printed why already. */
@@ -249,6 +265,8 @@ export function commanderExitCode(error: unknown): number {
 
 /** How an entry point wants its run shown, besides the flags. */
 export interface RunMode extends RunHooks {
+  /** The command line as given, for the run's record (default: this process's). */
+  readonly argv?: readonly string[];
   /** Ad-hoc commands: per-host output blocks (Reporter's `adhoc`), and every secret-named inventory value masked in them. */
   readonly adhoc?: boolean;
 }
@@ -272,6 +290,7 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
   let inventory: Inventory;
   let plays: ResolvedPlay[];
   let secrets: SecretStore;
+  let store: RunStore | undefined;
   try {
     const extras = await loadExtraVars(options.extraVars);
     // A secret-named variable from -e @FILE is masked like the secrets file's.
@@ -293,6 +312,9 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
       return 0;
     }
     if (options.json) await checkJsonPath(options.json);
+    if (options.report) await checkJsonPath(options.report, '--report');
+    // Only real runs are recorded; a --plan run can still have its --report.
+    store = options.history && !options.plan ? new RunStore(historyDirFor(options.inventory, options.historyDir), keepFrom()) : undefined;
     if (options.plan) await checkPlanDir(options.plan);
     await secrets.save();
   } catch (error) {
@@ -313,9 +335,20 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
     maxFailPercentage: options.maxFailPercentage,
     anyErrorsFatal: options.anyErrorsFatal,
   };
+  const runLog = new RunLog({
+    playbook: book.name,
+    argv: mode.argv ?? process.argv.slice(2),
+    inventory: resolve(options.inventory),
+    check: options.check,
+    store,
+    report: options.report,
+    redactor,
+    stderr: io.stderr,
+    say: options.verbose > 0 ? (line) => io.stdout.write(`${redactor.redact(line)}\n`) : undefined,
+  });
   if (options.plan) {
     const sim = simulatedHosts(inventory, book.simulation);
-    const first = await execute(plays, { ...base, connect: sim.connect });
+    const first = await execute(plays, { ...base, connect: sim.connect, emit: runLog.tee(reporter.handle) });
     reporter.recap(first);
     await writePlanOutput(
       options.plan,
@@ -334,7 +367,9 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
     io.stdout.write(`\nplan written to ${options.plan}; second simulated run: ${verdict}\n`);
     if (changed.length > 0) quiet.recap(second);
     if (options.json) await writeJson(options.json, book, options, first, reporter, redactor, startedAt);
-    return first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
+    const code = first.exitCode !== 0 ? first.exitCode : changed.length > 0 ? EXIT_NOT_IDEMPOTENT : 0;
+    await runLog.close(code, first);
+    return code;
   }
 
   let reach: (host: string) => SshOptions;
@@ -366,7 +401,15 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
   process.on('SIGINT', onSigint);
   let outcome: RunOutcome;
   try {
-    outcome = await execute(plays, { ...base, connect: sshConnector(inventory, reach, redactor), signal: interrupt.signal });
+    outcome = await execute(plays, {
+      ...base,
+      emit: runLog.tee(reporter.handle),
+      connect: sshConnector(inventory, reach, redactor),
+      signal: interrupt.signal,
+    });
+  } catch (error) {
+    await runLog.close(1, undefined, error);
+    throw error;
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -377,7 +420,10 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
       io.stderr.write(`error: cannot write ${options.json}: ${error instanceof Error ? error.message : String(error)}\n`),
     );
   }
-  return interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
+  const code = interrupt.signal.aborted ? EXIT_INTERRUPTED : outcome.exitCode;
+  // Failed or interrupted runs are recorded too: they are the ones asked about.
+  await runLog.close(code, outcome);
+  return code;
 }
 
 /** True when `importMetaUrl` is the module node was started with (a playbook or role run directly). */

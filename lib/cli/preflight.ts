@@ -19,14 +19,15 @@ import { passwordProblem, privateModeProblem } from '../inventory/secret-input.j
 /** The file `--plan` leaves in its directory, so a later `--plan` may replace what it wrote (and nothing else). */
 export const PLAN_MARKER = '.stackplay-plan';
 
-export async function checkJsonPath(path: string): Promise<void> {
+/** A file the run will write (--json, --report): not a directory, in a directory that exists and can be written. */
+export async function checkJsonPath(path: string, flag = '--json'): Promise<void> {
   const info = await stat(path).catch(() => undefined);
-  if (info?.isDirectory()) throw new InputError('--json', 0, `${path} is a directory; give a file name`);
+  if (info?.isDirectory()) throw new InputError(flag, 0, `${path} is a directory; give a file name`);
   const dir = dirname(resolve(path));
   const parent = await stat(dir).catch(() => undefined);
-  if (!parent?.isDirectory()) throw new InputError('--json', 0, `cannot write ${path}: directory ${dir} does not exist`);
+  if (!parent?.isDirectory()) throw new InputError(flag, 0, `cannot write ${path}: directory ${dir} does not exist`);
   await access(info ? path : dir, constants.W_OK).catch(() => {
-    throw new InputError('--json', 0, `cannot write ${path}: permission denied`);
+    throw new InputError(flag, 0, `cannot write ${path}: permission denied`);
   });
 }
 
