@@ -243,7 +243,18 @@ async function upLocked(inventoryPath: string): Promise<void> {
     saveState(lab);
   });
 
-  const results = await Promise.allSettled(plan.hosts.map((host) => step(`host ${host.name}`, () => upHost(plan, host, lab, mirror, authorizedKey))));
+  // Hosts this `up` started: only they are waited for to finish booting. A host already up may run a deployed
+  // cloud whose units are its own business (rabbitmq's epmd.socket fails once rabbitmq started epmd itself).
+  const startedNow = new Set<string>();
+  const results = await Promise.allSettled(
+    plan.hosts.map((host) =>
+      step(`host ${host.name}`, async () => {
+        const note = await upHost(plan, host, lab, mirror, authorizedKey);
+        if (!note.startsWith('already up')) startedNow.add(host.name);
+        return note;
+      }),
+    ),
+  );
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length > 0) throw new Error(failed.map((r) => String(r.reason instanceof Error ? r.reason.message : r.reason)).join('\n'));
 
@@ -253,9 +264,10 @@ async function upLocked(inventoryPath: string): Promise<void> {
     if (wrong.length > 0) throw new Error(`hostname mismatch: ${wrong.map(([n, o]) => `${n} said '${o}'`).join(', ')}`);
     return got.map(([n]) => n).join(', ');
   });
-  await step('systemd booted on every host', async () => {
-    await Promise.all(plan.hosts.map((h) => bootedSystemd(plan, h)));
-    return 'running';
+  await step('systemd booted on every host started now', async () => {
+    const started = plan.hosts.filter((h) => startedNow.has(h.name));
+    await Promise.all(started.map((h) => bootedSystemd(plan, h)));
+    return started.length > 0 ? `running: ${started.map((h) => h.name).join(', ')}` : 'none started';
   });
   const bastion = plan.bastion;
   if (bastion) {

@@ -7,6 +7,7 @@ import { loadState } from '../lab/state.js';
 import { labCli, onLabHost } from './support/lab-host.js';
 import { compareCheck, taskKey, unexplainedWouldRun } from './support/check-compare.js';
 import type { TaskResult } from '../lib/core/executor.js';
+import { expectReadableTimeline, haveChromium, HeadlessChromium, timelineLayout } from './support/chromium-page.js';
 
 /**
  * Issue 5's promise on real hosts: the site playbook deploys OpenStack Zed
@@ -50,6 +51,7 @@ const SECRETS = 'hosts/lab.secrets.ini';
 const TUNED = '.lab/lab-openstack-workers.ini';
 const TUNED_SECRETS = '.lab/lab-openstack-workers.secrets.ini';
 const JSON_REPORT = '.lab/lab-openstack.json';
+const REPORT = '.lab/lab-site-report.html';
 /** Every role's own entry point (`npx tsx roles/<role>/index.ts`), but networks: it only calls neutron's API, which a fresh lab does not have (its --check fails like its run would). */
 const ROLE_ENTRY_POINTS = [
   'prechecks',
@@ -192,7 +194,7 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
   after(async () => {
     if (!started) return;
     await labCli('down');
-    for (const f of [TUNED, TUNED_SECRETS, JSON_REPORT]) rmSync(path.join(REPO_ROOT, f), { force: true });
+    for (const f of [TUNED, TUNED_SECRETS, JSON_REPORT, REPORT]) rmSync(path.join(REPO_ROOT, f), { force: true });
   });
 
   let pidsBefore: Record<string, string[]> = {};
@@ -228,7 +230,7 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
   });
 
   it('first run deploys every host, changing only what --check predicted', async () => {
-    const run = await site(INVENTORY);
+    const run = await site(INVENTORY, '--report', REPORT);
     expect(run.code, run.out.slice(-6000)).to.equal(0);
     expect(compareCheck(predicted, run.results).unpredicted, 'changed, but predicted neither changed nor would-run').to.deep.equal([]);
     for (const [name] of HOSTS) expect(run.out).to.match(new RegExp(`${name} +: ok=\\d+ changed=\\d+ unreachable=0 failed=0`));
@@ -238,6 +240,23 @@ describe('lab OpenStack (root, STACKPLAY_LAB_OPENSTACK=1): site deploys Zed, con
     countsBefore = await catalogCounts();
     expect(countsBefore).to.match(/^domain=\d+\nproject=\d+\nuser=\d+\nrole=\d+\nservice=\d+\nendpoint=\d+$/);
     expect(countsBefore).to.match(/service=[1-9]/);
+    // Issue 19: the real site run's HTML report in headless Chromium (Debian's chromium, installed by make deps):
+    // no console error, nothing fetched, every host on the timeline and readable; the screenshot is the README's.
+    expect(await haveChromium(), 'chromium (make deps installs it)').to.equal(true);
+    const chromium = await HeadlessChromium.launch();
+    try {
+      const visit = await chromium.visit(path.join(REPO_ROOT, REPORT), async (page) => {
+        await page.screenshot({ path: path.join(REPO_ROOT, 'docs/report-lab.png') as `${string}.png` });
+        return timelineLayout(page);
+      });
+      expect(visit.errors).to.deep.equal([]);
+      expect(visit.requests).to.deep.equal([]);
+      const labels = visit.seen.labels.map((l) => l.text);
+      expect(labels).to.have.members(HOSTS.map(([name]) => name));
+      expectReadableTimeline(visit.seen, labels);
+    } finally {
+      await chromium.close();
+    }
   });
 
   it('second run: 0 changed, every daemon keeps its pid', async () => {
