@@ -24,7 +24,8 @@ import { cloudPlays } from './site.js';
  * stopped and disabled at boot. Last, the controller deletes its nova-compute
  * service (nova deletes its compute node, host mapping and placement
  * provider with it) and its neutron agents. `--plan` shows all of it
- * offline. Then take the host out of the inventory.
+ * offline. Any failure stops the removal where it is (`--any-errors-fatal`).
+ * Then take the host out of the inventory.
  */
 
 const ADMIN_RC = '/root/admin-openrc.sh';
@@ -86,7 +87,14 @@ function moveServers(host: string, migrate: boolean): Task {
       return {
         action: 'change',
         summary: `live-migrate ${servers.length} server(s) off ${host}`,
-        steps: servers.map((id) => ({ kind: 'exec' as const, cmd: withAdmin(sh`openstack server migrate --live-migration --wait ${id}`) })),
+        // Microversion 2.25+: block migration when there is no shared storage ('auto'). nova reports a live migration
+        // that failed as done (the server stays ACTIVE where it was): the host is checked afterwards.
+        steps: servers.map((id) => ({
+          kind: 'exec' as const,
+          cmd: withAdmin(sh`openstack --os-compute-api-version 2.30 server migrate --live-migration --wait ${id}
+at=$(openstack server show ${id} -f value -c OS-EXT-SRV-ATTR:host)
+if [ "$at" = ${host} ]; then echo ${`server ${id} is still on ${host} after its live migration: nova-compute's log there says why (the compute hosts' libvirt must reach each other)`} >&2; exit 1; fi`),
+        })),
       };
     },
   });
@@ -163,7 +171,8 @@ export async function removeCompute(argv: readonly string[], io: CliIo = { stdou
     io.stderr.write('remove-compute: the backup failed; nothing was removed\n');
     return backedUp;
   }
-  return runPlaybook(openstackPlaybook('remove-compute', plays), rest, io);
+  // A host that cannot be drained stops the removal there: nothing is stopped or deleted after a failure.
+  return runPlaybook(openstackPlaybook('remove-compute', plays), [...rest, '--any-errors-fatal'], io);
 }
 
 if (isMain(import.meta.url)) process.exitCode = await removeCompute(process.argv.slice(2));

@@ -129,7 +129,8 @@ describe('lab day-2 operations (root, STACKPLAY_LAB_DAY2=1): stop/start, add and
 openstack flavor show day2.tiny >/dev/null 2>&1 || openstack flavor create --ram 64 --disk 1 --vcpus 1 day2.tiny >/dev/null
 head -c 1048576 /dev/zero > /tmp/day2-empty.raw
 openstack image create --disk-format raw --container-format bare --file /tmp/day2-empty.raw day2-empty >/dev/null
-openstack server create --flavor day2.tiny --image day2-empty --nic none --availability-zone nova:compute2 --wait day2-on-compute2 -f value -c status
+net=$(openstack network show demo-net -f value -c id)
+openstack server create --flavor day2.tiny --image day2-empty --nic net-id=$net --availability-zone nova:compute2 --wait day2-on-compute2 -f value -c status
 openstack server show day2-on-compute2 -f value -c OS-EXT-SRV-ATTR:host
 openstack server delete --wait day2-on-compute2
 openstack image delete day2-empty`);
