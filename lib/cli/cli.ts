@@ -240,7 +240,7 @@ export async function runPlaybook(
     checkDefaultPassword(inventory);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
-    plays = resolvePlaybook(book, inventory, secrets, options.limit);
+    plays = resolvePlaybook(book, inventory, secrets, options.limit, (message) => io.stderr.write(`warning: ${redactor.redact(message)}\n`));
     checkTags(plays, options.tags, options.skipTags);
     if (options.startAtTask !== undefined) plays = startAtTask(plays, options.startAtTask);
     if (options.list) {

@@ -97,5 +97,7 @@ export function withExtraVars(inventory: Inventory, extras: ReadonlyMap<string, 
     groupHosts: (group) => inventory.groupHosts(group),
     hostGroups: (host) => inventory.hostGroups(host),
     hostVars: (host) => new Map([...inventory.hostVars(host), ...extras]),
+    groupPrecedence: (host) => inventory.groupPrecedence(host),
+    ...(inventory.configOverrides ? { configOverrides: inventory.configOverrides } : {}),
   };
 }

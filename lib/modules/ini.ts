@@ -34,14 +34,21 @@ export function toIniSettings(sections: IniSections): IniSetting[] {
   );
 }
 
+/** An `ini` task keeps what it was built from, so config overrides can rebuild it with more options (ini-overrides.ts). */
+export interface IniTask<H extends string = never> extends Task<H> {
+  readonly ini: { readonly args: IniArgs; readonly options: TaskOptions<H> | undefined };
+}
+
+export const isIniTask = (task: { readonly kind: string }): task is IniTask<string> => 'ini' in task;
+
 /**
  * Many options of one INI file in one task and one diff. Everything not
  * named — comments, blank lines, other keys — stays byte for byte.
  */
-export function ini<H extends string = never>(args: IniArgs, options?: TaskOptions<H>): Task<H> {
+export function ini<H extends string = never>(args: IniArgs, options?: TaskOptions<H>): IniTask<H> {
   const settings = toIniSettings(args.settings);
   const sections = Object.keys(args.settings);
-  return makeTask({
+  const task = makeTask({
     module: 'ini',
     name: `ini ${args.path} [${sections.join('] [')}]`,
     options,
@@ -55,6 +62,7 @@ export function ini<H extends string = never>(args: IniArgs, options?: TaskOptio
       return planContent(args.path, current, text, args, `${settings.length} option(s) already set`);
     },
   });
+  return { ...task, ini: { args, options } };
 }
 
 /**
