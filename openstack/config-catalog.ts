@@ -28,6 +28,9 @@ const NO_SAMPLE: Readonly<Partial<Record<Release, Readonly<Record<string, string
   },
 };
 
+/** Files read with the same options as another: Debian's and Ubuntu's nova-compute reads nova-compute.conf after nova.conf. */
+const SAME_OPTIONS: Readonly<Record<string, string>> = { '/etc/nova/nova-compute.conf': '/etc/nova/nova.conf' };
+
 const DIR = fileURLToPath(new URL('./config-options/', import.meta.url));
 
 /**
@@ -55,7 +58,8 @@ export class OpenStackOptionCatalog implements OptionCatalog {
   }
 }
 
-function load(release: Release, path: string): CatalogAnswer {
+function load(release: Release, asked: string): CatalogAnswer {
+  const path = SAME_OPTIONS[asked] ?? asked;
   const file = `${DIR}${release}${path}.json`;
   if (path.includes('..') || !existsSync(file)) {
     const why = NO_SAMPLE[release]?.[path];

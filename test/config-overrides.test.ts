@@ -254,6 +254,19 @@ describe('config overrides of an OpenStack site: names checked against the relea
     expect(await readFile(join(dir, 'out', 'compute1', 'fs', 'etc', 'nova', 'nova.conf'), 'utf8')).to.contain(`fixed_key = ${secret!}`);
   });
 
+  it('Zed: nova-compute.conf (written by the virt-type task, read by nova-compute after nova.conf) takes overrides, checked as nova.conf', async () => {
+    const typo = await plan('hosts/lab.ini', { 'group_compute/etc/nova/nova-compute.conf': '[libvirt]\ncpu_mod = host-model\n' });
+    expect(typo.err).to.contain('[libvirt] cpu_mod is no option of /etc/nova/nova-compute.conf (did you mean cpu_mode?) (names from Debian 12 nova-common');
+    await rm(join(dir, 'lab.d'), { recursive: true });
+    const run = await plan('hosts/lab.ini', { 'group_compute/etc/nova/nova-compute.conf': '[libvirt]\ncpu_mode = host-model\n' });
+    expect(run.err).to.equal('');
+    expect(run.code).to.equal(0);
+    const conf = await readFile(join(dir, 'out', 'compute1', 'fs', 'etc', 'nova', 'nova-compute.conf'), 'utf8');
+    expect(conf).to.match(/^\[libvirt\]$/m);
+    expect(conf).to.match(/^cpu_mode = host-model$/m);
+    expect(conf).to.match(/^virt_type = qemu$/m);
+  });
+
   it('Juno: glance-api.conf is checked against the Juno sample; nova.conf is said unchecked, with the reason', async () => {
     const typo = await plan('hosts/juno.ini', { 'group_controller/etc/glance/glance-api.conf': '[DEFAULT]\nworker = 2\n' });
     expect(typo.code).to.equal(EXIT_BAD_INPUT);

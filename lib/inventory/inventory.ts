@@ -603,19 +603,27 @@ export async function loadInventory(path: string): Promise<Inventory> {
   }
   const inventory = parseInventory(text, path);
   const configOverrides = await loadConfigOverrides(path, inventory);
-  return configOverrides ? withConfigOverrides(inventory, configOverrides) : inventory;
+  return configOverrides ? derivedInventory(inventory, { configOverrides }) : inventory;
 }
 
-function withConfigOverrides(inventory: Inventory, configOverrides: ConfigOverrides): Inventory {
+/**
+ * The same inventory with other host variables (`-e`) or config overrides:
+ * everything else is answered by the original.
+ */
+export function derivedInventory(
+  inventory: Inventory,
+  changes: { readonly hostVars?: (host: string) => ReadonlyMap<string, SourcedValue>; readonly configOverrides?: ConfigOverrides },
+): Inventory {
+  const configOverrides = changes.configOverrides ?? inventory.configOverrides;
   return {
     file: inventory.file,
     hosts: inventory.hosts,
     groups: inventory.groups,
     groupHosts: (group) => inventory.groupHosts(group),
     hostGroups: (host) => inventory.hostGroups(host),
-    hostVars: (host) => inventory.hostVars(host),
+    hostVars: changes.hostVars ?? ((host) => inventory.hostVars(host)),
     groupPrecedence: (host) => inventory.groupPrecedence(host),
-    configOverrides,
+    ...(configOverrides ? { configOverrides } : {}),
   };
 }
 

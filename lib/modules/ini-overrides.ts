@@ -1,6 +1,6 @@
 /**
- * Merges config overrides (lib/inventory/config-overrides.ts) into the `ini`
- * tasks that write the same files: the role's task for /etc/nova/nova.conf
+ * Merges config overrides (lib/inventory/config-overrides.ts) into the tasks
+ * that write the same INI files (`IniFileTask`: `ini`, and modules like it): the role's task for /etc/nova/nova.conf
  * on compute1 gets compute1's overrides of that file, so the file changes in
  * one task, with one diff, and only that task's handlers (the service that
  * reads the file) run. Each option is checked against the option names the
@@ -12,19 +12,19 @@ import type { HostContext, Role } from '../core/playbook.js';
 import type { FlushHandlers, Task } from '../core/task.js';
 import { closest } from '../core/typos.js';
 import type { CatalogAnswer, OptionCatalog, OverrideFile, OverrideOption } from '../inventory/config-overrides.js';
-import { ini, isIniTask, mergeSections, type IniSections, type IniTask, type IniValue } from './ini.js';
+import { isIniFileTask, type IniFileTask, type IniSections, type IniValue } from './ini.js';
 
 export interface OverrideReport {
   /** Each override file that applied to a host of this run, and whether some task took it there. */
   readonly applied: Map<OverrideFile, { readonly hosts: Set<string>; readonly used: Set<string> }>;
-  /** Every path an `ini` task of the run writes (for "did you mean" on a path nothing writes). */
+  /** Every path an INI-file task of the run writes (for "did you mean" on a path nothing writes). */
   readonly written: Set<string>;
   readonly warnings: Set<string>;
 }
 
 export const newOverrideReport = (): OverrideReport => ({ applied: new Map(), written: new Set(), warnings: new Set() });
 
-/** `role` with each of its `ini` tasks carrying the host's overrides of that task's file (lowest precedence first). */
+/** `role` with each of its INI-file tasks carrying the host's overrides of that task's file (lowest precedence first). */
 export function withConfigOverrides(
   role: Role,
   ctx: HostContext,
@@ -38,8 +38,8 @@ export function withConfigOverrides(
     report.applied.set(f, entry);
   }
   const tasks = role.tasks.map((task): Task<string> | FlushHandlers => {
-    if (task.kind !== 'task' || !isIniTask(task)) return task;
-    const path = task.ini.args.path;
+    if (task.kind !== 'task' || !isIniFileTask(task)) return task;
+    const path = task.iniFile.path;
     report.written.add(path);
     const mine = files.filter((f) => f.target === path);
     if (mine.length === 0) return task;
@@ -50,28 +50,27 @@ export function withConfigOverrides(
 }
 
 function rebuilt(
-  task: IniTask<string>,
+  task: IniFileTask<string>,
   ctx: HostContext,
   files: readonly OverrideFile[],
   catalog: OptionCatalog | undefined,
   report: OverrideReport,
 ): Task<string> {
-  const { args, options } = task.ini;
-  const answer: CatalogAnswer = catalog ? catalog.lookup(ctx, args.path) : { known: false, reason: 'this playbook declares no option catalog' };
+  const { path, mode, settings } = task.iniFile;
+  const answer: CatalogAnswer = catalog ? catalog.lookup(ctx, path) : { known: false, reason: 'this playbook declares no option catalog' };
   const normalize = catalog ? (n: string) => catalog.normalize(n) : (n: string) => n;
   const extra: Record<string, Record<string, IniValue>> = {};
   for (const f of files) {
     if (!answer.known) report.warnings.add(`${f.file}: option names not checked: ${answer.reason}`);
     for (const o of f.options) {
-      if (answer.known) checkOption(o, args.settings, answer, normalize, args.path);
-      const value = typeof o.value === 'string' ? o.value : secretValue(o, ctx, args.mode);
+      if (answer.known) checkOption(o, settings, answer, normalize, path);
+      const value = typeof o.value === 'string' ? o.value : secretValue(o, ctx, mode);
       // Written as the role spells it when the role sets it too, so one line holds it.
-      const own = Object.keys(args.settings[o.section] ?? {}).find((k) => normalize(k) === normalize(o.key));
+      const own = Object.keys(settings[o.section] ?? {}).find((k) => normalize(k) === normalize(o.key));
       (extra[o.section] ??= {})[own ?? o.key] = value;
     }
   }
-  const settings: IniSections = mergeSections(args.settings, extra);
-  return ini({ ...args, settings }, { ...options, name: task.name });
+  return task.iniFile.withSettings(extra);
 }
 
 function secretValue(o: OverrideOption, ctx: HostContext, mode: string | undefined): IniValue {
