@@ -25,6 +25,8 @@ const NOVA = '/etc/nova/nova.conf';
 
 interface Day2 {
   readonly first: readonly TaskResult[];
+  /** `--check` with the override on the converged hosts. */
+  readonly predicted: readonly TaskResult[];
   readonly withOverride: readonly TaskResult[];
   readonly again: readonly TaskResult[];
   readonly warnings: readonly string[];
@@ -40,10 +42,10 @@ async function day2(inventory: string, override: string): Promise<Day2> {
     const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor(), 'openstack-day2');
     const before = await loadInventory(path);
     const sim = simulatedHosts(before, book.simulation);
-    const base = { check: false, forks: 50, tags: [], skipTags: [], connect: sim.connect };
-    const run = async (plays: ReturnType<typeof resolvePlaybook>) => {
+    const base = { check: false, forks: 50, tags: [], skipTags: [], connect: sim.connect, simulation: book.simulation };
+    const run = async (plays: ReturnType<typeof resolvePlaybook>, check = false) => {
       const results: TaskResult[] = [];
-      const outcome = await execute(plays, { ...base, emit: (e) => e.type === 'task' && results.push(e.result) });
+      const outcome = await execute(plays, { ...base, check, emit: (e) => e.type === 'task' && results.push(e.result) });
       expect(
         outcome.exitCode,
         results
@@ -60,6 +62,7 @@ async function day2(inventory: string, override: string): Promise<Day2> {
     await writeFile(file, override);
     const warnings: string[] = [];
     const plays = resolvePlaybook(book, await loadInventory(path), secrets, undefined, (m) => warnings.push(m));
+    const predicted = await run(plays, true);
     const withOverride = await run(plays);
     const again = await run(plays);
     const novaConf = new Map(
@@ -68,7 +71,7 @@ async function day2(inventory: string, override: string): Promise<Day2> {
         return [name, e?.type === 'file' ? e.content : undefined];
       }),
     );
-    return { first, withOverride, again, warnings, novaConf };
+    return { first, predicted, withOverride, again, warnings, novaConf };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -111,6 +114,11 @@ for (const [inventory, computes, others, warning] of [
         ).to.be.a('string');
       }
       for (const h of others) expect(readIni(d.novaConf.get(h)!).get('DEFAULT')?.get('cpu_allocation_ratio'), h).to.equal(undefined);
+    });
+
+    it('--check predicts exactly that, with nothing left to run', () => {
+      expect(changed(d.predicted)).to.deep.equal(changed(d.withOverride));
+      expect(d.predicted.filter((r) => r.status === 'would-run').map((r) => `${r.host}: ${r.task}`)).to.deep.equal([]);
     });
 
     it('a second run with the override changes nothing', () => {
