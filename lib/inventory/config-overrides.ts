@@ -168,7 +168,7 @@ export function parseOverrideIni(text: string, file: string): OverrideOption[] {
         file,
         line,
         `[${section}] ${key} holds a secret: write \`${key} = !secret <name>\` and keep the value in the inventory's secrets file`,
-        `${key}=${rawValue}`,
+        key,
       );
     }
     if (URL_CREDENTIALS.test(rawValue)) {
