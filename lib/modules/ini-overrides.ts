@@ -1,9 +1,9 @@
 /**
  * Merges config overrides (lib/inventory/config-overrides.ts) into the tasks
- * that write the same INI files (`IniFileTask`: `ini`, and modules like it): the role's task for /etc/nova/nova.conf
- * on compute1 gets compute1's overrides of that file, so the file changes in
- * one task, with one diff, and only that task's handlers (the service that
- * reads the file) run. Each option is checked against the option names the
+ * that write the same INI files (`IniFileTask`: `ini`, and modules like it):
+ * the role's task for /etc/nova/nova.conf on compute1 gets compute1's
+ * overrides of that file, so the file changes in one task, with one diff,
+ * and only that task's handlers (the service that reads the file) run. Each option is checked against the option names the
  * playbook's catalog knows for that file on that host, and the options the
  * role itself writes there.
  */
