@@ -303,7 +303,7 @@ export async function runParsed(book: Playbook, options: CliOptions, io: CliIo, 
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     secrets = SecretStore.besideInventory(options.inventory, redactor, defaultPassword);
     await mode.prepareSecrets?.(secrets, options);
-    plays = resolvePlaybook(book, inventory, secrets, options.limit);
+    plays = resolvePlaybook(book, inventory, secrets, options.limit, (message) => io.stderr.write(`warning: ${redactor.redact(message)}\n`));
     checkTags(plays, options.tags, options.skipTags);
     if (options.startAtTask !== undefined) plays = startAtTask(plays, options.startAtTask);
     if (options.list) {

@@ -3,6 +3,7 @@ import type { HostVars } from '../inventory/vars.js';
 import type { Secret } from './secret.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Simulation } from '../sim/hosts.js';
+import type { OptionCatalog } from '../inventory/config-overrides.js';
 
 /**
  * Roles are plain functions from a host's context to tasks and named
@@ -59,6 +60,13 @@ export interface Playbook {
   readonly plays: readonly Play[];
   /** What `--plan` simulates besides hosts: the domain's fake services and default init system. */
   readonly simulation?: Simulation;
+  /** The option names each config file accepts, for checking config overrides (the domain's). */
+  readonly optionCatalog?: OptionCatalog;
 }
 
-export const playbook = (name: string, plays: readonly Play[], simulation?: Simulation): Playbook => ({ name, plays, ...(simulation ? { simulation } : {}) });
+export const playbook = (name: string, plays: readonly Play[], simulation?: Simulation, optionCatalog?: OptionCatalog): Playbook => ({
+  name,
+  plays,
+  ...(simulation ? { simulation } : {}),
+  ...(optionCatalog ? { optionCatalog } : {}),
+});

@@ -1,10 +1,12 @@
 import { InputError } from './errors.js';
 import { selectHosts, type Inventory, type SourcedValue } from '../inventory/inventory.js';
 import type { ResolvedPlay } from './executor.js';
-import type { HostContext, Play, Playbook, Role } from './playbook.js';
+import type { HostContext, Play, Playbook, Role, RoleFn } from './playbook.js';
 import type { SecretStore } from '../inventory/secrets-store.js';
 import { closest } from './typos.js';
 import { checkConnectionVars, HostVars, hostVarsOf } from '../inventory/vars.js';
+import { overrideFilesFor } from '../inventory/config-overrides.js';
+import { newOverrideReport, unusedOverrides, withConfigOverrides } from '../modules/ini-overrides.js';
 
 /** Variables read outside roles (connection, simulation, CLI), so never "unread". */
 export const ENGINE_VARIABLES: readonly string[] = [
@@ -95,10 +97,24 @@ export function isImplicitLocalhost(inventory: Inventory, host: string): boolean
 
 /**
  * Turns a playbook and an inventory into, per play, each selected host's
- * instantiated roles. All of it is pure and runs before any host is
- * contacted, so bad variables and unknown names stop the run here.
+ * instantiated roles, with the inventory's config overrides merged into the
+ * tasks that write those files. All of it is pure and runs before any host
+ * is contacted, so bad variables, unknown names and misspelled options stop
+ * the run here; what deserves a word but not a stop goes to `warn`.
  */
-export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: SecretStore, limit?: string): ResolvedPlay[] {
+export function resolvePlaybook(
+  book: Playbook,
+  inventory: Inventory,
+  secrets: SecretStore,
+  limit?: string,
+  warn: (message: string) => void = () => {},
+): ResolvedPlay[] {
+  const overrides = newOverrideReport();
+  const build = (role: RoleFn, ctx: HostContext): Role => {
+    const instance = instantiate(role, ctx);
+    if (!inventory.configOverrides) return instance;
+    return withConfigOverrides(instance, ctx, overrideFilesFor(inventory.configOverrides, inventory, ctx.host), book.optionCatalog, overrides);
+  };
   const allowed = limit ? new Set(selectHosts(inventory, limit)) : null;
   const contexts = new Map<string, HostContext>();
   const contextFor = (host: string): HostContext => {
@@ -132,12 +148,14 @@ export function resolvePlaybook(book: Playbook, inventory: Inventory, secrets: S
     const selected = hosts.filter((h) => !allowed || allowed.has(h));
     return {
       name: play.name,
-      hosts: new Map(selected.map((h): [string, readonly Role[]] => [h, play.roles.map((role) => instantiate(role, contextFor(h)))])),
+      hosts: new Map(selected.map((h): [string, readonly Role[]] => [h, play.roles.map((role) => build(role, contextFor(h)))])),
       ...(play.serial !== undefined ? { serial: serialSize(book.name, play, selected.length) } : {}),
     };
   });
   checkTypos(contexts.values());
   checkConnections(contexts.values());
+  unusedOverrides(overrides);
+  for (const message of overrides.warnings) warn(message);
   return plays;
 }
 

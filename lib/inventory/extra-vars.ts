@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputError, SECRET_NAME } from '../core/errors.js';
-import type { Inventory, SourcedValue } from './inventory.js';
+import { derivedInventory, type Inventory, type SourcedValue } from './inventory.js';
 
 /**
  * `-e key=value` and `-e @FILE` (Ansible's --extra-vars): variables above
@@ -90,12 +90,5 @@ export async function loadExtraVars(args: readonly string[]): Promise<Map<string
 /** `inventory` with `extras` above every host's own variables. */
 export function withExtraVars(inventory: Inventory, extras: ReadonlyMap<string, SourcedValue>): Inventory {
   if (extras.size === 0) return inventory;
-  return {
-    file: inventory.file,
-    hosts: inventory.hosts,
-    groups: inventory.groups,
-    groupHosts: (group) => inventory.groupHosts(group),
-    hostGroups: (host) => inventory.hostGroups(host),
-    hostVars: (host) => new Map([...inventory.hostVars(host), ...extras]),
-  };
+  return derivedInventory(inventory, { hostVars: (host) => new Map([...inventory.hostVars(host), ...extras]) });
 }

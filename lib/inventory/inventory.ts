@@ -9,6 +9,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { InventoryError } from '../core/errors.js';
+import { loadConfigOverrides, type ConfigOverrides } from './config-overrides.js';
 
 /** Where a value was defined. Line is 1-based; 0 means implicit (e.g. the built-in `all` group). */
 export interface VarSource {
@@ -47,6 +48,10 @@ export interface Inventory {
   hostGroups(host: string): string[];
   /** Resolved variables, precedence: host vars > group vars (child group beats parent; among unrelated groups, Ansible's rule: sort by depth then name, later wins) > [all:vars]. */
   hostVars(host: string): ReadonlyMap<string, SourcedValue>;
+  /** The host's groups, lowest precedence first: the order `hostVars` applies them in. */
+  groupPrecedence(host: string): string[];
+  /** Config overrides beside the inventory file (`<name>.d/`), when there are any. */
+  readonly configOverrides?: ConfigOverrides;
 }
 
 // ---------------------------------------------------------------------------
@@ -548,9 +553,13 @@ class IniInventory implements Inventory {
    * 'all' (depth 0) loses to everything and a child (deeper than any of its
    * parents) beats its parents. Host vars win over all groups.
    */
+  groupPrecedence(host: string): string[] {
+    return this.hostGroups(host).sort((a, b) => this.rank(a, b));
+  }
+
   hostVars(host: string): ReadonlyMap<string, SourcedValue> {
     // The implicit localhost (not in the inventory) is in no group but `all`'s variables apply to it, as in Ansible.
-    const ordered = host === 'localhost' && !this.hosts.has(host) ? ['all'] : this.hostGroups(host).sort((a, b) => this.rank(a, b));
+    const ordered = host === 'localhost' && !this.hosts.has(host) ? ['all'] : this.groupPrecedence(host);
     const result = new Map<string, SourcedValue>();
     for (const name of ordered) {
       for (const [key, value] of this.groups.get(name)!.vars) {
@@ -575,7 +584,10 @@ export function parseInventory(text: string, file: string): Inventory {
   return new IniParser(file).parse(text);
 }
 
-/** Reads and parses an INI inventory; a missing or unreadable file is an InventoryError naming it. */
+/**
+ * Reads and parses an INI inventory, with its config overrides (`<name>.d/`
+ * beside it); a missing or unreadable file is an InventoryError naming it.
+ */
 export async function loadInventory(path: string): Promise<Inventory> {
   let text: string;
   try {
@@ -590,7 +602,30 @@ export async function loadInventory(path: string): Promise<Inventory> {
     if (code === 'EISDIR') throw new InventoryError(path, 0, 'inventory is a directory; only INI files are supported');
     throw new InventoryError(path, 0, `cannot read inventory file (${code ?? String(err)})`);
   }
-  return parseInventory(text, path);
+  const inventory = parseInventory(text, path);
+  const configOverrides = await loadConfigOverrides(path, inventory);
+  return configOverrides ? derivedInventory(inventory, { configOverrides }) : inventory;
+}
+
+/**
+ * The same inventory with other host variables (`-e`) or config overrides:
+ * everything else is answered by the original.
+ */
+export function derivedInventory(
+  inventory: Inventory,
+  changes: { readonly hostVars?: (host: string) => ReadonlyMap<string, SourcedValue>; readonly configOverrides?: ConfigOverrides },
+): Inventory {
+  const configOverrides = changes.configOverrides ?? inventory.configOverrides;
+  return {
+    file: inventory.file,
+    hosts: inventory.hosts,
+    groups: inventory.groups,
+    groupHosts: (group) => inventory.groupHosts(group),
+    hostGroups: (host) => inventory.hostGroups(host),
+    hostVars: changes.hostVars ?? ((host) => inventory.hostVars(host)),
+    groupPrecedence: (host) => inventory.groupPrecedence(host),
+    ...(configOverrides ? { configOverrides } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------

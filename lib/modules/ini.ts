@@ -35,13 +35,32 @@ export function toIniSettings(sections: IniSections): IniSetting[] {
 }
 
 /**
+ * A task that writes options into one INI file and can be rebuilt to write
+ * more (config overrides, ini-overrides.ts). `ini` is one; a module that
+ * computes its options from facts (nova's virt settings) can be one too.
+ */
+export interface IniFileTask<H extends string = never> extends Task<H> {
+  readonly iniFile: {
+    readonly path: string;
+    /** The file's mode as the task sets it (undefined: left as it is, 0644 when created). */
+    readonly mode: string | undefined;
+    /** The options the task writes (or may write), by section. */
+    readonly settings: IniSections;
+    /** The same task (same name, same notify) writing `extra` too, which wins key by key. */
+    withSettings(extra: IniSections): Task<H>;
+  };
+}
+
+export const isIniFileTask = (task: { readonly kind: string }): task is IniFileTask<string> => 'iniFile' in task;
+
+/**
  * Many options of one INI file in one task and one diff. Everything not
  * named — comments, blank lines, other keys — stays byte for byte.
  */
-export function ini<H extends string = never>(args: IniArgs, options?: TaskOptions<H>): Task<H> {
+export function ini<H extends string = never>(args: IniArgs, options?: TaskOptions<H>): IniFileTask<H> {
   const settings = toIniSettings(args.settings);
   const sections = Object.keys(args.settings);
-  return makeTask({
+  const task = makeTask({
     module: 'ini',
     name: `ini ${args.path} [${sections.join('] [')}]`,
     options,
@@ -55,6 +74,8 @@ export function ini<H extends string = never>(args: IniArgs, options?: TaskOptio
       return planContent(args.path, current, text, args, `${settings.length} option(s) already set`);
     },
   });
+  const withSettings = (extra: IniSections) => ini({ ...args, settings: mergeSections(args.settings, extra) }, { ...options, name: task.name });
+  return { ...task, iniFile: { path: args.path, mode: args.mode, settings: args.settings, withSettings } };
 }
 
 /**

@@ -3,7 +3,7 @@ import { editIni } from '../../lib/modules/ini-edit.js';
 import { sh } from '../../lib/core/shell.js';
 import { makeTask, noChange, type ShellFact, type Task, type TaskOptions, type Plan } from '../../lib/core/task.js';
 import { planContent } from '../../lib/modules/file.js';
-import { toIniSettings, type IniSections } from '../../lib/modules/ini.js';
+import { mergeSections, toIniSettings, type IniFileTask, type IniSections } from '../../lib/modules/ini.js';
 import { line } from '../../lib/modules/line.js';
 import { service, serviceFact } from '../../lib/modules/service.js';
 import type { Daemon } from './data.js';
@@ -46,22 +46,34 @@ export function virtSections(choice: VirtChoice): IniSections | null {
 
 /** The hypervisor settings of a compute node, chosen from its CPU flags when the inventory does not say. */
 export function virtSettings<H extends string = never>(
-  args: { readonly path: string; readonly virtType?: string | undefined; readonly computeDriver?: string | undefined },
+  args: {
+    readonly path: string;
+    readonly virtType?: string | undefined;
+    readonly computeDriver?: string | undefined;
+    /** More options for the same file (config overrides), winning over the chosen ones. */
+    readonly extra?: IniSections;
+  },
   options?: TaskOptions<H>,
-): Task<H> {
-  return makeTask({
+): IniFileTask<H> {
+  const name = `ini ${args.path} [libvirt] virt_type by CPU flags`;
+  const task = makeTask({
     module: 'ini',
-    name: `ini ${args.path} [libvirt] virt_type by CPU flags`,
+    name,
     options,
     facts: { hardwareVirt: hardwareVirtFact(), current: pathFact(args.path) },
     plan: ({ hardwareVirt, current }): Plan => {
-      const sections = virtSections({ hardwareVirt, virtType: args.virtType, computeDriver: args.computeDriver });
-      if (!sections) return noChange('the CPU has vmx/svm: the package default virt_type (kvm) stays');
+      const chosen = virtSections({ hardwareVirt, virtType: args.virtType, computeDriver: args.computeDriver });
+      if (!chosen && !args.extra) return noChange('the CPU has vmx/svm: the package default virt_type (kvm) stays');
       const before = current?.type === 'file' ? current.content : '';
-      const { text } = editIni(before, toIniSettings(sections));
+      const { text } = editIni(before, toIniSettings(mergeSections(chosen ?? {}, args.extra ?? {})));
       return planContent(args.path, current, text, {}, `virt settings already set${hardwareVirt ? '' : ' (no vmx/svm: qemu)'}`);
     },
   });
+  const withSettings = (extra: IniSections) =>
+    virtSettings({ ...args, extra: mergeSections(args.extra ?? {}, extra) }, { ...options, name: options?.name ?? name });
+  // What it may write: overrides of these names count as known.
+  const settings = { DEFAULT: { compute_driver: '' }, libvirt: { virt_type: '' } };
+  return { ...task, iniFile: { path: args.path, mode: undefined, settings, withSettings } };
 }
 
 const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
