@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../lab/paths.js';
 import { loadState } from '../lab/state.js';
@@ -15,6 +15,8 @@ import { labCli, onLabHost } from './support/lab-host.js';
  * - stop and start compute1 (status fails while it is stopped, names it);
  * - add compute2 to the running cloud (only compute2, the other nodes'
  *   /etc/hosts and the cell mapping change) and boot a server on it;
+ * - override one nova option on group compute: nova.conf changes on the two
+ *   computes and only nova-compute restarts, there;
  * - rotate the admin and nova passwords: no old value left in any file on
  *   any host or in the output, and the cloud works with the new ones;
  * - back up, drop the glance database, restore: glance answers again;
@@ -27,6 +29,8 @@ import { labCli, onLabHost } from './support/lab-host.js';
 const INVENTORY = '.lab/day2.ini';
 const SECRETS = '.lab/day2.secrets.ini';
 const BACKUPS = '.lab/day2.backups';
+/** Config overrides beside the day-2 inventory (`<inventory>.d/`). */
+const OVERRIDES = '.lab/day2.d';
 const JSON_REPORT = '.lab/day2.json';
 const CONTROLLER = '10.42.0.11';
 const COMPUTE2 = { name: 'compute2', address: '10.42.0.22', tunnel: '10.42.1.22' };
@@ -72,7 +76,7 @@ describe('lab day-2 operations (root, STACKPLAY_LAB_DAY2=1): stop/start, add and
     if (process.env['STACKPLAY_LAB_DAY2'] !== '1') return this.skip();
     if (process.getuid?.() !== 0) throw new Error('the day-2 lab test needs root');
     if (loadState()) throw new Error('a lab is already up (make lab-down first); not touching it');
-    for (const f of [SECRETS, BACKUPS]) rmSync(path.join(REPO_ROOT, f), { recursive: true, force: true });
+    for (const f of [SECRETS, BACKUPS, OVERRIDES]) rmSync(path.join(REPO_ROOT, f), { recursive: true, force: true });
     copyFileSync(path.join(REPO_ROOT, 'hosts/lab.ini'), path.join(REPO_ROOT, INVENTORY));
     started = true;
     const up = await labCli('up', '-i', INVENTORY);
@@ -84,7 +88,7 @@ describe('lab day-2 operations (root, STACKPLAY_LAB_DAY2=1): stop/start, add and
   after(async () => {
     if (!started) return;
     await labCli('down');
-    for (const f of [INVENTORY, SECRETS, BACKUPS, JSON_REPORT]) rmSync(path.join(REPO_ROOT, f), { recursive: true, force: true });
+    for (const f of [INVENTORY, SECRETS, BACKUPS, OVERRIDES, JSON_REPORT]) rmSync(path.join(REPO_ROOT, f), { recursive: true, force: true });
   });
 
   it('status, stop and start of compute1: status fails while it is stopped; a second stop or start changes nothing', async () => {
@@ -135,6 +139,23 @@ openstack server show day2-on-compute2 -f value -c OS-EXT-SRV-ATTR:host
 openstack server delete --wait day2-on-compute2
 openstack image delete day2-empty`);
     expect(boot).to.equal('ACTIVE\ncompute2');
+  });
+
+  it('a nova option overridden on group compute changes nova.conf on both computes and restarts only nova-compute there', async () => {
+    const dir = path.join(REPO_ROOT, OVERRIDES, 'group_compute/etc/nova');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'nova.conf'), '[DEFAULT]\ncpu_allocation_ratio = 4.0\n');
+    const run = await day2('site');
+    expect(run.code, run.out.slice(-6000)).to.equal(0);
+    expect(changedOf(run).sort()).to.deep.equal(
+      ['compute1', 'compute2'].flatMap((h) => [
+        `${h}: nova-compute | handler: service nova-compute restarted`,
+        `${h}: nova-compute | ini /etc/nova/nova.conf [DEFAULT] [keystone_authtoken] [api] [vnc] [spice] [glance] [oslo_concurrency] [service_user] [placement] [neutron]`,
+      ]),
+    );
+    for (const a of [HOSTS[2]!, COMPUTE2.address])
+      expect(await onLabHost(a, "grep -x 'cpu_allocation_ratio = 4.0' /etc/nova/nova.conf")).to.equal('cpu_allocation_ratio = 4.0');
+    expect(changedOf(await day2('site')), 'second run').to.deep.equal([]);
   });
 
   it('rotate the admin and nova passwords: no old value in any file or the output, the cloud answers with the new ones', async () => {
