@@ -1,5 +1,5 @@
-import { takeOption } from '../lib/cli/argv.js';
-import { EXIT_BAD_INPUT, isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
+import { checkInput, takeOption } from '../lib/cli/argv.js';
+import { isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
 import { InputError } from '../lib/core/errors.js';
 import type { Play } from '../lib/core/playbook.js';
 import { loadInventory, selectHosts, type Inventory } from '../lib/inventory/inventory.js';
@@ -52,20 +52,14 @@ function newComputeHosts(inventory: Inventory, pattern: string): string[] {
 
 export async function addCompute(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const { value: pattern, rest } = takeOption(argv, ['-l', '--limit']);
-  let plays: Play[];
-  try {
+  const checked = await checkInput(io, async () => {
     if (pattern === undefined || pattern.trim() === '')
       throw new InputError('--limit', 0, 'name the new compute hosts: -l compute2 (after adding them to [compute])');
-    const options = parseCli(rest, 'add-compute', io);
-    const inventory = await loadInventory(options.inventory);
-    plays = addComputePlays(inventory, newComputeHosts(inventory, pattern));
-  } catch (error) {
-    if ((error as { code?: string }).code?.startsWith('commander.')) return EXIT_BAD_INPUT;
-    if (!(error instanceof InputError)) throw error;
-    io.stderr.write(`error: ${error.message}\n`);
-    return EXIT_BAD_INPUT;
-  }
-  return runPlaybook(openstackPlaybook('add-compute', plays), rest, io);
+    const inventory = await loadInventory(parseCli(rest, 'add-compute', io).inventory);
+    return addComputePlays(inventory, newComputeHosts(inventory, pattern));
+  });
+  if ('exit' in checked) return checked.exit;
+  return runPlaybook(openstackPlaybook('add-compute', checked.value), rest, io);
 }
 
 if (isMain(import.meta.url)) process.exitCode = await addCompute(process.argv.slice(2));

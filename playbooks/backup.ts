@@ -1,5 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
-import { isMain, main } from '../lib/cli/cli.js';
+import { isMain, main, runPlaybook, type CliIo } from '../lib/cli/cli.js';
 import { selectHosts } from '../lib/inventory/inventory.js';
 import { defineRole, type HostContext, type Play } from '../lib/core/playbook.js';
 import { backupArchive, secretFileCopy } from '../lib/modules/backup.js';
@@ -96,3 +96,10 @@ export function backupPlays(): Play[] {
 export const backup = openstackPlaybook('backup', backupPlays());
 
 if (isMain(import.meta.url)) await main(backup);
+
+/** A backup before a day-2 change (rotation, removal), with the same command line: its exit code (the change must not start unless 0). */
+export async function backupFirst(argv: readonly string[], io: CliIo, change: string): Promise<number> {
+  const code = await runPlaybook(backup, argv, io);
+  if (code !== 0) io.stderr.write(`${change}: the backup failed; nothing was changed\n`);
+  return code;
+}

@@ -1,5 +1,5 @@
-import { takeFlag, takeOption } from '../lib/cli/argv.js';
-import { EXIT_BAD_INPUT, isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
+import { checkInput, takeFlag, takeOption } from '../lib/cli/argv.js';
+import { isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
 import { InputError } from '../lib/core/errors.js';
 import { hostDaemons } from '../lib/core/lifecycle.js';
 import { defineRole, type HostContext, type Play } from '../lib/core/playbook.js';
@@ -8,7 +8,7 @@ import { makeTask, noChange, type Plan, type ShellFact, type Task } from '../lib
 import { loadInventory, selectHosts, type Inventory } from '../lib/inventory/inventory.js';
 import { service } from '../lib/modules/service.js';
 import { openstackPlaybook } from '../openstack/playbook.js';
-import { backup } from './backup.js';
+import { backupFirst } from './backup.js';
 import { cloudPlays } from './site.js';
 
 /**
@@ -155,24 +155,16 @@ function computeHostsOf(inventory: Inventory, pattern: string): string[] {
 export async function removeCompute(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const migrate = takeFlag(argv, '--migrate');
   const { value: pattern, rest } = takeOption(migrate.rest, ['-l', '--limit']);
-  let plays: Play[];
-  try {
+  const checked = await checkInput(io, async () => {
     if (pattern === undefined || pattern.trim() === '') throw new InputError('--limit', 0, 'name the compute hosts to retire: -l compute2');
-    const options = parseCli(rest, 'remove-compute', io);
-    plays = removeComputePlays(computeHostsOf(await loadInventory(options.inventory), pattern), migrate.set);
-  } catch (error) {
-    if ((error as { code?: string }).code?.startsWith('commander.')) return EXIT_BAD_INPUT;
-    if (!(error instanceof InputError)) throw error;
-    io.stderr.write(`error: ${error.message}\n`);
-    return EXIT_BAD_INPUT;
-  }
-  const backedUp = await runPlaybook(backup, rest, io);
-  if (backedUp !== 0) {
-    io.stderr.write('remove-compute: the backup failed; nothing was removed\n');
-    return backedUp;
-  }
+    const inventory = await loadInventory(parseCli(rest, 'remove-compute', io).inventory);
+    return removeComputePlays(computeHostsOf(inventory, pattern), migrate.set);
+  });
+  if ('exit' in checked) return checked.exit;
+  const backedUp = await backupFirst(rest, io, 'remove-compute');
+  if (backedUp !== 0) return backedUp;
   // A host that cannot be drained stops the removal there: nothing is stopped or deleted after a failure.
-  return runPlaybook(openstackPlaybook('remove-compute', plays), [...rest, '--any-errors-fatal'], io);
+  return runPlaybook(openstackPlaybook('remove-compute', checked.value), [...rest, '--any-errors-fatal'], io);
 }
 
 if (isMain(import.meta.url)) process.exitCode = await removeCompute(process.argv.slice(2));

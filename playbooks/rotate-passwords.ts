@@ -1,10 +1,9 @@
-import { InputError } from '../lib/core/errors.js';
-import { takeOption } from '../lib/cli/argv.js';
+import { checkInput, takeOption } from '../lib/cli/argv.js';
 import { EXIT_BAD_INPUT, isMain, parseCli, runPlaybook, type CliIo } from '../lib/cli/cli.js';
 import { Redactor } from '../lib/core/secret.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
 import { SecretStore } from '../lib/inventory/secrets-store.js';
-import { backup } from './backup.js';
+import { backupFirst } from './backup.js';
 import { site } from './site.js';
 
 /**
@@ -44,23 +43,15 @@ export async function rotatePasswords(argv: readonly string[], io: CliIo = { std
     return EXIT_BAD_INPUT;
   }
   // Bad names stop here, before the backup touches any host.
-  try {
+  const checked = await checkInput(io, async () => {
     const options = parseCli(rest, 'rotate-passwords', io);
     const inventory = await loadInventory(options.inventory);
     const defaultPassword = inventory.groups.get('all')?.vars.get('default_password')?.value;
     SecretStore.besideInventory(options.inventory, new Redactor(), defaultPassword).rotate(names, { persist: false });
-  } catch (error) {
-    // A bad flag: commander has said what is wrong already.
-    if ((error as { code?: string }).code?.startsWith('commander.')) return EXIT_BAD_INPUT;
-    if (!(error instanceof InputError)) throw error;
-    io.stderr.write(`error: ${error.message}\n`);
-    return EXIT_BAD_INPUT;
-  }
-  const backedUp = await runPlaybook(backup, rest, io);
-  if (backedUp !== 0) {
-    io.stderr.write('rotate-passwords: the backup failed; nothing was rotated\n');
-    return backedUp;
-  }
+  });
+  if ('exit' in checked) return checked.exit;
+  const backedUp = await backupFirst(rest, io, 'rotate-passwords');
+  if (backedUp !== 0) return backedUp;
   return runPlaybook(site, rest, io, {
     prepareSecrets: (secrets, options) => {
       const rotated = secrets.rotate(names, { persist: !options.check && options.plan === undefined });

@@ -10,17 +10,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { execute, type TaskResult } from '../lib/core/executor.js';
+import type { TaskResult } from '../lib/core/executor.js';
 import type { Playbook } from '../lib/core/playbook.js';
-import { resolvePlaybook } from '../lib/core/resolve.js';
 import { Redactor } from '../lib/core/secret.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
 import { SecretStore } from '../lib/inventory/secrets-store.js';
-import { simulatedHosts } from '../lib/sim/hosts.js';
 import { openstackPlaybook } from '../openstack/playbook.js';
 import { addCompute, addComputePlays } from '../playbooks/add-compute.js';
 import { removeCompute, removeComputePlays } from '../playbooks/remove-compute.js';
 import { site } from '../playbooks/site.js';
+import { simulatedCloud } from './support/sim-cloud.js';
 
 const CASES = [
   { inventory: 'hosts/juno.ini', address: '10.0.0.32', cells: false },
@@ -53,18 +52,9 @@ describe('day-2 add-compute and remove-compute plans', function () {
       const before = await loadInventory(c.inventory);
       const inv = await loadInventory(await withCompute2(c.inventory, c.address, dir));
       const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor(), inv.groups.get('all')?.vars.get('default_password')?.value);
-      const sim = simulatedHosts(inv, site.simulation);
+      const cloud = simulatedCloud(inv, secrets);
       const run = async (book: Playbook, inventory = inv) => {
-        const results: TaskResult[] = [];
-        const plays = resolvePlaybook(book, inventory, secrets);
-        const outcome = await execute(plays, {
-          check: false,
-          forks: 50,
-          tags: [],
-          skipTags: [],
-          connect: sim.connect,
-          emit: (e) => void (e.type === 'task' && results.push(e.result)),
-        });
+        const { outcome, results } = await cloud(book, { inventory });
         expect(outcome.exitCode, summary(results).join('\n')).to.equal(0);
         return results;
       };

@@ -10,17 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runPlaybook } from '../lib/cli/cli.js';
-import { execute, type TaskResult } from '../lib/core/executor.js';
-import { resolvePlaybook } from '../lib/core/resolve.js';
 import { Redactor } from '../lib/core/secret.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
 import { SecretStore } from '../lib/inventory/secrets-store.js';
-import { simulatedHosts } from '../lib/sim/hosts.js';
 import { backup } from '../playbooks/backup.js';
 import { restore } from '../playbooks/restore.js';
 import { rotatePasswords } from '../playbooks/rotate-passwords.js';
 import { site } from '../playbooks/site.js';
 import { planSite } from './support/plan.js';
+import { simulatedCloud } from './support/sim-cloud.js';
 
 const sink = () => {
   let out = '';
@@ -52,21 +50,7 @@ describe('day-2 backup, restore and rotation plans', function () {
 
   it('restore on the plan of a backup: nothing differs, so nothing is restored or restarted', async () => {
     const inv = await loadInventory('hosts/lab.ini');
-    const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor());
-    const sim = simulatedHosts(inv, site.simulation);
-    const run = async (book: typeof site) => {
-      const results: TaskResult[] = [];
-      const plays = resolvePlaybook(book, inv, secrets);
-      const outcome = await execute(plays, {
-        check: false,
-        forks: 50,
-        tags: [],
-        skipTags: [],
-        connect: sim.connect,
-        emit: (e) => void (e.type === 'task' && results.push(e.result)),
-      });
-      return { outcome, results };
-    };
+    const run = simulatedCloud(inv, new SecretStore(join(dir, 'secrets.ini'), new Redactor()));
     await run(site);
     await run(backup);
     const r = await run(restore);
@@ -78,20 +62,11 @@ describe('day-2 backup, restore and rotation plans', function () {
   it('rotating nova_pass changes exactly the files that hold it, restarts only their services, then 0 changed', async () => {
     const inv = await loadInventory('hosts/lab.ini');
     const store = () => new SecretStore(join(dir, 'lab.secrets.ini'), new Redactor());
-    const sim = simulatedHosts(inv, site.simulation);
+    const cloud = simulatedCloud(inv, store());
     const run = async (secrets: SecretStore) => {
-      const results: TaskResult[] = [];
-      const plays = resolvePlaybook(site, inv, secrets);
+      const plays = await cloud(site, { secrets });
       await secrets.save();
-      await execute(plays, {
-        check: false,
-        forks: 50,
-        tags: [],
-        skipTags: [],
-        connect: sim.connect,
-        emit: (e) => void (e.type === 'task' && results.push(e.result)),
-      });
-      return results;
+      return plays.results;
     };
     await run(store());
     const rotated = store();

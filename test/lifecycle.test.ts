@@ -9,41 +9,23 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execute, type RunOutcome, type TaskResult } from '../lib/core/executor.js';
 import type { Playbook } from '../lib/core/playbook.js';
-import { resolvePlaybook } from '../lib/core/resolve.js';
 import { Redactor } from '../lib/core/secret.js';
 import { loadInventory } from '../lib/inventory/inventory.js';
 import { SecretStore } from '../lib/inventory/secrets-store.js';
-import { simulatedHosts } from '../lib/sim/hosts.js';
 import { site } from '../playbooks/site.js';
+import { simulatedCloud, type SimRun } from './support/sim-cloud.js';
 import { start } from '../playbooks/start.js';
 import { status } from '../playbooks/status.js';
 import { stop } from '../playbooks/stop.js';
 
-interface Run {
-  readonly outcome: RunOutcome;
-  readonly results: readonly TaskResult[];
-}
+type Run = SimRun;
 
 /** One set of simulated hosts of `inventory`, and a function running a playbook (optionally --limit) on them. */
-async function simulatedCloud(inventory: string, dir: string): Promise<(book: Playbook, limit?: string) => Promise<Run>> {
+async function cloudOf(inventory: string, dir: string): Promise<(book: Playbook, limit?: string) => Promise<Run>> {
   const inv = await loadInventory(inventory);
-  const secrets = new SecretStore(join(dir, 'secrets.ini'), new Redactor(), inv.groups.get('all')?.vars.get('default_password')?.value);
-  const sim = simulatedHosts(inv, site.simulation);
-  return async (book, limit) => {
-    const results: TaskResult[] = [];
-    const plays = resolvePlaybook(book, inv, secrets, limit);
-    const outcome = await execute(plays, {
-      check: false,
-      forks: 50,
-      tags: [],
-      skipTags: [],
-      connect: sim.connect,
-      emit: (e) => void (e.type === 'task' && results.push(e.result)),
-    });
-    return { outcome, results };
-  };
+  const run = simulatedCloud(inv, new SecretStore(join(dir, 'secrets.ini'), new Redactor(), inv.groups.get('all')?.vars.get('default_password')?.value));
+  return (book, limit) => run(book, limit === undefined ? {} : { limit });
 }
 
 const changed = (run: Run) => run.results.filter((r) => r.status === 'changed').map((r) => `${r.host} ${r.task}`);
@@ -69,7 +51,7 @@ describe('day-2 stop, start and status', function () {
 
   for (const c of CASES) {
     it(`${c.inventory}: stop in reverse dependency order, status fails, start in order, each twice with 0 changed the second time`, async () => {
-      const run = await simulatedCloud(c.inventory, await mkdtemp(join(dir, 'inv-')));
+      const run = await cloudOf(c.inventory, await mkdtemp(join(dir, 'inv-')));
       expect((await run(site)).outcome.exitCode).to.equal(0);
       const up = await run(status);
       expect(failed(up), 'every service runs after the site').to.deep.equal([]);
@@ -101,7 +83,7 @@ describe('day-2 stop, start and status', function () {
   }
 
   it('--limit compute1: only that host is stopped and started', async () => {
-    const run = await simulatedCloud('hosts/lab.ini', await mkdtemp(join(dir, 'inv-')));
+    const run = await cloudOf('hosts/lab.ini', await mkdtemp(join(dir, 'inv-')));
     await run(site);
     const down = await run(stop, 'compute1');
     expect(new Set(down.results.map((r) => r.host))).to.deep.equal(new Set(['compute1']));

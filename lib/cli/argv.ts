@@ -1,3 +1,6 @@
+import { InputError } from '../core/errors.js';
+import { EXIT_BAD_INPUT, type CliIo } from './cli.js';
+
 /**
  * Takes an entry point's own option out of a command line before the rest
  * goes to the shared CLI (day-2 playbooks: `--secrets`, add-compute's
@@ -21,4 +24,20 @@ export function takeOption(argv: readonly string[], names: readonly string[]): {
 export function takeFlag(argv: readonly string[], name: string): { set: boolean; rest: string[] } {
   const rest = argv.filter((a) => a !== name);
   return { set: rest.length !== argv.length, rest };
+}
+
+/**
+ * An entry point's own checks of its input, before any host is touched: the
+ * value `check` returns, or the exit code for bad input (5) once the problem
+ * is printed (an InputError here; commander prints its own).
+ */
+export async function checkInput<T>(io: CliIo, check: () => T | Promise<T>): Promise<{ readonly value: T } | { readonly exit: number }> {
+  try {
+    return { value: await check() };
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('commander.')) return { exit: EXIT_BAD_INPUT };
+    if (!(error instanceof InputError)) throw error;
+    io.stderr.write(`error: ${error.message}\n`);
+    return { exit: EXIT_BAD_INPUT };
+  }
 }
