@@ -104,6 +104,20 @@ describe('day-2 backup, restore and rotation plans', function () {
     expect(await readFile(join(dir, 'juno.secrets.ini'), 'utf8')).to.equal('nova_pass = 0123456789abcdef0123456789abcdef\n');
   });
 
+  it('backup refuses a bad name or keeping no backup, naming the host line, before any host is touched', async () => {
+    await copyFile('hosts/juno.ini', join(dir, 'juno.ini'));
+    for (const [extra, message] of [
+      ['backup_keep=0', 'backup_keep=0: keep at least 1 backup'],
+      ['backup_name=../etc', `backup name "../etc": use letters, digits, '.', '_' and '-'`],
+    ] as const) {
+      const out = sink();
+      expect(
+        await runPlaybook(backup, ['-i', join(dir, 'juno.ini'), '-e', extra, '--plan', join(dir, 'p')], { stdout: out.stream, stderr: out.stream }),
+      ).to.equal(5);
+      expect(out.text()).to.match(new RegExp(`juno\\.ini:\\d+: host controller: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    }
+  });
+
   it('rotation in check mode (--plan) keeps the secrets file as it was', async () => {
     const text = (await readFile('hosts/juno.ini', 'utf8')).replace(/^default_password=.*$/m, '');
     await writeFile(join(dir, 'juno.ini'), text);

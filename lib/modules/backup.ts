@@ -46,6 +46,8 @@ function archiveFact(path: string): ShellFact<boolean> {
 
 export function backupArchive<H extends string = never>(args: BackupArgs, options?: TaskOptions<H>): Task<H> {
   checkName(args.name);
+  // 0 would remove the backup just taken with every other one.
+  if (!Number.isInteger(args.keep) || args.keep < 1) throw new Error(`backup_keep=${args.keep}: keep at least 1 backup`);
   const archive = archivePath(args.dir, args.name);
   const dump: Cmd = args.databases
     ? sh`mkdir "$tmp/db"
