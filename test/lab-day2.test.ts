@@ -23,8 +23,10 @@ import { labCli, onLabHost } from './support/lab-host.js';
  * - remove compute2: no nova-compute service or network agent of it left;
  * - then the verify playbook passes (servers boot, ping, SSH, Horizon).
  *
- * Opt-in: STACKPLAY_LAB_DAY2=1; root only; refuses a lab that is already up;
- * brings up its own and takes it down.
+ * Opt-in: STACKPLAY_LAB_DAY2=1 (`make test-day2`); root only; refuses a lab
+ * that is already up; brings up its own and takes it down. On this machine
+ * (2 CPUs), 2026-12-06: 31 minutes (first site run 20, compute2 added and a
+ * server booted on it 5, verify 4).
  */
 const INVENTORY = '.lab/day2.ini';
 const SECRETS = '.lab/day2.secrets.ini';
